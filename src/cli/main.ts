@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+/**
+ * The `confide` command. `confide run` is the main job on embedded defaults;
+ * later modules add their own sub-commands (budget, stats, fl, ...).
+ */
+import { parseArgs } from 'node:util';
+import { ConfideError, isConfideError } from '../core/errors.ts';
+import { kernelInfo } from '../core/wasm/loader.ts';
+import { runMailbox, type MailboxReport } from './_mailbox.ts';
+
+const USAGE = `confide: privacy-preserving computation
+
+usage:
+  confide run [--corpus DIR] [--frac-bits N] [--bound X] [--json]
+      Joint mailbox statistics across parties (one sub-directory of DIR per
+      party; default: the SpamAssassin corpus, 5 mailboxes). Each party's
+      vector is fixed-point encoded and blinded with pairwise ChaCha20 masks;
+      only the sum is revealed.
+  confide info [--json]      kernel backend and platform
+  confide help | --help
+  confide version | --version
+`;
+
+function bar(x: number, max: number, width = 30): string {
+  return '█'.repeat(max > 0 ? Math.round((x / max) * width) : 0);
+}
+
+function printMailbox(r: MailboxReport): void {
+  const out: string[] = [];
+  const total = r.parties.reduce((s, p) => s + p.messages, 0);
+  out.push(`confide run: joint mailbox statistics over ${r.parties.length} parties, ${total} messages`);
+  out.push(`corpus ${r.corpus}`);
+  for (const p of r.parties) out.push(`  party ${p.name.padEnd(12)} ${String(p.messages).padStart(6)} messages, ${p.clipped} values clipped`);
+  if (r.unreadable.length) {
+    out.push(`  ${r.unreadable.length} files unreadable:`);
+    for (const u of r.unreadable.slice(0, 10)) out.push(`    ${u.file}: ${u.reason}`);
+  }
+  const get = (f: string) => r.totals[r.schema.indexOf(f)];
+  const section = (title: string, prefix: string) => {
+    const rows = r.schema.filter((f) => f.startsWith(prefix));
+    const max = Math.max(...rows.map(get));
+    out.push('', title);
+    for (const f of rows) out.push(`  ${f.slice(prefix.length).padEnd(8)} ${get(f).toFixed(0).padStart(6)} ${bar(get(f), max)}`);
+  };
+  section('hour sent (UTC)', 'hour:');
+  section('weekday', 'weekday:');
+  section('body size (bytes)', 'body:');
+  section('sender top-level domain', 'tld:');
+  const msgs = get('messages');
+  out.push('', `html ${get('html').toFixed(0)}, multipart ${get('multipart').toFixed(0)}, undated ${get('undated').toFixed(0)}, ` +
+    `geometric-mean body ${(2 ** (get('log2-body-sum') / msgs) - 1).toFixed(0)} bytes`);
+  out.push('', `aggregation: Z_2^${r.ring}, scale 2^${r.fracBits}, bound ±${r.bound}, kernels ${r.kernel}, ${r.millis.toFixed(0)} ms`);
+  out.push(`check: aggregate = sum of clipped inputs within ${r.maxErrorQuanta.toFixed(2)} quanta (stochastic rounding, < ${r.parties.length} allowed); ` +
+    `masked coordinates equal to the party's own: ${(r.unmaskedFraction * 100).toFixed(2)}%`);
+  out.push('not yet: DP noise (dp module), key agreement and dropout recovery (secagg module).');
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function main(argv: string[]): number {
+  const [cmd = 'help', ...rest] = argv;
+  switch (cmd) {
+    case 'run': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          corpus: { type: 'string' },
+          'frac-bits': { type: 'string' },
+          bound: { type: 'string' },
+          json: { type: 'boolean', default: false },
+        },
+        strict: true,
+      });
+      const num = (v: string | undefined, field: string) => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (v.trim() === '' || !Number.isFinite(n))
+          throw new ConfideError('E_BAD_INPUT', `"--${field}" expected a number, got ${JSON.stringify(v)}`, { field });
+        return n;
+      };
+      const report = runMailbox({
+        corpus: values.corpus,
+        fracBits: num(values['frac-bits'], 'frac-bits'),
+        bound: num(values.bound, 'bound'),
+      });
+      if (values.json)
+        process.stdout.write(`${JSON.stringify({ ...report, totals: Object.fromEntries(report.schema.map((f, i) => [f, report.totals[i]])) }, null, 2)}\n`);
+      else printMailbox(report);
+      return report.maxErrorQuanta < report.parties.length && report.unmaskedFraction < 0.01 ? 0 : 1;
+    }
+    case 'info': {
+      const info = { confide: version(), node: process.version, platform: `${process.platform}-${process.arch}`, kernels: kernelInfo() };
+      process.stdout.write(rest.includes('--json') ? `${JSON.stringify(info, null, 2)}\n` : `${Object.entries(info).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('\n')}\n`);
+      return 0;
+    }
+    case 'version':
+    case '--version':
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`confide: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function version(): string {
+  return '0.1.0';
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (e) {
+  if (isConfideError(e)) {
+    process.stderr.write(`confide: ${e.code}: ${e.message}\n`);
+    process.exitCode = 2;
+  } else if (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`confide: ${e.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+  } else throw e;
+}

@@ -1,0 +1,176 @@
+/**
+ * The pure-JavaScript twins of the WASM kernels. Each computes exactly what
+ * its kernel computes (a property test checks them bit for bit); they run
+ * when WebAssembly or SIMD is missing, or when `CONFIDE_WASM=0`.
+ *
+ * 64-bit vectors are handled as pairs of 32-bit words (little-endian lo, hi)
+ * rather than through BigInt, which is an order of magnitude faster.
+ */
+import { chachaBlocks, keyWords, nonceWords } from '../_chacha20.ts';
+import type { Kernels } from './_kernels.ts';
+
+const TWO_32 = 4294967296;
+const CHUNK_BLOCKS = 64; // keystream generated 4 KiB at a time
+
+function words64(v: BigUint64Array): Uint32Array {
+  return new Uint32Array(v.buffer, v.byteOffset, v.length * 2);
+}
+
+/** High 32 bits of the 64-bit product of two u32 values. */
+function mulHi32(a: number, b: number): number {
+  const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16;
+  const lo = a0 * b0;
+  const mid1 = a1 * b0 + (lo >>> 16);
+  const mid2 = a0 * b1 + (mid1 & 0xffff);
+  return (a1 * b1 + Math.floor(mid1 / 65536) + Math.floor(mid2 / 65536)) >>> 0;
+}
+
+/** Calls `each(ks, base, count)` with successive keystream chunks covering `nWords` words. */
+function keystreamChunks(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  counter: number,
+  nWords: number,
+  each: (ks: Uint32Array, base: number, count: number) => void,
+): void {
+  const k = keyWords(key), n = nonceWords(nonce);
+  const ks = new Uint32Array(CHUNK_BLOCKS * 16);
+  for (let base = 0, ctr = counter; base < nWords; base += ks.length, ctr += CHUNK_BLOCKS) {
+    const count = Math.min(ks.length, nWords - base);
+    chachaBlocks(k, n, ctr >>> 0, ks, 0, Math.ceil(count / 16));
+    each(ks, base, count);
+  }
+}
+
+function encodeTwin(
+  lo: Uint32Array,
+  hi: Uint32Array | null,
+  input: Float32Array | Float64Array,
+  scale: number,
+  bound: number,
+  key: Uint8Array,
+  nonce: Uint8Array,
+): number {
+  let clipped = 0;
+  let bad = -1;
+  keystreamChunks(key, nonce, 0, input.length, (ks, base, count) => {
+    if (bad >= 0) return;
+    for (let j = 0; j < count; j++) {
+      const i = base + j;
+      let x = input[i];
+      if (!Number.isFinite(x)) {
+        bad = i;
+        return;
+      }
+      if (x > bound) {
+        x = bound;
+        clipped++;
+      } else if (x < -bound) {
+        x = -bound;
+        clipped++;
+      }
+      const y = x * scale;
+      const fl = Math.floor(y);
+      const v = ks[j] < (y - fl) * TWO_32 ? fl + 1 : fl;
+      if (hi === null) lo[i] = v;
+      else {
+        lo[2 * i] = v;
+        lo[2 * i + 1] = Math.floor(v / TWO_32);
+      }
+    }
+  });
+  return bad >= 0 ? -(bad + 1) : clipped;
+}
+
+export const jsKernels: Kernels = {
+  backend: 'js',
+
+  chacha20(key, nonce, counter, out) {
+    chachaBlocks(keyWords(key), nonceWords(nonce), counter, out, 0, out.length >>> 4);
+  },
+
+  mask32(vec, key, nonce, counter, subtract) {
+    keystreamChunks(key, nonce, counter, vec.length, (ks, base, count) => {
+      if (subtract) for (let j = 0; j < count; j++) vec[base + j] -= ks[j];
+      else for (let j = 0; j < count; j++) vec[base + j] += ks[j];
+    });
+  },
+
+  mask64(vec, key, nonce, counter, subtract) {
+    const w = words64(vec);
+    keystreamChunks(key, nonce, counter, w.length, (ks, base, count) => {
+      for (let j = 0; j < count; j += 2) {
+        const i = base + j;
+        const alo = w[i], ahi = w[i + 1], blo = ks[j], bhi = ks[j + 1];
+        if (subtract) {
+          w[i] = alo - blo;
+          w[i + 1] = ahi - bhi - (alo < blo ? 1 : 0);
+        } else {
+          const s = alo + blo;
+          w[i] = s;
+          w[i + 1] = ahi + bhi + (s >= TWO_32 ? 1 : 0);
+        }
+      }
+    });
+  },
+
+  add32(out, a, b) {
+    for (let i = 0; i < out.length; i++) out[i] = a[i] + b[i];
+  },
+  sub32(out, a, b) {
+    for (let i = 0; i < out.length; i++) out[i] = a[i] - b[i];
+  },
+  neg32(out, a) {
+    for (let i = 0; i < out.length; i++) out[i] = -a[i];
+  },
+  mul32(out, a, k) {
+    for (let i = 0; i < out.length; i++) out[i] = Math.imul(a[i], k);
+  },
+
+  add64(out, a, b) {
+    const o = words64(out), x = words64(a), y = words64(b);
+    for (let i = 0; i < o.length; i += 2) {
+      const s = x[i] + y[i];
+      const h = x[i + 1] + y[i + 1] + (s >= TWO_32 ? 1 : 0);
+      o[i] = s;
+      o[i + 1] = h;
+    }
+  },
+  sub64(out, a, b) {
+    const o = words64(out), x = words64(a), y = words64(b);
+    for (let i = 0; i < o.length; i += 2) {
+      const alo = x[i], blo = y[i];
+      const h = x[i + 1] - y[i + 1] - (alo < blo ? 1 : 0);
+      o[i] = alo - blo;
+      o[i + 1] = h;
+    }
+  },
+  neg64(out, a) {
+    const o = words64(out), x = words64(a);
+    for (let i = 0; i < o.length; i += 2) {
+      const lo = x[i];
+      const h = -x[i + 1] - (lo !== 0 ? 1 : 0);
+      o[i] = -lo;
+      o[i + 1] = h;
+    }
+  },
+  mul64(out, a, k) {
+    const o = words64(out), x = words64(a);
+    const klo = Number(k & 0xffffffffn), khi = Number((k >> 32n) & 0xffffffffn);
+    for (let i = 0; i < o.length; i += 2) {
+      const alo = x[i], ahi = x[i + 1];
+      // (ahi·2^32 + alo)(khi·2^32 + klo) mod 2^64
+      const h = mulHi32(alo, klo) + Math.imul(ahi, klo) + Math.imul(alo, khi);
+      o[i] = Math.imul(alo, klo);
+      o[i + 1] = h;
+    }
+  },
+
+  encode32(out, input, scale, bound, key, nonce) {
+    return encodeTwin(out, null, input, scale, bound, key, nonce);
+  },
+  encode64(out, input, scale, bound, key, nonce) {
+    const w = words64(out);
+    return encodeTwin(w, w, input, scale, bound, key, nonce);
+  },
+};

@@ -1,0 +1,441 @@
+/**
+ * Loads the WASM kernels synchronously and lazily (no top-level await: the
+ * first call that needs a kernel compiles the embedded module). SIMD support
+ * is detected with `WebAssembly.validate`; without WebAssembly or SIMD, or with
+ * `CONFIDE_WASM=0`, the JS twins run instead and compute the same results.
+ *
+ * Memory: JS owns the module's linear memory. A fixed region at the bottom
+ * holds kernel parameters and staging buffers; above it, `arenaAlloc` hands out
+ * vectors that protocols keep in WASM memory so hot loops never copy across
+ * the boundary. Operands outside WASM memory are streamed through the staging
+ * buffers for compute-bound kernels (ChaCha20, masks, encoding).
+ */
+import { ConfideError } from '../errors.ts';
+import type { Kernels } from './_kernels.ts';
+import { jsKernels } from './_twins.ts';
+import { KERNELS_WASM_BASE64 } from './kernels.generated.ts';
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  scratchSize(): number;
+  chacha20(key: number, nonce: number, counter: number, out: number, nBlocks: number): void;
+  mask_u32(vec: number, len: number, key: number, nonce: number, counter: number, sub: number, scratch: number): void;
+  mask_u64(vec: number, len: number, key: number, nonce: number, counter: number, sub: number, scratch: number): void;
+  add_u32(out: number, a: number, b: number, len: number): void;
+  sub_u32(out: number, a: number, b: number, len: number): void;
+  add_u64(out: number, a: number, b: number, len: number): void;
+  sub_u64(out: number, a: number, b: number, len: number): void;
+  neg_u32(out: number, a: number, len: number): void;
+  neg_u64(out: number, a: number, len: number): void;
+  mul_u32(out: number, a: number, len: number, k: number): void;
+  mul_u64(out: number, a: number, len: number, k: bigint): void;
+  encode_f32_u32: EncodeFn;
+  encode_f64_u32: EncodeFn;
+  encode_f32_u64: EncodeFn;
+  encode_f64_u64: EncodeFn;
+}
+type EncodeFn = (
+  out: number, input: number, len: number, scale: number, bound: number,
+  key: number, nonce: number, counter: number, scratch: number,
+) => number;
+
+const PAGE = 65536;
+const ALIGN = 16;
+/** Staging buffer size: a multiple of 64 bytes, so chunk boundaries fall on ChaCha20 blocks. */
+const STAGE = 64 * 1024;
+
+// (module (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt)): validates only with SIMD.
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15,
+  253, 98, 11,
+]);
+
+function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+const align = (n: number) => (n + ALIGN - 1) & ~(ALIGN - 1);
+
+/** First-fit allocator over [start, end) of linear memory with coalescing free list. */
+class Heap {
+  /** Sorted, non-adjacent free blocks. */
+  readonly #free: { start: number; end: number }[] = [];
+  readonly #sizes = new Map<number, number>();
+  readonly #memory: WebAssembly.Memory;
+  constructor(memory: WebAssembly.Memory, start: number) {
+    this.#memory = memory;
+    const end = memory.buffer.byteLength;
+    if (end > start) this.#free.push({ start, end });
+  }
+  get used(): number {
+    let n = 0;
+    for (const s of this.#sizes.values()) n += s;
+    return n;
+  }
+  alloc(bytes: number): number {
+    const size = Math.max(ALIGN, align(bytes));
+    for (let i = 0; i < this.#free.length; i++) {
+      const b = this.#free[i];
+      if (b.end - b.start >= size) {
+        const p = b.start;
+        b.start += size;
+        if (b.start === b.end) this.#free.splice(i, 1);
+        this.#sizes.set(p, size);
+        return p;
+      }
+    }
+    // Grow: extend the last free block if it touches the end of memory.
+    const oldEnd = this.#memory.buffer.byteLength;
+    const last = this.#free.at(-1);
+    const tail = last && last.end === oldEnd ? last.end - last.start : 0;
+    const pages = Math.ceil((size - tail) / PAGE);
+    try {
+      this.#memory.grow(pages);
+    } catch (e) {
+      throw new ConfideError('E_UNSUPPORTED', `WASM memory cannot grow by ${pages} pages`, { cause: e });
+    }
+    const newEnd = this.#memory.buffer.byteLength;
+    if (last && last.end === oldEnd) last.end = newEnd;
+    else this.#free.push({ start: oldEnd, end: newEnd });
+    return this.alloc(bytes);
+  }
+  free(p: number): void {
+    const size = this.#sizes.get(p);
+    if (size === undefined) throw new ConfideError('E_STATE', `no arena allocation at ${p}`);
+    this.#sizes.delete(p);
+    const blk = { start: p, end: p + size };
+    let i = 0;
+    while (i < this.#free.length && this.#free[i].start < p) i++;
+    this.#free.splice(i, 0, blk);
+    // Coalesce with the next and the previous block.
+    const next = this.#free[i + 1];
+    if (next && next.start === blk.end) {
+      blk.end = next.end;
+      this.#free.splice(i + 1, 1);
+    }
+    const prev = this.#free[i - 1];
+    if (prev && prev.end === blk.start) {
+      prev.end = blk.end;
+      this.#free.splice(i, 1);
+    }
+  }
+}
+
+class WasmRuntime implements Kernels {
+  readonly backend = 'wasm-simd' as const;
+  readonly x: Exports;
+  readonly heap: Heap;
+  readonly #key: number;
+  readonly #nonce: number;
+  readonly #scratch: number;
+  readonly #stageA: number;
+  readonly #stageB: number;
+  #u8!: Uint8Array;
+
+  constructor(x: Exports) {
+    this.x = x;
+    let p = align(x.heapBase());
+    this.#key = p;
+    this.#nonce = p + 32;
+    p += 64;
+    this.#scratch = p;
+    p += align(x.scratchSize());
+    this.#stageA = p;
+    this.#stageB = p + STAGE;
+    p += 2 * STAGE;
+    const need = p + PAGE - x.memory.buffer.byteLength;
+    if (need > 0) x.memory.grow(Math.ceil(need / PAGE));
+    this.heap = new Heap(x.memory, p);
+  }
+
+  /** Current byte view of memory (re-made after growth). */
+  get u8(): Uint8Array {
+    const buf = this.x.memory.buffer;
+    if (this.#u8?.buffer !== buf) this.#u8 = new Uint8Array(buf);
+    return this.#u8;
+  }
+
+  holds(v: ArrayBufferView): boolean {
+    return v.buffer === this.x.memory.buffer;
+  }
+
+  #params(key: Uint8Array, nonce: Uint8Array): void {
+    const m = this.u8;
+    m.set(key, this.#key);
+    m.set(nonce, this.#nonce);
+  }
+
+  /** Copies `bytes` bytes of `v` starting at byte `off` into staging buffer A and returns its address. */
+  #stageIn(v: ArrayBufferView, off: number, bytes: number, at: number): void {
+    this.u8.set(new Uint8Array(v.buffer, v.byteOffset + off, bytes), at);
+  }
+  #stageOut(v: ArrayBufferView, off: number, bytes: number, at: number): void {
+    new Uint8Array(v.buffer, v.byteOffset + off, bytes).set(this.u8.subarray(at, at + bytes));
+  }
+
+  chacha20(key: Uint8Array, nonce: Uint8Array, counter: number, out: Uint32Array): void {
+    this.#params(key, nonce);
+    const blocks = out.length >>> 4;
+    if (this.holds(out)) return this.x.chacha20(this.#key, this.#nonce, counter, out.byteOffset, blocks);
+    const per = STAGE / 64;
+    for (let b = 0; b < blocks; b += per) {
+      const n = Math.min(per, blocks - b);
+      this.x.chacha20(this.#key, this.#nonce, (counter + b) >>> 0, this.#stageA, n);
+      this.#stageOut(out, b * 64, n * 64, this.#stageA);
+    }
+  }
+
+  #mask(
+    fn: Exports['mask_u32'],
+    vec: Uint32Array | BigUint64Array,
+    wordsPerElement: number,
+    key: Uint8Array,
+    nonce: Uint8Array,
+    counter: number,
+    subtract: boolean,
+  ): void {
+    this.#params(key, nonce);
+    const sub = subtract ? 1 : 0;
+    if (this.holds(vec))
+      return fn(vec.byteOffset, vec.length, this.#key, this.#nonce, counter, sub, this.#scratch);
+    const per = STAGE / (4 * wordsPerElement); // elements per chunk; 64-byte multiple
+    for (let i = 0; i < vec.length; i += per) {
+      const n = Math.min(per, vec.length - i);
+      const bytes = n * 4 * wordsPerElement;
+      this.#stageIn(vec, i * 4 * wordsPerElement, bytes, this.#stageA);
+      const ctr = (counter + (i * wordsPerElement) / 16) >>> 0;
+      fn(this.#stageA, n, this.#key, this.#nonce, ctr, sub, this.#scratch);
+      this.#stageOut(vec, i * 4 * wordsPerElement, bytes, this.#stageA);
+    }
+  }
+  mask32(vec: Uint32Array, key: Uint8Array, nonce: Uint8Array, counter: number, subtract: boolean): void {
+    this.#mask(this.x.mask_u32, vec, 1, key, nonce, counter, subtract);
+  }
+  mask64(vec: BigUint64Array, key: Uint8Array, nonce: Uint8Array, counter: number, subtract: boolean): void {
+    this.#mask(this.x.mask_u64, vec, 2, key, nonce, counter, subtract);
+  }
+
+  add32(out: Uint32Array, a: Uint32Array, b: Uint32Array): void {
+    if (this.holds(out) && this.holds(a) && this.holds(b))
+      this.x.add_u32(out.byteOffset, a.byteOffset, b.byteOffset, out.length);
+    else jsKernels.add32(out, a, b);
+  }
+  sub32(out: Uint32Array, a: Uint32Array, b: Uint32Array): void {
+    if (this.holds(out) && this.holds(a) && this.holds(b))
+      this.x.sub_u32(out.byteOffset, a.byteOffset, b.byteOffset, out.length);
+    else jsKernels.sub32(out, a, b);
+  }
+  neg32(out: Uint32Array, a: Uint32Array): void {
+    if (this.holds(out) && this.holds(a)) this.x.neg_u32(out.byteOffset, a.byteOffset, out.length);
+    else jsKernels.neg32(out, a);
+  }
+  mul32(out: Uint32Array, a: Uint32Array, k: number): void {
+    if (this.holds(out) && this.holds(a)) this.x.mul_u32(out.byteOffset, a.byteOffset, out.length, k);
+    else jsKernels.mul32(out, a, k);
+  }
+  add64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void {
+    if (this.holds(out) && this.holds(a) && this.holds(b))
+      this.x.add_u64(out.byteOffset, a.byteOffset, b.byteOffset, out.length);
+    else jsKernels.add64(out, a, b);
+  }
+  sub64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void {
+    if (this.holds(out) && this.holds(a) && this.holds(b))
+      this.x.sub_u64(out.byteOffset, a.byteOffset, b.byteOffset, out.length);
+    else jsKernels.sub64(out, a, b);
+  }
+  neg64(out: BigUint64Array, a: BigUint64Array): void {
+    if (this.holds(out) && this.holds(a)) this.x.neg_u64(out.byteOffset, a.byteOffset, out.length);
+    else jsKernels.neg64(out, a);
+  }
+  mul64(out: BigUint64Array, a: BigUint64Array, k: bigint): void {
+    if (this.holds(out) && this.holds(a)) this.x.mul_u64(out.byteOffset, a.byteOffset, out.length, k);
+    else jsKernels.mul64(out, a, k);
+  }
+
+  #encode(
+    out: Uint32Array | BigUint64Array,
+    input: Float32Array | Float64Array,
+    scale: number,
+    bound: number,
+    key: Uint8Array,
+    nonce: Uint8Array,
+  ): number {
+    this.#params(key, nonce);
+    const x = this.x;
+    const wide = out instanceof BigUint64Array;
+    const f64 = input instanceof Float64Array;
+    const fn = wide ? (f64 ? x.encode_f64_u64 : x.encode_f32_u64) : f64 ? x.encode_f64_u32 : x.encode_f32_u32;
+    if (this.holds(out) && this.holds(input))
+      return fn(out.byteOffset, input.byteOffset, out.length, scale, bound, this.#key, this.#nonce, 0, this.#scratch);
+    const inSize = input.BYTES_PER_ELEMENT, outSize = out.BYTES_PER_ELEMENT;
+    const per = STAGE / 8; // elements per chunk: fits either width, a multiple of 16
+    let clipped = 0;
+    for (let i = 0; i < out.length; i += per) {
+      const n = Math.min(per, out.length - i);
+      this.#stageIn(input, i * inSize, n * inSize, this.#stageA);
+      const r = fn(this.#stageB, this.#stageA, n, scale, bound, this.#key, this.#nonce, i / 16, this.#scratch);
+      if (r < 0) return r - i; // -(i + j + 1)
+      clipped += r;
+      this.#stageOut(out, i * outSize, n * outSize, this.#stageB);
+    }
+    return clipped;
+  }
+  encode32(out: Uint32Array, input: Float32Array | Float64Array, scale: number, bound: number, key: Uint8Array, nonce: Uint8Array): number {
+    return this.#encode(out, input, scale, bound, key, nonce);
+  }
+  encode64(out: BigUint64Array, input: Float32Array | Float64Array, scale: number, bound: number, key: Uint8Array, nonce: Uint8Array): number {
+    return this.#encode(out, input, scale, bound, key, nonce);
+  }
+}
+
+let runtime: WasmRuntime | null | undefined;
+let loadError: unknown;
+
+function wasmDisabled(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const v = env?.CONFIDE_WASM;
+  return v === '0' || v === 'false' || v === 'off';
+}
+
+function load(): WasmRuntime | null {
+  if (runtime !== undefined) return runtime;
+  runtime = null;
+  if (wasmDisabled() || typeof WebAssembly !== 'object') return runtime;
+  try {
+    if (!WebAssembly.validate(SIMD_PROBE)) return runtime;
+    const module = new WebAssembly.Module(decodeBase64(KERNELS_WASM_BASE64));
+    const instance = new WebAssembly.Instance(module, {
+      env: {
+        abort() {
+          throw new ConfideError('E_INTERNAL', 'WASM kernel aborted');
+        },
+      },
+    });
+    runtime = new WasmRuntime(instance.exports as unknown as Exports);
+  } catch (e) {
+    // A platform that cannot compile the module (e.g. a browser main thread
+    // limiting synchronous compilation) runs the JS twins instead.
+    loadError = e;
+  }
+  return runtime;
+}
+
+/** The kernels for compute-bound work: WASM when available, else the JS twins. */
+export function kernels(): Kernels {
+  return load() ?? jsKernels;
+}
+
+/**
+ * The kernels for memory-bound work on these vectors: WASM only when all of
+ * them already live in WASM memory, since copying would cost more than it saves.
+ */
+export function kernelsFor(...vectors: ArrayBufferView[]): Kernels {
+  const r = load();
+  if (r === null) return jsKernels;
+  for (const v of vectors) if (!r.holds(v)) return jsKernels;
+  return r;
+}
+
+export { jsKernels };
+
+/** The WASM kernels themselves, or null when they are unavailable (for tests and benchmarks). */
+export function wasmKernels(): Kernels | null {
+  return load();
+}
+
+export interface KernelInfo {
+  backend: 'wasm-simd' | 'js';
+  /** Why WASM is not used, when it is not. */
+  reason?: string;
+  /** Bytes of WASM memory (0 for the JS backend). */
+  memoryBytes: number;
+  /** Bytes held by live arena vectors. */
+  arenaBytes: number;
+}
+
+/** Which backend runs the kernels, and why; for logs and audit reports. */
+export function kernelInfo(): KernelInfo {
+  const r = load();
+  if (r) return { backend: 'wasm-simd', memoryBytes: r.x.memory.buffer.byteLength, arenaBytes: r.heap.used };
+  const reason = wasmDisabled()
+    ? 'CONFIDE_WASM=0'
+    : typeof WebAssembly !== 'object'
+      ? 'no WebAssembly'
+      : loadError
+        ? `WASM module failed to load: ${String(loadError)}`
+        : 'no WASM SIMD';
+  return { backend: 'js', reason, memoryBytes: 0, arenaBytes: 0 };
+}
+
+type ArenaArray = Uint8Array | Uint32Array | Int32Array | Float32Array | Float64Array | BigUint64Array | BigInt64Array;
+type ArenaCtor<T extends ArenaArray> = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+  new (length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+  readonly name: string;
+};
+
+/**
+ * A vector that lives in WASM memory (or in ordinary memory when the JS
+ * backend runs). Read `view` when you need it rather than keeping it: the
+ * memory may grow, which replaces the underlying buffer. Free it with
+ * `free()` or a `using` declaration; it is not garbage collected.
+ */
+export class ArenaVector<T extends ArenaArray> {
+  readonly length: number;
+  readonly #ctor: ArenaCtor<T>;
+  readonly #rt: WasmRuntime | null;
+  #ptr: number;
+  #view: T;
+
+  constructor(ctor: ArenaCtor<T>, length: number, rt: WasmRuntime | null) {
+    this.#ctor = ctor;
+    this.length = length;
+    this.#rt = rt;
+    if (rt) {
+      this.#ptr = rt.heap.alloc(length * ctor.BYTES_PER_ELEMENT);
+      // Freed regions are reused: zero the bytes (fill(0) would fail on BigInt arrays).
+      new Uint8Array(rt.x.memory.buffer, this.#ptr, length * ctor.BYTES_PER_ELEMENT).fill(0);
+      this.#view = new ctor(rt.x.memory.buffer, this.#ptr, length);
+    } else {
+      this.#ptr = 0;
+      this.#view = new ctor(length);
+    }
+  }
+
+  /** A typed-array view of the vector (valid until the next allocation that grows memory). */
+  get view(): T {
+    if (this.#ptr < 0) throw new ConfideError('E_STATE', 'arena vector used after free');
+    const rt = this.#rt;
+    if (rt && this.#view.buffer !== rt.x.memory.buffer)
+      this.#view = new this.#ctor(rt.x.memory.buffer, this.#ptr, this.length);
+    return this.#view;
+  }
+
+  get freed(): boolean {
+    return this.#ptr < 0;
+  }
+
+  free(): void {
+    if (this.#ptr < 0) return;
+    if (this.#rt) this.#rt.heap.free(this.#ptr);
+    this.#ptr = -1;
+  }
+
+  [Symbol.dispose](): void {
+    this.free();
+  }
+}
+
+/** Allocates a zeroed vector in WASM memory (ordinary memory on the JS backend). */
+export function arenaAlloc<T extends ArenaArray>(ctor: ArenaCtor<T>, length: number): ArenaVector<T> {
+  if (!Number.isSafeInteger(length) || length < 0 || length > 2 ** 29)
+    throw new ConfideError('E_BAD_INPUT', `"length" expected an integer in [0, ${2 ** 29}], got ${String(length)}`, {
+      field: 'length',
+    });
+  return new ArenaVector(ctor, length, load());
+}

@@ -1,0 +1,6 @@
+/**
+ * confide: privacy-preserving computation. One namespace per module; each is
+ * also importable on its own (`confide/core`, ...).
+ */
+export * as core from './core/index.ts';
+export { ConfideError, isConfideError, type ConfideErrorCode } from './core/errors.ts';

@@ -1,0 +1,20 @@
+import { defineConfig } from 'tsup';
+
+// One entry per module (its public surface) plus the CLI. node-seal stays
+// external: `he` loads it lazily and it must never be bundled into dist.
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    'core/index': 'src/core/index.ts',
+    'cli/main': 'src/cli/main.ts',
+  },
+  format: ['esm'],
+  target: 'node22',
+  platform: 'node',
+  dts: { entry: { index: 'src/index.ts', 'core/index': 'src/core/index.ts' } },
+  splitting: true,
+  sourcemap: true,
+  clean: true,
+  treeshake: true,
+  external: ['node-seal'],
+});
