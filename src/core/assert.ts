@@ -136,6 +136,28 @@ export function asameLength(
     );
 }
 
+/**
+ * An options bag: undefined (meaning defaults) or an object whose keys are all
+ * in `keys`, so that a misspelt option fails instead of being ignored.
+ */
+export function aoptions<T extends object>(
+  v: T | undefined,
+  field: string,
+  keys: readonly string[],
+): T | undefined {
+  if (v === undefined) return v;
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v))
+    fail(field, 'an options object or undefined', v);
+  for (const k in v)
+    if (!keys.includes(k))
+      throw new ConfideError(
+        'E_BAD_INPUT',
+        `"${field}" has unknown option ${JSON.stringify(k)}; known: ${keys.join(', ')}`,
+        { field: `${field}.${k}` },
+      );
+  return v;
+}
+
 /** A plain object (not null, not an array). */
 export function aobject(v: unknown, field: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v))

@@ -70,7 +70,7 @@
  * writes to one show in the other.
  */
 import { ConfideError, describe } from './errors.ts';
-import { ainteger, aobject } from './assert.ts';
+import { ainteger, aoptions } from './assert.ts';
 
 export const CODEC_VERSION = 1;
 
@@ -431,7 +431,7 @@ function swapBytes(b: Uint8Array, size: number): void {
 
 function readLimits(limits: DecodeLimits | undefined): Required<DecodeLimits> {
   if (limits === undefined) return DEFAULT_LIMITS;
-  aobject(limits, 'limits');
+  aoptions(limits, 'limits', ['maxBytes', 'maxHeaderBytes', 'maxPayloads', 'maxPayloadBytes']);
   const pick = (name: keyof DecodeLimits): number => {
     const v: unknown = limits[name];
     return v === undefined ? DEFAULT_LIMITS[name] : ainteger(v, `limits.${name}`);

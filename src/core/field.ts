@@ -7,7 +7,7 @@
  */
 import { abigint, abytes, ainteger, asameLength, atyped } from './assert.ts';
 import { ConfideError } from './errors.ts';
-import { systemRng, type Rng } from './random.ts';
+import { arng, systemRng, type Rng } from './random.ts';
 
 function modPow(b: bigint, e: bigint, m: bigint): bigint {
   let r = 1n;
@@ -106,7 +106,7 @@ export class PrimeField {
   }
   /** A uniform element. */
   random(rng: Rng = systemRng()): bigint {
-    return rng.uniformBigInt(this.p);
+    return arng(rng).uniformBigInt(this.p);
   }
   /** Canonical little-endian encoding in `bytes` bytes. */
   toBytes(x: bigint): Uint8Array {
@@ -253,6 +253,7 @@ export const Fp61 = {
   /** n uniform field elements (61-bit draws, rejecting p itself). */
   random(n: number, rng: Rng = systemRng()): BigUint64Array {
     ainteger(n, 'n', 0, 2 ** 30);
+    arng(rng);
     const o = new BigUint64Array(n);
     const z = w(o);
     for (let i = 0; i < z.length; i += 2) {

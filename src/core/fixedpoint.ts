@@ -11,7 +11,7 @@
  *   of `parties` encoded vectors fits the ring: parties · ⌈bound·scale⌉ (plus any
  *   headroom, e.g. for noise) must stay below 2^(bits-1).
  */
-import { ainteger, anumber, aoneof, atyped } from './assert.ts';
+import { ainteger, anumber, aoneof, aoptions, atyped } from './assert.ts';
 import { ConfideError } from './errors.ts';
 import { arng, systemRng, type Rng } from './random.ts';
 import { kernels } from './wasm/loader.ts';
@@ -46,6 +46,8 @@ export class FixedPoint<B extends 32 | 64 = 32 | 64> {
   readonly maxEncoded: number;
 
   constructor(options: FixedPointOptions & { bits: B }) {
+    aoptions(options, 'options', ['bits', 'fracBits', 'bound']);
+    if (options === undefined) throw new ConfideError('E_BAD_INPUT', '"options" expected { bits, fracBits, bound }', { field: 'options' });
     this.bits = aoneof(options?.bits, 'bits', [32, 64] as const) as B;
     this.fracBits = ainteger(options.fracBits, 'fracBits', 0, 52);
     this.bound = anumber(options.bound, 'bound', 0, Number.MAX_VALUE, true);
@@ -68,6 +70,7 @@ export class FixedPoint<B extends 32 | 64 = 32 | 64> {
    */
   encode(values: FloatVector, options: { rng?: Rng; out?: Vec<B> } = {}): Encoded<Vec<B>> {
     const input = atyped(values, 'values', Float32Array, Float64Array);
+    aoptions(options, 'options', ['rng', 'out']);
     const rng = options.rng === undefined ? systemRng() : arng(options.rng);
     const Ctor = this.bits === 32 ? Uint32Array : BigUint64Array;
     let out: Vec<B>;

@@ -12,6 +12,7 @@ export {
   anumber,
   aobject,
   aoneof,
+  aoptions,
   apositive,
   asameLength,
   astring,

@@ -9,7 +9,7 @@
  * `nonce`. Different vectors under one seed need different nonces: a mask
  * that is reused leaks the difference of the two inputs.
  */
-import { abytes, ainteger, aoneof, atyped } from './assert.ts';
+import { abytes, ainteger, aoneof, aoptions, atyped } from './assert.ts';
 import { ConfideError } from './errors.ts';
 import type { RingVector } from './ring.ts';
 import { kernels } from './wasm/loader.ts';
@@ -28,6 +28,7 @@ export interface PrgOptions {
 
 function params(seed: unknown, opts: PrgOptions | undefined, words: number) {
   abytes(seed, 'seed', SEED_BYTES);
+  aoptions(opts, 'options', ['nonce', 'counter']);
   const nonce = opts?.nonce === undefined ? ZERO_NONCE : abytes(opts.nonce, 'nonce', NONCE_BYTES);
   const counter = opts?.counter === undefined ? 0 : ainteger(opts.counter, 'counter', 0, MAX_BLOCKS - 1);
   // The block counter is 32 bits: past it the keystream would repeat.

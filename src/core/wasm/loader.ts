@@ -43,7 +43,28 @@ type EncodeFn = (
 const PAGE = 65536;
 const ALIGN = 16;
 /** Staging buffer size: a multiple of 64 bytes, so chunk boundaries fall on ChaCha20 blocks. */
-const STAGE = 64 * 1024;
+const STAGE = 256 * 1024;
+/** Below this many keystream words the fused kernel wins over setting up an OpenSSL cipher. */
+const NATIVE_MIN_WORDS = 4096;
+
+type NodeCrypto = typeof import('node:crypto');
+/**
+ * OpenSSL's ChaCha20 through node:crypto, where it exists. Its AVX2 code
+ * expands keystream about twice as fast as 128-bit WASM SIMD, which more
+ * than pays for copying the keystream into WASM memory (measured in
+ * bench/core.bench.ts), so long masks use it and the fused kernel serves
+ * short ones and platforms without node:crypto. Loaded without a static
+ * import so that browsers never see `node:crypto`.
+ */
+const nodeCrypto: NodeCrypto | undefined = (() => {
+  try {
+    const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    return p?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+  } catch {
+    return undefined;
+  }
+})();
+const ZEROS = new Uint8Array(STAGE);
 
 // (module (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt)): validates only with SIMD.
 const SIMD_PROBE = new Uint8Array([
@@ -198,6 +219,10 @@ class WasmRuntime implements Kernels {
     counter: number,
     subtract: boolean,
   ): void {
+    const words = vec.length * wordsPerElement;
+    // node:crypto carries a wrapped block counter into the nonce; RFC 8439 wraps. Avoid the difference.
+    if (nodeCrypto && words >= NATIVE_MIN_WORDS && counter + Math.ceil(words / 16) <= 2 ** 32)
+      return this.#maskNative(nodeCrypto, vec, wordsPerElement, key, nonce, counter, subtract);
     this.#params(key, nonce);
     const sub = subtract ? 1 : 0;
     if (this.holds(vec))
@@ -212,6 +237,46 @@ class WasmRuntime implements Kernels {
       this.#stageOut(vec, i * 4 * wordsPerElement, bytes, this.#stageA);
     }
   }
+  /** vec ±= OpenSSL keystream, added by the WASM add/sub kernels chunk by chunk in staging memory. */
+  #maskNative(
+    c: NodeCrypto,
+    vec: Uint32Array | BigUint64Array,
+    wordsPerElement: number,
+    key: Uint8Array,
+    nonce: Uint8Array,
+    counter: number,
+    subtract: boolean,
+  ): void {
+    const iv = new Uint8Array(16);
+    new DataView(iv.buffer).setUint32(0, counter, true);
+    iv.set(nonce, 4);
+    const cipher = c.createCipheriv('chacha20', key, iv);
+    const x = this.x;
+    const wide = wordsPerElement === 2;
+    const op = wide ? (subtract ? x.sub_u64 : x.add_u64) : subtract ? x.sub_u32 : x.add_u32;
+    const inPlace = this.holds(vec);
+    const elemBytes = 4 * wordsPerElement;
+    const per = STAGE / elemBytes;
+    try {
+      for (let i = 0; i < vec.length; i += per) {
+        const n = Math.min(per, vec.length - i);
+        const bytes = n * elemBytes;
+        this.u8.set(cipher.update(ZEROS.subarray(0, bytes)), this.#stageB);
+        if (inPlace) {
+          const p = vec.byteOffset + i * elemBytes;
+          op(p, p, this.#stageB, n);
+        } else {
+          this.#stageIn(vec, i * elemBytes, bytes, this.#stageA);
+          op(this.#stageA, this.#stageA, this.#stageB, n);
+          this.#stageOut(vec, i * elemBytes, bytes, this.#stageA);
+        }
+      }
+    } finally {
+      cipher.final();
+      this.u8.fill(0, this.#stageB, this.#stageB + STAGE); // no keystream left behind
+    }
+  }
+
   mask32(vec: Uint32Array, key: Uint8Array, nonce: Uint8Array, counter: number, subtract: boolean): void {
     this.#mask(this.x.mask_u32, vec, 1, key, nonce, counter, subtract);
   }
@@ -432,8 +497,18 @@ export class ArenaVector<T extends ArenaArray> {
 }
 
 /** Allocates a zeroed vector in WASM memory (ordinary memory on the JS backend). */
+const ARENA_TYPES: readonly unknown[] = [
+  Uint8Array, Uint32Array, Int32Array, Float32Array, Float64Array, BigUint64Array, BigInt64Array,
+];
+
 export function arenaAlloc<T extends ArenaArray>(ctor: ArenaCtor<T>, length: number): ArenaVector<T> {
-  if (!Number.isSafeInteger(length) || length < 0 || length > 2 ** 29)
+  if (!ARENA_TYPES.includes(ctor))
+    throw new ConfideError(
+      'E_BAD_INPUT',
+      `"ctor" expected one of ${ARENA_TYPES.map((c) => (c as { name: string }).name).join(', ')}`,
+      { field: 'ctor' },
+    );
+  if (!Number.isSafeInteger(length) || length < 0 || length > 2 ** 29 || Object.is(length, -0))
     throw new ConfideError('E_BAD_INPUT', `"length" expected an integer in [0, ${2 ** 29}], got ${String(length)}`, {
       field: 'length',
     });

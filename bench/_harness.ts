@@ -1,0 +1,275 @@
+/**
+ * The shared harness of confide's benchmark suites. A suite (`bench/<module>.bench.ts`)
+ * lists its cases; each case times "ours" and its anchors (node:crypto, a
+ * peer library, the JS twin...) in the same process and run, then the harness
+ * prints one table with every anchor's ratio beside ours and writes
+ * `bench/results/<suite>.json` in the shape every suite shares:
+ *
+ *   { suite, node, cpu, cases: [{ name, unit, better, ours, anchors: { [name]: figure } }] }
+ *
+ * plus extra fields (date, machine, backend, per-figure stats, ratios, checks).
+ * A figure is null when that implementation could not run here; `unavailable`
+ * says why.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Bench, type Task } from 'tinybench';
+
+/** A function timed once per iteration, or the reason it cannot run here. */
+export type Runner = (() => unknown) | { unavailable: string };
+
+export interface CaseSpec {
+  name: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  /**
+   * For 'higher' cases: units of work one call does (e.g. MB processed);
+   * the figure is work / mean seconds. For 'lower' cases leave it out: the
+   * figure is the mean time of one call in `unit` ('ms' or 'us').
+   */
+  work?: number;
+  ours: Runner;
+  anchors: Record<string, Runner>;
+  /** Checks that ours and the anchors compute the same thing; throws if not. */
+  check?: () => void;
+  /** What the reader needs to know to compare the figures fairly. */
+  notes?: string;
+  /** Releases what the case allocated (e.g. WASM arena vectors). */
+  dispose?: () => void;
+}
+
+/** Builds a case just before it runs, so that only one case's buffers are live at a time. */
+export type CaseFactory = () => CaseSpec | Promise<CaseSpec>;
+
+export interface Stats {
+  meanMs: number;
+  rme: number;
+  samples: number;
+}
+
+export interface CaseResult {
+  name: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  ours: number | null;
+  anchors: Record<string, number | null>;
+  /** ours vs each anchor, > 1 when ours is better (ours/anchor for 'higher', anchor/ours for 'lower'). */
+  ratios: Record<string, number | null>;
+  stats: Record<string, Stats>;
+  unavailable?: Record<string, string>;
+  check: 'ok' | 'skipped' | string;
+  notes?: string;
+}
+
+export interface SuiteResult {
+  suite: string;
+  node: string;
+  cpu: string;
+  date: string;
+  machine: { platform: string; arch: string; cores: number; memoryGiB: number; v8: string };
+  settings: { timeMs: number; warmupMs: number; minIterations: number };
+  [extra: string]: unknown;
+  cases: CaseResult[];
+}
+
+export const OURS = 'ours';
+
+/** ms per task; BENCH_TIME_MS shortens it for a smoke run (figures are then less stable). */
+const TIME_MS = positiveEnv('BENCH_TIME_MS', 1500);
+const WARMUP_MS = positiveEnv('BENCH_WARMUP_MS', Math.min(500, TIME_MS));
+const MIN_ITERATIONS = 10;
+
+function positiveEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} expected a positive number of ms, got ${raw}`);
+  return v;
+}
+
+/** Results of a task function are kept here so the JIT cannot drop the work. */
+let sink: unknown;
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+/**
+ * Loads a peer from bench/thirdparty/node_modules (never from the library's
+ * own dependencies). Throws with a hint when the peers are not installed.
+ */
+export async function peer<T>(specifier: string): Promise<T> {
+  const req = createRequire(new URL('./thirdparty/package.json', import.meta.url));
+  let path: string;
+  try {
+    path = req.resolve(specifier);
+  } catch (e) {
+    throw new Error(`${specifier} is not installed in bench/thirdparty (npm run bench installs it)`, { cause: e });
+  }
+  return (await import(pathToFileURL(path).href)) as T;
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+function figure(spec: CaseSpec, meanMs: number): number {
+  if (spec.better === 'higher') return spec.work! / (meanMs / 1000);
+  if (spec.unit === 'ms') return meanMs;
+  if (spec.unit === 'us') return meanMs * 1000;
+  throw new Error(`case "${spec.name}": unit ${spec.unit} for 'lower' is not ms or us`);
+}
+
+export function ratio(better: 'higher' | 'lower', ours: number | null, anchor: number | null): number | null {
+  if (ours === null || anchor === null || ours <= 0 || anchor <= 0) return null;
+  return better === 'higher' ? ours / anchor : anchor / ours;
+}
+
+async function runCase(factory: CaseFactory): Promise<CaseResult> {
+  const spec = await factory();
+  try {
+    if (spec.better === 'higher' && !(spec.work !== undefined && spec.work > 0))
+      throw new Error(`case "${spec.name}": a 'higher' case needs work > 0`);
+    let check: CaseResult['check'] = 'skipped';
+    if (spec.check) {
+      try {
+        spec.check();
+        check = 'ok';
+      } catch (e) {
+        check = `failed: ${describe(e)}`;
+      }
+    }
+    const bench = new Bench({
+      name: spec.name,
+      time: TIME_MS,
+      warmupTime: WARMUP_MS,
+      iterations: MIN_ITERATIONS,
+      warmupIterations: 3,
+      throws: false,
+      // Collect the garbage of the previous task so it is not charged to this one.
+      setup: () => gc?.(),
+    });
+    const unavailable: Record<string, string> = {};
+    const runners: [string, Runner][] = [[OURS, spec.ours], ...Object.entries(spec.anchors)];
+    for (const [name, r] of runners) {
+      if (typeof r === 'function')
+        bench.add(name, () => {
+          sink = r();
+        });
+      else unavailable[name] = r.unavailable;
+    }
+    process.stderr.write(`  ${spec.name} ...`);
+    bench.runSync();
+    process.stderr.write(' done\n');
+    const stats: Record<string, Stats> = {};
+    const value = (name: string): number | null => {
+      if (name in unavailable) return null;
+      const task = bench.getTask(name) as Task;
+      const res = task.result;
+      if (res.state !== 'completed') {
+        unavailable[name] = res.state === 'errored' ? `threw ${describe(res.error)}` : `task ${res.state}`;
+        return null;
+      }
+      stats[name] = { meanMs: res.latency.mean, rme: res.latency.rme, samples: res.latency.samplesCount };
+      return figure(spec, res.latency.mean);
+    };
+    const ours = value(OURS);
+    const anchors: Record<string, number | null> = {};
+    const ratios: Record<string, number | null> = {};
+    for (const name of Object.keys(spec.anchors)) {
+      anchors[name] = value(name);
+      ratios[name] = ratio(spec.better, ours, anchors[name]);
+    }
+    return {
+      name: spec.name,
+      unit: spec.unit,
+      better: spec.better,
+      ours,
+      anchors,
+      ratios,
+      stats,
+      ...(Object.keys(unavailable).length ? { unavailable } : {}),
+      check,
+      ...(spec.notes ? { notes: spec.notes } : {}),
+    };
+  } finally {
+    spec.dispose?.();
+    sink = undefined;
+  }
+}
+
+const fmtFigure = (v: number | null) =>
+  v === null ? 'n/a' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+const fmtRatio = (r: number | null) => (r === null ? 'n/a' : `${r.toFixed(2)}x`);
+const fmtRme = (s: Stats | undefined) => (s ? `±${s.rme.toFixed(1)}%` : '');
+
+/** The table a suite prints: one row per anchor, ours beside it, and their ratio. */
+export function formatTable(result: SuiteResult): string {
+  const rows: string[][] = [['case', 'unit', 'ours', '', 'anchor', 'figure', '', 'ours vs anchor']];
+  for (const c of result.cases) {
+    const names = Object.keys(c.anchors);
+    names.forEach((a, i) => {
+      rows.push([
+        i === 0 ? c.name : '',
+        i === 0 ? `${c.unit}${c.better === 'lower' ? ' (lower=better)' : ''}` : '',
+        i === 0 ? fmtFigure(c.ours) : '',
+        i === 0 ? fmtRme(c.stats[OURS]) : '',
+        a,
+        fmtFigure(c.anchors[a]),
+        fmtRme(c.stats[a]),
+        fmtRatio(c.ratios[a]),
+      ]);
+    });
+  }
+  const width = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
+  const right = new Set([2, 3, 5, 6, 7]);
+  const line = (r: string[]) =>
+    r.map((s, j) => (right.has(j) ? s.padStart(width[j]) : s.padEnd(width[j]))).join('  ').trimEnd();
+  const out = [
+    `suite ${result.suite}: node ${result.node}, ${result.cpu} (${result.machine.cores} cores), ${result.date}`,
+    line(rows[0]),
+    line(width.map((w) => '-'.repeat(w))),
+    ...rows.slice(1).map(line),
+  ];
+  const foot: string[] = [];
+  for (const c of result.cases) {
+    if (c.check !== 'ok' && c.check !== 'skipped') foot.push(`! ${c.name}: check ${c.check}`);
+    for (const [n, why] of Object.entries(c.unavailable ?? {})) foot.push(`- ${c.name} / ${n}: n/a, ${why}`);
+    if (c.notes) foot.push(`* ${c.name}: ${c.notes}`);
+  }
+  out.push('ratios above 1 mean ours is better; ± is the 95% margin of error of the mean time');
+  return [...out, ...foot].join('\n');
+}
+
+/**
+ * Runs a suite's cases one after another, prints its table and writes
+ * bench/results/<suite>.json. Sets a non-zero exit code when a check fails.
+ */
+export async function runSuite(suite: string, cases: CaseFactory[], extra: Record<string, unknown> = {}): Promise<SuiteResult> {
+  const result: SuiteResult = {
+    suite,
+    node: process.version,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    date: new Date().toISOString(),
+    machine: {
+      platform: process.platform,
+      arch: process.arch,
+      cores: os.availableParallelism(),
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      v8: process.versions.v8,
+    },
+    settings: { timeMs: TIME_MS, warmupMs: WARMUP_MS, minIterations: MIN_ITERATIONS },
+    ...extra,
+    cases: [],
+  };
+  process.stderr.write(`suite ${suite}${gc ? '' : ' (run with --expose-gc for a GC between tasks)'}\n`);
+  for (const factory of cases) result.cases.push(await runCase(factory));
+  const dir = new URL('./results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  const file = new URL(`${suite}.json`, dir);
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  console.log(formatTable(result));
+  console.log(`wrote ${file.pathname}`);
+  if (result.cases.some((c) => c.check !== 'ok' && c.check !== 'skipped')) process.exitCode = 1;
+  return result;
+}
