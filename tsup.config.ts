@@ -17,4 +17,5 @@ export default defineConfig({
   clean: true,
   treeshake: true,
   external: ['node-seal'],
+  removeNodeProtocol: false,
 });

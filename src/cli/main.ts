@@ -3,6 +3,7 @@
  * The `confide` command. `confide run` is the main job on embedded defaults;
  * later modules add their own sub-commands (budget, stats, fl, ...).
  */
+import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { ConfideError, isConfideError } from '../core/errors.ts';
 import { kernelInfo } from '../core/wasm/loader.ts';
@@ -108,7 +109,9 @@ function main(argv: string[]): number {
 }
 
 function version(): string {
-  return '0.1.0';
+  // src/cli/main.ts and dist/cli/main.js both sit two levels below package.json.
+  const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+  return pkg.version;
 }
 
 try {

