@@ -44,7 +44,12 @@ export interface CaseSpec {
 export type CaseFactory = () => CaseSpec | Promise<CaseSpec>;
 
 export interface Stats {
+  /** Mean time of one call; the figure comes from it. */
   meanMs: number;
+  /** Median and fastest call, to tell a slow tail from a slow kernel. */
+  p50Ms: number;
+  minMs: number;
+  /** Relative margin of error of the mean, in percent (95%). */
   rme: number;
   samples: number;
 }
@@ -170,7 +175,8 @@ async function runCase(factory: CaseFactory): Promise<CaseResult> {
         unavailable[name] = res.state === 'errored' ? `threw ${describe(res.error)}` : `task ${res.state}`;
         return null;
       }
-      stats[name] = { meanMs: res.latency.mean, rme: res.latency.rme, samples: res.latency.samplesCount };
+      const l = res.latency;
+      stats[name] = { meanMs: l.mean, p50Ms: l.p50, minMs: l.min, rme: l.rme, samples: l.samplesCount };
       return figure(spec, res.latency.mean);
     };
     const ours = value(OURS);
@@ -238,6 +244,8 @@ export function formatTable(result: SuiteResult): string {
     if (c.notes) foot.push(`* ${c.name}: ${c.notes}`);
   }
   out.push('ratios above 1 mean ours is better; ± is the 95% margin of error of the mean time');
+  const checked = result.cases.filter((c) => c.check === 'ok').map((c) => c.name);
+  if (checked.length) out.push(`outputs agree with the anchors' before timing: ${checked.join(', ')}`);
   return [...out, ...foot].join('\n');
 }
 
