@@ -82,97 +82,86 @@ function checkVectors<V extends RingVector>(
   return o;
 }
 
-export const Z32: Ring<Uint32Array, number> = {
-  bits: 32,
-  modulus: 1n << 32n,
-  Array: Uint32Array,
-  zeros(n) {
-    return new Uint32Array(ainteger(n, 'n', 0, 2 ** 31));
-  },
-  add(a, b, out) {
-    const o = checkBinary<Uint32Array>(Uint32Array, a, b, out);
-    kernelsFor(o, a, b).add32(o, a, b);
-    return o;
-  },
-  sub(a, b, out) {
-    const o = checkBinary<Uint32Array>(Uint32Array, a, b, out);
-    kernelsFor(o, a, b).sub32(o, a, b);
-    return o;
-  },
-  neg(a, out) {
-    const o = checkUnary<Uint32Array>(Uint32Array, a, out);
-    kernelsFor(o, a).neg32(o, a);
-    return o;
-  },
-  mulScalar(a, k, out) {
-    ainteger(k, 'k', -(2 ** 32), 2 ** 32);
-    const o = checkUnary<Uint32Array>(Uint32Array, a, out);
-    kernelsFor(o, a).mul32(o, a, k >>> 0);
-    return o;
-  },
-  sum(vectors, out) {
-    const o = checkVectors<Uint32Array>(Uint32Array, vectors, out);
-    const k = kernelsFor(o, ...vectors);
-    // When out is one of the inputs, it already holds that term.
-    const start = vectors.indexOf(o);
-    if (start < 0) o.set(vectors[0]);
-    for (let i = 0; i < vectors.length; i++) if (i !== start && (start >= 0 || i > 0)) k.add32(o, o, vectors[i]);
-    return o;
-  },
-  toSigned(x) {
-    return ainteger(x, 'x', 0, 2 ** 32 - 1) | 0;
-  },
-  fromSigned(x) {
-    return ainteger(x, 'x', Number.MIN_SAFE_INTEGER) >>> 0;
-  },
-};
+/** What differs between the two rings; everything else is shared by `makeRing`. */
+interface RingSpec<V extends RingVector, S extends number | bigint> {
+  bits: 32 | 64;
+  Array: Uint32ArrayConstructor | BigUint64ArrayConstructor;
+  maxLength: number;
+  ops: { add: 'add32' | 'add64'; sub: 'sub32' | 'sub64'; neg: 'neg32' | 'neg64'; mul: 'mul32' | 'mul64' };
+  /** Checks a scalar and reduces it mod 2^bits. */
+  scalar(k: unknown): S;
+  toSigned(x: unknown): S;
+  fromSigned(x: unknown): S;
+}
+
+function makeRing<V extends RingVector, S extends number | bigint>(spec: RingSpec<V, S>): Ring<V, S> {
+  const { Array: ctor, ops } = spec;
+  // The kernel methods are typed per ring; the spec pairs each ring with its own.
+  type K = Record<string, (...args: unknown[]) => void>;
+  const k = (vs: readonly ArrayBufferView[]) => kernelsFor(vs) as unknown as K;
+  return {
+    bits: spec.bits,
+    modulus: 1n << BigInt(spec.bits),
+    Array: ctor as Ring<V, S>['Array'],
+    zeros(n) {
+      return new ctor(ainteger(n, 'n', 0, spec.maxLength)) as V;
+    },
+    add(a, b, out) {
+      const o = checkBinary<V>(ctor, a, b, out);
+      k([o, a, b])[ops.add](o, a, b);
+      return o;
+    },
+    sub(a, b, out) {
+      const o = checkBinary<V>(ctor, a, b, out);
+      k([o, a, b])[ops.sub](o, a, b);
+      return o;
+    },
+    neg(a, out) {
+      const o = checkUnary<V>(ctor, a, out);
+      k([o, a])[ops.neg](o, a);
+      return o;
+    },
+    mulScalar(a, scalar, out) {
+      const r = spec.scalar(scalar);
+      const o = checkUnary<V>(ctor, a, out);
+      k([o, a])[ops.mul](o, a, r);
+      return o;
+    },
+    sum(vectors, out) {
+      const o = checkVectors<V>(ctor, vectors, out);
+      const kern = k([o, ...vectors]);
+      // When out is one of the inputs, it already holds that term.
+      const start = vectors.indexOf(o);
+      if (start < 0) o.set(vectors[0] as never);
+      for (let i = 0; i < vectors.length; i++) if (i !== start && (start >= 0 || i > 0)) kern[ops.add](o, o, vectors[i]);
+      return o;
+    },
+    toSigned: spec.toSigned,
+    fromSigned: spec.fromSigned,
+  };
+}
 
 const MASK64 = (1n << 64n) - 1n;
 
-export const Z64: Ring<BigUint64Array, bigint> = {
+export const Z32: Ring<Uint32Array, number> = makeRing<Uint32Array, number>({
+  bits: 32,
+  Array: Uint32Array,
+  maxLength: 2 ** 31,
+  ops: { add: 'add32', sub: 'sub32', neg: 'neg32', mul: 'mul32' },
+  scalar: (k) => ainteger(k, 'k', -(2 ** 32), 2 ** 32) >>> 0,
+  toSigned: (x) => ainteger(x, 'x', 0, 2 ** 32 - 1) | 0,
+  fromSigned: (x) => ainteger(x, 'x', Number.MIN_SAFE_INTEGER) >>> 0,
+});
+
+export const Z64: Ring<BigUint64Array, bigint> = makeRing<BigUint64Array, bigint>({
   bits: 64,
-  modulus: 1n << 64n,
   Array: BigUint64Array,
-  zeros(n) {
-    return new BigUint64Array(ainteger(n, 'n', 0, 2 ** 30));
-  },
-  add(a, b, out) {
-    const o = checkBinary<BigUint64Array>(BigUint64Array, a, b, out);
-    kernelsFor(o, a, b).add64(o, a, b);
-    return o;
-  },
-  sub(a, b, out) {
-    const o = checkBinary<BigUint64Array>(BigUint64Array, a, b, out);
-    kernelsFor(o, a, b).sub64(o, a, b);
-    return o;
-  },
-  neg(a, out) {
-    const o = checkUnary<BigUint64Array>(BigUint64Array, a, out);
-    kernelsFor(o, a).neg64(o, a);
-    return o;
-  },
-  mulScalar(a, k, out) {
-    abigint(k, 'k');
-    const o = checkUnary<BigUint64Array>(BigUint64Array, a, out);
-    kernelsFor(o, a).mul64(o, a, k & MASK64);
-    return o;
-  },
-  sum(vectors, out) {
-    const o = checkVectors<BigUint64Array>(BigUint64Array, vectors, out);
-    const k = kernelsFor(o, ...vectors);
-    // When out is one of the inputs, it already holds that term.
-    const start = vectors.indexOf(o);
-    if (start < 0) o.set(vectors[0]);
-    for (let i = 0; i < vectors.length; i++) if (i !== start && (start >= 0 || i > 0)) k.add64(o, o, vectors[i]);
-    return o;
-  },
-  toSigned(x) {
-    return BigInt.asIntN(64, abigint(x, 'x', 0n, MASK64));
-  },
-  fromSigned(x) {
-    return BigInt.asUintN(64, abigint(x, 'x'));
-  },
-};
+  maxLength: 2 ** 30,
+  ops: { add: 'add64', sub: 'sub64', neg: 'neg64', mul: 'mul64' },
+  scalar: (k) => abigint(k, 'k') & MASK64,
+  toSigned: (x) => BigInt.asIntN(64, abigint(x, 'x', 0n, MASK64)),
+  fromSigned: (x) => BigInt.asUintN(64, abigint(x, 'x')),
+});
 
 /** The ring with the given bit width. */
 export function ring(bits: 32): Ring<Uint32Array, number>;

@@ -3,9 +3,9 @@
  * to 10^5, odd lengths, unaligned tails, both signs, operands inside and
  * outside WASM memory), and ChaCha20 matches RFC 8439 and node:crypto.
  */
-import { createCipheriv } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { nodeKeystream } from '../_keystream.ts';
 import type { Kernels } from '../../src/core/wasm/_kernels.ts';
 import { arenaAlloc, jsKernels, kernelInfo, wasmKernels } from '../../src/core/wasm/loader.ts';
 import vectors from '../vectors/chacha20.json' with { type: 'json' };
@@ -14,12 +14,6 @@ const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'h
 const wasm = wasmKernels();
 const both: [string, Kernels][] = [['js', jsKernels], ...(wasm ? [['wasm', wasm] as [string, Kernels]] : [])];
 
-function nodeKeystream(key: Uint8Array, nonce: Uint8Array, counter: number, bytes: number): Uint8Array {
-  const iv = Buffer.alloc(16);
-  iv.writeUInt32LE(counter, 0);
-  iv.set(nonce, 4);
-  return createCipheriv('chacha20', key, iv).update(Buffer.alloc(bytes));
-}
 
 const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 const bytes12 = fc.uint8Array({ minLength: 12, maxLength: 12 });

@@ -1,14 +1,8 @@
-import { createCipheriv } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { nodeKeystream } from '../_keystream.ts';
 import { ConfideError, Z32, Z64, addMask, chacha20Keystream, expandSeed } from '../../src/core/index.ts';
 
-function nodeKeystream(key: Uint8Array, nonce: Uint8Array, counter: number, bytes: number): Uint8Array {
-  const iv = Buffer.alloc(16);
-  iv.writeUInt32LE(counter, 0);
-  iv.set(nonce, 4);
-  return createCipheriv('chacha20', key, iv).update(Buffer.alloc(bytes));
-}
 const seed = fc.uint8Array({ minLength: 32, maxLength: 32 });
 const nonce = fc.uint8Array({ minLength: 12, maxLength: 12 });
 

@@ -48,6 +48,12 @@ describe('Z_2^32', () => {
     Z32.add(a.view, b.view, a.view);
     expect(a.view).toEqual(want);
     expect(Z32.sum([a.view, b.view, b.view])).toEqual(Z32.add(want, Z32.mulScalar(b.view, 2)));
+    // Every operand in WASM memory: the WASM kernels run.
+    using o = arenaAlloc(Uint32Array, 1001);
+    expect(Z32.sum([a.view, b.view, b.view], o.view)).toEqual(Z32.add(want, Z32.mulScalar(b.view, 2)));
+    expect(Z32.sum([o.view, b.view], o.view)).toEqual(Z32.add(want, Z32.mulScalar(b.view, 3)));
+    Z32.neg(a.view, o.view);
+    expect(Z32.add(o.view, a.view, o.view).every((x) => x === 0)).toBe(true);
   });
 });
 

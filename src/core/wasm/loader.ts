@@ -284,41 +284,51 @@ class WasmRuntime implements Kernels {
     this.#mask(this.x.mask_u64, vec, 2, key, nonce, counter, subtract);
   }
 
+  /** A memory-bound kernel: WASM when every operand is in WASM memory, else the JS twin. */
+  #elementwise<V extends Uint32Array | BigUint64Array>(
+    wasm: (out: number, a: number, b: number, len: number) => void,
+    twin: (out: V, a: V, b: V) => void,
+    out: V,
+    a: V,
+    b: V,
+  ): void {
+    if (this.holds(out) && this.holds(a) && this.holds(b)) wasm(out.byteOffset, a.byteOffset, b.byteOffset, out.length);
+    else twin(out, a, b);
+  }
+  #unary<V extends Uint32Array | BigUint64Array, K>(
+    wasm: (out: number, a: number, len: number, k: K) => void,
+    twin: (out: V, a: V, k: K) => void,
+    out: V,
+    a: V,
+    k: K,
+  ): void {
+    if (this.holds(out) && this.holds(a)) wasm(out.byteOffset, a.byteOffset, out.length, k);
+    else twin(out, a, k);
+  }
+
   add32(out: Uint32Array, a: Uint32Array, b: Uint32Array): void {
-    if (this.holds(out) && this.holds(a) && this.holds(b))
-      this.x.add_u32(out.byteOffset, a.byteOffset, b.byteOffset, out.length);
-    else jsKernels.add32(out, a, b);
+    this.#elementwise(this.x.add_u32, jsKernels.add32, out, a, b);
   }
   sub32(out: Uint32Array, a: Uint32Array, b: Uint32Array): void {
-    if (this.holds(out) && this.holds(a) && this.holds(b))
-      this.x.sub_u32(out.byteOffset, a.byteOffset, b.byteOffset, out.length);
-    else jsKernels.sub32(out, a, b);
-  }
-  neg32(out: Uint32Array, a: Uint32Array): void {
-    if (this.holds(out) && this.holds(a)) this.x.neg_u32(out.byteOffset, a.byteOffset, out.length);
-    else jsKernels.neg32(out, a);
-  }
-  mul32(out: Uint32Array, a: Uint32Array, k: number): void {
-    if (this.holds(out) && this.holds(a)) this.x.mul_u32(out.byteOffset, a.byteOffset, out.length, k);
-    else jsKernels.mul32(out, a, k);
+    this.#elementwise(this.x.sub_u32, jsKernels.sub32, out, a, b);
   }
   add64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void {
-    if (this.holds(out) && this.holds(a) && this.holds(b))
-      this.x.add_u64(out.byteOffset, a.byteOffset, b.byteOffset, out.length);
-    else jsKernels.add64(out, a, b);
+    this.#elementwise(this.x.add_u64, jsKernels.add64, out, a, b);
   }
   sub64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void {
-    if (this.holds(out) && this.holds(a) && this.holds(b))
-      this.x.sub_u64(out.byteOffset, a.byteOffset, b.byteOffset, out.length);
-    else jsKernels.sub64(out, a, b);
+    this.#elementwise(this.x.sub_u64, jsKernels.sub64, out, a, b);
+  }
+  neg32(out: Uint32Array, a: Uint32Array): void {
+    this.#unary(this.x.neg_u32, jsKernels.neg32, out, a, undefined);
   }
   neg64(out: BigUint64Array, a: BigUint64Array): void {
-    if (this.holds(out) && this.holds(a)) this.x.neg_u64(out.byteOffset, a.byteOffset, out.length);
-    else jsKernels.neg64(out, a);
+    this.#unary(this.x.neg_u64, jsKernels.neg64, out, a, undefined);
+  }
+  mul32(out: Uint32Array, a: Uint32Array, k: number): void {
+    this.#unary(this.x.mul_u32, jsKernels.mul32, out, a, k);
   }
   mul64(out: BigUint64Array, a: BigUint64Array, k: bigint): void {
-    if (this.holds(out) && this.holds(a)) this.x.mul_u64(out.byteOffset, a.byteOffset, out.length, k);
-    else jsKernels.mul64(out, a, k);
+    this.#unary(this.x.mul_u64, jsKernels.mul64, out, a, k);
   }
 
   #encode(
@@ -398,7 +408,7 @@ export function kernels(): Kernels {
  * The kernels for memory-bound work on these vectors: WASM only when all of
  * them already live in WASM memory, since copying would cost more than it saves.
  */
-export function kernelsFor(...vectors: ArrayBufferView[]): Kernels {
+export function kernelsFor(vectors: readonly ArrayBufferView[]): Kernels {
   const r = load();
   if (r === null) return jsKernels;
   for (const v of vectors) if (!r.holds(v)) return jsKernels;
