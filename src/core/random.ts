@@ -166,8 +166,8 @@ export function randomBytes(n: number): Uint8Array {
 
 class SeededRng extends Rng {
   readonly kind = 'seeded-chacha20';
-  readonly #key: Uint32Array;
-  readonly #nonce = new Uint32Array(3);
+  readonly #key: Int32Array;
+  readonly #nonce = new Int32Array(3);
   #counter = 0;
   constructor(key: Uint8Array) {
     super();
