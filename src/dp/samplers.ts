@@ -92,7 +92,11 @@ export function expNegFloor(a: bigint, b: bigint, k: number): bigint {
  * Draws one word; only on a tie does it compute further bits.
  */
 function expCoin(rng: Rng, p32: number, a: bigint, b: bigint): boolean {
-  const r = rng.nextU32();
+  return expCoinFrom(rng.nextU32(), rng, p32, a, b);
+}
+
+/** expCoin with the first word r already drawn. */
+function expCoinFrom(r: number, rng: Rng, p32: number, a: bigint, b: bigint): boolean {
   if (r !== p32) return r < p32;
   for (let k = 64; ; k += 32) {
     const block = Number(expNegFloor(a, b, k) & 0xffffffffn);
@@ -163,7 +167,7 @@ function geometricExpOne(rng: Rng): number {
 // ---------------------------------------------------------------------------
 // Discrete Laplace
 
-const FAST_T = 2 ** 32;
+const FAST_T = 2 ** 48;
 
 /**
  * The discrete Laplace distribution with scale τ = t/s (rational, > 0):
@@ -177,24 +181,22 @@ export class DiscreteLaplace {
   readonly #fast: boolean;
   readonly #tNum: number;
   readonly #sNum: number;
-  readonly #hi: PrefixTable | null;
-  readonly #lo: PrefixTable;
+  /** Tables for the 16-bit digits of U: exp(-U/t) is the product over digits. */
+  readonly #digits: PrefixTable[];
 
   constructor(scale: RationalLike) {
     this.scale = arational(scale, 'scale');
     this.#t = this.scale.num;
     this.#s = this.scale.den;
-    // Fast path: t < 2^32 and s small enough that X = U + tV and X / s stay exact in doubles.
+    // Fast path: t < 2^48 and s < 2^20, so U, X = U + tV and X / s are exact doubles
+    // (X is checked; a V large enough to break that has probability below e^-32).
     this.#fast = this.#t < BigInt(FAST_T) && this.#s < 2n ** 20n;
     this.#tNum = Number(this.#t);
     this.#sNum = Number(this.#s);
-    if (this.#fast && this.#tNum > 65536) {
-      this.#hi = new PrefixTable(Math.ceil(this.#tNum / 65536), 65536n, this.#t);
-      this.#lo = new PrefixTable(65536, 1n, this.#t);
-    } else {
-      this.#hi = null;
-      this.#lo = new PrefixTable(this.#fast ? this.#tNum : 0, 1n, this.#t);
-    }
+    this.#digits = [];
+    if (this.#fast)
+      for (let step = 1; step < this.#tNum; step *= 65536)
+        this.#digits.push(new PrefixTable(Math.min(65536, Math.ceil(this.#tNum / step)), BigInt(step), this.#t));
   }
 
   /** One sample. */
@@ -213,12 +215,21 @@ export class DiscreteLaplace {
   }
 
   #geometricFast(rng: Rng): number {
-    const t = this.#tNum, s = this.#sNum, hi = this.#hi, lo = this.#lo;
+    const t = this.#tNum, s = this.#sNum, digits = this.#digits;
     for (;;) {
       const u = rng.uniformInt(t);
-      // Bernoulli(exp(-u/t)) as the conjunction of the high and low halves of u.
-      if (hi === null ? !lo.coin(rng, u) : !(lo.coin(rng, u % 65536) && hi.coin(rng, Math.floor(u / 65536)))) continue;
-      const x = u + t * geometricExpOne(rng);
+      // Bernoulli(exp(-u/t)) as the conjunction of one coin per 16-bit digit of u.
+      let accept = digits[0].coin(rng, u % 65536);
+      for (let j = 1, rest = Math.floor(u / 65536); accept && j < digits.length; j++, rest = Math.floor(rest / 65536))
+        accept = digits[j].coin(rng, rest % 65536);
+      if (!accept) continue;
+      const v = geometricExpOne(rng);
+      const x = u + t * v;
+      if (!(x < 2 ** 53)) {
+        const y = (BigInt(u) + this.#t * BigInt(v)) / this.#s;
+        if (y > BigInt(Number.MAX_SAFE_INTEGER)) throw new ConfideError('E_OVERFLOW', 'discrete Laplace sample exceeds 2^53', { field: 'scale' });
+        return Number(y);
+      }
       return s === 1 ? x : Math.floor(x / s);
     }
   }
@@ -273,14 +284,19 @@ export class DiscreteGaussian {
   readonly sigma2: Rational;
   readonly #laplace: DiscreteLaplace;
   readonly #t: bigint;
-  /** Cached 32-bit prefixes of the acceptance probability by |Y|. */
-  readonly #accept = new Map<number, number>();
-  readonly #acceptBig = new Map<bigint, number>();
+  /** σ²/t and 1/(2σ²) in floating point, for the filter in #acceptCoin. */
+  readonly #c: number;
+  readonly #inv2s2: number;
+  readonly #floatOk: boolean;
 
   constructor(sigma2: RationalLike) {
     this.sigma2 = arational(sigma2, 'sigma2');
     this.#t = isqrt(this.sigma2.num / this.sigma2.den) + 1n;
     this.#laplace = new DiscreteLaplace({ num: this.#t, den: 1n });
+    const s2 = Number(this.sigma2.num) / Number(this.sigma2.den);
+    this.#c = s2 / Number(this.#t);
+    this.#inv2s2 = 1 / (2 * s2);
+    this.#floatOk = Number.isFinite(s2) && s2 > 1e-6 && s2 < 2 ** 80;
   }
 
   /** γ(|y|) = (|y| - σ²/t)² / (2σ²) as num/den: (|y|·d·t - n)² / (2·n·d·t²). */
@@ -291,26 +307,33 @@ export class DiscreteGaussian {
     return [c * c, 2n * n * d * t * t];
   }
 
-  #acceptCoin(rng: Rng, y: bigint): boolean {
-    const key = y < 1n << 40n ? Number(y) : -1;
-    let p = key >= 0 ? this.#accept.get(key) : this.#acceptBig.get(y);
-    const [a, b] = this.#gamma(y);
-    if (a === 0n) return true;
-    if (p === undefined) {
-      p = Number(expNegFloor(a, b, 32));
-      if (key >= 0) {
-        if (this.#accept.size < 1 << 16) this.#accept.set(key, p);
-      } else if (this.#acceptBig.size < 1024) this.#acceptBig.set(y, p);
+  /**
+   * Bernoulli(exp(-γ(|y|))). A floating-point estimate of the probability,
+   * with an error margin (1e-10 absolute, far above any rounding here),
+   * decides only when the drawn 32-bit word lies clearly on one side; inside
+   * the margin (probability about 2^-31) the exact prefix decides. The result
+   * is therefore always the exact coin; floating point only saves work.
+   */
+  #acceptCoin(rng: Rng, y: number | bigint): boolean {
+    const r = rng.nextU32();
+    if (typeof y === 'number' && y < 2 ** 40 && this.#floatOk) {
+      const diff = y - this.#c;
+      const p = Math.exp(-(diff * diff) * this.#inv2s2);
+      const lo = Math.floor((p - 1e-10) * 4294967296);
+      if (r < lo) return true;
+      const hi = Math.ceil((p + 1e-10) * 4294967296);
+      if (r >= hi) return false;
     }
-    return expCoin(rng, p, a, b);
+    const [a, b] = this.#gamma(typeof y === 'bigint' ? y : BigInt(y));
+    if (a === 0n) return true;
+    return expCoinFrom(r, rng, Number(expNegFloor(a, b, 32)), a, b);
   }
 
   sample(rng: Rng = systemRng()): number | bigint {
     arng(rng);
     for (;;) {
       const y = this.#laplace.sample(rng);
-      const abs = typeof y === 'bigint' ? (y < 0n ? -y : y) : BigInt(Math.abs(y));
-      if (this.#acceptCoin(rng, abs)) return y;
+      if (this.#acceptCoin(rng, typeof y === 'bigint' ? (y < 0n ? -y : y) : Math.abs(y))) return y;
     }
   }
 
