@@ -195,7 +195,7 @@ export class DiscreteLaplace {
     this.#sNum = Number(this.#s);
     this.#digits = [];
     if (this.#fast)
-      for (let step = 1; step < this.#tNum; step *= 65536)
+      for (let step = 1; step === 1 || step < this.#tNum; step *= 65536)
         this.#digits.push(new PrefixTable(Math.min(65536, Math.ceil(this.#tNum / step)), BigInt(step), this.#t));
   }
 
