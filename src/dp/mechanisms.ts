@@ -24,7 +24,7 @@
 import { anumber, aoptions, apositive, ainteger } from '../core/assert.ts';
 import { ConfideError } from '../core/errors.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
-import { analyticGaussianSigma, classicGaussianSigma, discreteGaussianDelta, gaussianRho } from './calibration.ts';
+import { analyticGaussianSigma, classicGaussianSigma, discreteGaussianDelta, gaussianRho, normalCdf } from './calibration.ts';
 import { approx, pure, zcdp, type Guarantee, type PrivacyEvent, type Release } from './guarantee.ts';
 import { arational, type Rational } from './rational.ts';
 import { discreteGaussianSampler, discreteLaplaceSampler } from './samplers.ts';
@@ -65,9 +65,13 @@ function realVector(values: unknown, field: string): Float64Array {
   return v;
 }
 
-/** The power of two g = 2^k with k = ⌊log2(noiseScale)⌋ - GRID_BITS. */
-function gridFor(noiseScale: number): number {
-  const k = Math.floor(Math.log2(noiseScale)) - GRID_BITS;
+/**
+ * The grid g = 2^k, k = ⌊log2(perCoordinate)⌋ - GRID_BITS, for a sensitivity
+ * spread over d coordinates (Δ/d for L1, Δ/√d for L2): snapping then adds at
+ * most 2^-GRID_BITS of the sensitivity, so the noise grows by at most that much.
+ */
+function gridFor(perCoordinate: number): number {
+  const k = Math.floor(Math.log2(perCoordinate)) - GRID_BITS;
   return 2 ** Math.max(k, -1074);
 }
 
@@ -94,6 +98,17 @@ function laplaceMarginSteps(tau: number, level: number): number {
 
 /** Smallest integer m >= 0 with P(|X| > m) <= 1 - level for the discrete Gaussian N_Z(0, σ²). */
 function gaussianMarginSteps(sigma: number, level: number): number {
+  if (sigma > 64) {
+    // The discrete and continuous tails agree to within e^{-2π²σ²} relative (CKS20 §2.2);
+    // take the continuous quantile plus one step.
+    let lo = 0, hi = 40;
+    for (let i = 0; i < 100; i++) {
+      const mid = (lo + hi) / 2;
+      if (2 * normalCdf(-mid) > 1 - level) lo = mid;
+      else hi = mid;
+    }
+    return Math.ceil(hi * sigma) + 1;
+  }
   // Sum the pmf outward from 0 until the mass inside reaches the level.
   const inv = 1 / (2 * sigma * sigma);
   let z = 1;
@@ -235,7 +250,7 @@ function rhoFor(epsilon: number, delta: number): number {
 }
 
 function gaussianTarget(options: DiscreteGaussianOptions): { kind: 'rho'; rho: number } | { kind: 'approx'; epsilon: number; delta: number } | { kind: 'sigma2' } {
-  const given = ['rho', 'epsilon', 'sigma2'].filter((k) => (options as Record<string, unknown>)[k] !== undefined);
+  const given = ['rho', 'epsilon', 'sigma2'].filter((k) => (options as unknown as Record<string, unknown>)[k] !== undefined);
   if (given.length !== 1)
     throw new ConfideError('E_BAD_INPUT', '"options" expected exactly one of rho, (epsilon and delta), or sigma2', { field: 'options' });
   if (options.rho !== undefined) return { kind: 'rho', rho: apositive(options.rho, 'rho') };
@@ -300,7 +315,7 @@ export interface LaplaceOptions extends NoiseOptions {
 
 /**
  * The Laplace mechanism for reals, ε-DP for L1 sensitivity Δ: each coordinate
- * is snapped to the grid g = 2^k (k = ⌊log2(Δ/ε)⌋ - 12) and gets discrete
+ * is snapped to the grid g = 2^k (k = ⌊log2(Δ/d)⌋ - 12) and gets discrete
  * Laplace noise of integer scale t = ⌈(⌊Δ/g⌋ + d)/ε⌉ in grid units (d the
  * vector length: snapping adds at most one grid step per coordinate to the L1
  * distance). The output is a multiple of g. `margin(level)` includes the
@@ -314,7 +329,7 @@ export function laplaceMechanism(value: RealInput, options: LaplaceOptions): Rel
   const epsilon = apositive(options?.epsilon, 'epsilon');
   const sensitivity = apositive(options.sensitivity, 'sensitivity');
   const rng = options.rng === undefined ? systemRng() : arng(options.rng, 'rng');
-  const g = gridFor(sensitivity / epsilon);
+  const g = gridFor(sensitivity / Math.max(1, xs.length));
   // Grid-unit L1 sensitivity after snapping: ⌊Δ/g⌋ + d (integer, exact: g is a power of two).
   const gridSensitivity = BigInt(Math.floor(sensitivity / g)) + BigInt(Math.max(1, xs.length));
   const eps = arational(epsilon, 'epsilon');
@@ -346,8 +361,8 @@ export interface GaussianOptions extends NoiseOptions {
 
 /**
  * The Gaussian mechanism for reals, (ε, δ)-DP for L2 sensitivity Δ: discrete
- * Gaussian noise on the grid g = 2^k (k = ⌊log2(σ₀)⌋ - 12, σ₀ the continuous
- * calibration), with the grid-unit L2 sensitivity Δ/g + √d covering snapping.
+ * Gaussian noise on the grid g = 2^k (k = ⌊log2(min(σ₀, Δ)/√d)⌋ - 12, σ₀ the
+ * continuous calibration), with the grid-unit L2 sensitivity Δ/g + √d covering snapping.
  * Scalar inputs are calibrated with the exact discrete δ (CKS20 Thm 7) after
  * the chosen continuous calibration picks the grid; vectors through ρ-zCDP
  * and CKS20's conversion. `calibration: 'classic'` uses Dwork and Roth's σ
@@ -367,8 +382,8 @@ export function gaussianMechanism(value: RealInput, options: GaussianOptions): R
   const rng = options.rng === undefined ? systemRng() : arng(options.rng, 'rng');
   const sigma0 =
     calibration === 'classic' ? classicGaussianSigma(epsilon, delta, sensitivity) : analyticGaussianSigma(epsilon, delta, sensitivity);
-  const g = gridFor(sigma0);
   const d = Math.max(1, xs.length);
+  const g = gridFor(Math.min(sigma0, sensitivity) / Math.sqrt(d));
   let sigmaGrid: number;
   if (xs.length <= 1) {
     const gridSensitivity = Math.floor(sensitivity / g) + 1; // integer: |m - m'| <= ⌊Δ/g⌋ + 1
