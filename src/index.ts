@@ -3,4 +3,5 @@
  * also importable on its own (`confide/core`, ...).
  */
 export * as core from './core/index.ts';
+export * as dp from './dp/index.ts';
 export { ConfideError, isConfideError, type ConfideErrorCode } from './core/errors.ts';

@@ -14,12 +14,14 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
+import { anumber, apositive } from '../core/assert.ts';
 import { ConfideError } from '../core/errors.ts';
 import { FixedPoint } from '../core/fixedpoint.ts';
 import { addMask } from '../core/prg.ts';
-import { systemRng } from '../core/random.ts';
+import { systemRng, type Rng } from '../core/random.ts';
 import { Z32 } from '../core/ring.ts';
 import { kernelInfo } from '../core/wasm/loader.ts';
+import { approx, discreteGaussianMechanism, laplaceMechanism, type Guarantee, type PrivacyEvent } from '../dp/index.ts';
 
 export interface Email {
   party: string;
@@ -46,6 +48,11 @@ export function parseEmail(text: string, party: string): Email {
   }
   return { party, headers, bodyBytes: Buffer.byteLength(body) };
 }
+
+/** Bodies of 16 MiB and more count as 16 MiB in the log-size sum. */
+export const LOG2_BODY_MAX = 24;
+/** One message adds at most 1 to each of these many count coordinates: messages, hour or undated, weekday, body bucket, tld, html, multipart. */
+const COUNTS_PER_MESSAGE = 7;
 
 const TLDS = ['com', 'net', 'org', 'edu', 'uk', 'de', 'ie', 'au', 'ca', 'jp', 'kr', 'cn', 'ru', 'br', 'nl', 'fr'];
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -84,7 +91,8 @@ export function localStatistics(mail: readonly Email[], schema: readonly string[
     const ct = (m.headers.get('content-type') ?? '').toLowerCase();
     if (ct.includes('text/html')) inc('html');
     if (ct.includes('multipart/')) inc('multipart');
-    inc('log2-body-sum', Math.log2(m.bodyBytes + 1));
+    // Clamped to [0, 24] so that one message moves this sum by at most 24 (its sensitivity).
+    inc('log2-body-sum', Math.min(LOG2_BODY_MAX, Math.log2(m.bodyBytes + 1)));
   }
   return v;
 }
@@ -152,13 +160,25 @@ function readdirSyncHas(dir: string, name: string): boolean {
   return s.has(name);
 }
 
+export interface MailboxRelease {
+  /** The privacy unit: one message. Each message changes the counts by at most 1 in 7 coordinates. */
+  unit: 'message';
+  /** Noisy totals, keyed by schema field. */
+  values: Record<string, number>;
+  /** Half-width of the 95% interval around each released value, by field. */
+  margin95: Record<string, number>;
+  /** The guarantee of the whole release (both parts, basic composition). */
+  guarantee: Guarantee;
+  events: PrivacyEvent[];
+}
+
 export interface MailboxReport {
   corpus: string;
   parties: { name: string; messages: number; clipped: number }[];
   unreadable: { file: string; reason: string }[];
   schema: readonly string[];
-  /** The joint statistics the aggregator learned. */
-  totals: Float64Array;
+  /** The DP release: the only statistics this job publishes. */
+  release: MailboxRelease;
   /** Largest |aggregate - plaintext sum| over coordinates, in units of the quantum. */
   maxErrorQuanta: number;
   /** Fraction of masked coordinates equal to the party's encoded coordinate (≈ 2^-32 if masks work). */
@@ -170,9 +190,28 @@ export interface MailboxReport {
   millis: number;
 }
 
-/** Runs the job: local statistics, fixed-point encoding, pairwise masking, aggregation. */
-export function runMailbox(options: { corpus?: string; fracBits?: number; bound?: number } = {}): MailboxReport {
+export interface MailboxOptions {
+  corpus?: string;
+  fracBits?: number;
+  bound?: number;
+  /** Total privacy budget of the release (default ε = 1, δ = 1e-6). */
+  epsilon?: number;
+  delta?: number;
+  rng?: Rng;
+}
+
+/**
+ * Runs the job: local statistics, fixed-point encoding, pairwise masking,
+ * aggregation, then a DP release of the aggregate (central noise: the
+ * aggregator adds it to the sum it learned). Returns the release, and the
+ * exact aggregate for in-process checks only (`exact`), which the CLI never prints.
+ */
+export function runMailbox(options: MailboxOptions = {}): MailboxReport & { exact: Float64Array } {
   const t0 = performance.now();
+  // Check the budget before reading anything.
+  const epsilon = apositive(options.epsilon ?? 1, 'epsilon');
+  const delta = anumber(options.delta ?? 1e-6, 'delta', 0, 1, true);
+  if (delta >= 1) throw new ConfideError('E_BAD_INPUT', `"delta" expected a number in (0, 1), got ${delta}`, { field: 'delta' });
   const corpus = options.corpus ?? defaultCorpus();
   const { mail, unreadable } = readCorpus(corpus);
   const names = [...new Set(mail.map((m) => m.party))];
@@ -182,7 +221,7 @@ export function runMailbox(options: { corpus?: string; fracBits?: number; bound?
     });
   const codec = new FixedPoint({ bits: 32, fracBits: options.fracBits ?? 8, bound: options.bound ?? 2 ** 20 });
   codec.checkOverflow(names.length); // before any party encodes anything
-  const rng = systemRng();
+  const rng = options.rng ?? systemRng();
   // Stand-in for pairwise key agreement: one 256-bit seed per pair of parties.
   const seeds = names.map(() => names.map(() => rng.bytes(32)));
   const nonce = rng.bytes(12); // one fresh nonce per aggregation round
@@ -193,7 +232,7 @@ export function runMailbox(options: { corpus?: string; fracBits?: number; bound?
   for (let u = 0; u < names.length; u++) {
     const local = localStatistics(mail.filter((m) => m.party === names[u]), SCHEMA);
     plain.push(local);
-    const { data, clipped } = codec.encode(local);
+    const { data, clipped } = codec.encode(local, { rng });
     encoded.push(data.slice());
     for (let v = 0; v < names.length; v++) {
       if (v === u) continue;
@@ -217,7 +256,8 @@ export function runMailbox(options: { corpus?: string; fracBits?: number; bound?
     parties,
     unreadable,
     schema: SCHEMA,
-    totals,
+    release: releaseTotals(totals, epsilon, delta, rng),
+    exact: totals,
     maxErrorQuanta: maxErr,
     unmaskedFraction: same / (totals.length * names.length),
     ring: 32,
@@ -226,4 +266,26 @@ export function runMailbox(options: { corpus?: string; fracBits?: number; bound?
     kernel: kernelInfo().backend,
     millis: performance.now() - t0,
   };
+}
+
+/**
+ * The DP release of the aggregate: the count coordinates (L2 sensitivity √7
+ * per message) through the discrete Gaussian with 90% of ε and all of δ, the
+ * clamped log-size sum (sensitivity 24) through the Laplace mechanism with 10% of ε.
+ */
+function releaseTotals(totals: Float64Array, epsilon: number, delta: number, rng: Rng): MailboxRelease {
+  const sum = SCHEMA.indexOf('log2-body-sum');
+  const countFields = SCHEMA.filter((_, i) => i !== sum);
+  // Counts are sums of integers; the fixed-point decode returns them exactly.
+  const counts = countFields.map((f) => Math.round(totals[SCHEMA.indexOf(f)]));
+  const noisyCounts = discreteGaussianMechanism(counts, { epsilon: 0.9 * epsilon, delta, sensitivity: Math.sqrt(COUNTS_PER_MESSAGE), rng });
+  const noisySum = laplaceMechanism(totals[sum], { epsilon: 0.1 * epsilon, sensitivity: LOG2_BODY_MAX, rng });
+  const values: Record<string, number> = {}, margin95: Record<string, number> = {};
+  countFields.forEach((f, i) => {
+    values[f] = noisyCounts.value[i];
+    margin95[f] = noisyCounts.margin(0.95);
+  });
+  values['log2-body-sum'] = noisySum.value;
+  margin95['log2-body-sum'] = noisySum.margin(0.95);
+  return { unit: 'message', values, margin95, guarantee: approx(epsilon, delta), events: [noisyCounts.event, noisySum.event] };
 }

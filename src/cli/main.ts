@@ -12,11 +12,12 @@ import { runMailbox, type MailboxReport } from './_mailbox.ts';
 const USAGE = `confide: privacy-preserving computation
 
 usage:
-  confide run [--corpus DIR] [--frac-bits N] [--bound X] [--json]
+  confide run [--corpus DIR] [--epsilon E] [--delta D] [--frac-bits N] [--bound X] [--json]
       Joint mailbox statistics across parties (one sub-directory of DIR per
       party; default: the SpamAssassin corpus, 5 mailboxes). Each party's
       vector is fixed-point encoded and blinded with pairwise ChaCha20 masks;
-      only the sum is revealed.
+      only the sum is revealed, and it is released with differential
+      privacy (default ε = 1, δ = 1e-6 per message).
   confide info [--json]      kernel backend and platform
   confide help | --help
   confide version | --version
@@ -36,12 +37,12 @@ function printMailbox(r: MailboxReport): void {
     out.push(`  ${r.unreadable.length} files unreadable:`);
     for (const u of r.unreadable.slice(0, 10)) out.push(`    ${u.file}: ${u.reason}`);
   }
-  const get = (f: string) => r.totals[r.schema.indexOf(f)];
+  const get = (f: string) => r.release.values[f];
   const section = (title: string, prefix: string) => {
     const rows = r.schema.filter((f) => f.startsWith(prefix));
     const max = Math.max(...rows.map(get));
-    out.push('', title);
-    for (const f of rows) out.push(`  ${f.slice(prefix.length).padEnd(8)} ${get(f).toFixed(0).padStart(6)} ${bar(get(f), max)}`);
+    out.push('', `${title}  (each ± ${r.release.margin95[rows[0]].toFixed(0)} at 95%)`);
+    for (const f of rows) out.push(`  ${f.slice(prefix.length).padEnd(8)} ${get(f).toFixed(0).padStart(6)} ${bar(Math.max(0, get(f)), max)}`);
   };
   section('hour sent (UTC)', 'hour:');
   section('weekday', 'weekday:');
@@ -53,7 +54,13 @@ function printMailbox(r: MailboxReport): void {
   out.push('', `aggregation: Z_2^${r.ring}, scale 2^${r.fracBits}, bound ±${r.bound}, kernels ${r.kernel}, ${r.millis.toFixed(0)} ms`);
   out.push(`check: aggregate = sum of clipped inputs within ${r.maxErrorQuanta.toFixed(2)} quanta (stochastic rounding, < ${r.parties.length} allowed); ` +
     `masked coordinates equal to the party's own: ${(r.unmaskedFraction * 100).toFixed(2)}%`);
-  out.push('not yet: DP noise (dp module), key agreement and dropout recovery (secagg module).');
+  const g = r.release.guarantee;
+  out.push(
+    `released with differential privacy: ${g.kind === 'approx' ? `(ε = ${g.epsilon}, δ = ${g.delta})` : JSON.stringify(g)} per message; ` +
+      `counts by the discrete Gaussian (σ = ${(r.release.events[0] as { sigma: number }).sigma.toFixed(2)}), ` +
+      `log-size sum by the Laplace mechanism on a 2^k grid; the exact aggregate is never printed.`,
+  );
+  out.push('not yet: key agreement and dropout recovery (secagg module), budget ledger (dp/budget).');
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -67,6 +74,8 @@ function main(argv: string[]): number {
           corpus: { type: 'string' },
           'frac-bits': { type: 'string' },
           bound: { type: 'string' },
+          epsilon: { type: 'string' },
+          delta: { type: 'string' },
           json: { type: 'boolean', default: false },
         },
         strict: true,
@@ -82,9 +91,11 @@ function main(argv: string[]): number {
         corpus: values.corpus,
         fracBits: num(values['frac-bits'], 'frac-bits'),
         bound: num(values.bound, 'bound'),
+        epsilon: num(values.epsilon, 'epsilon'),
+        delta: num(values.delta, 'delta'),
       });
-      if (values.json)
-        process.stdout.write(`${JSON.stringify({ ...report, totals: Object.fromEntries(report.schema.map((f, i) => [f, report.totals[i]])) }, null, 2)}\n`);
+      const { exact: _exact, ...published } = report;
+      if (values.json) process.stdout.write(`${JSON.stringify(published, null, 2)}\n`);
       else printMailbox(report);
       return report.maxErrorQuanta < report.parties.length && report.unmaskedFraction < 0.01 ? 0 : 1;
     }

@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultCorpus, localStatistics, parseEmail, SCHEMA } from '../../src/cli/_mailbox.ts';
+import { seededRng } from '../../src/core/index.ts';
+import { defaultCorpus, localStatistics, parseEmail, runMailbox, SCHEMA } from '../../src/cli/_mailbox.ts';
 
 const main = join(import.meta.dirname, '../../src/cli/main.ts');
 const run = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
@@ -17,18 +18,31 @@ function message(date: string, from: string, body: string, type = 'text/plain'):
 }
 
 describe('confide run', () => {
-  it('aggregates the SpamAssassin corpus: totals equal the plaintext sums, masks hide every party', () => {
-    const r = run('run', '--json');
-    expect(r.status, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout);
-    expect(report.parties.map((p: { name: string }) => p.name)).toEqual(['easy-ham-1', 'easy-ham-2', 'hard-ham-1', 'spam-1', 'spam-2']);
+  it('aggregates the SpamAssassin corpus: the aggregate equals the plaintext sums, masks hide every party', () => {
+    const report = runMailbox({ rng: seededRng(1) });
+    const at = (f: string) => report.exact[SCHEMA.indexOf(f)];
+    expect(report.parties.map((p) => p.name)).toEqual(['easy-ham-1', 'easy-ham-2', 'hard-ham-1', 'spam-1', 'spam-2']);
     const files = readdirSync(defaultCorpus(), { recursive: true }).filter((f) => String(f).endsWith('.json') && String(f).includes('/'));
-    expect(report.totals.messages + report.unreadable.length).toBe(files.length);
-    expect(report.totals.messages).toBeGreaterThan(6000);
-    const hours = SCHEMA.filter((f) => f.startsWith('hour:')).reduce((s, f) => s + report.totals[f], 0);
-    expect(hours + report.totals.undated).toBe(report.totals.messages);
+    expect(at('messages') + report.unreadable.length).toBe(files.length);
+    expect(at('messages')).toBeGreaterThan(6000);
+    const hours = SCHEMA.filter((f) => f.startsWith('hour:')).reduce((s, f) => s + at(f), 0);
+    expect(hours + at('undated')).toBe(at('messages'));
     expect(report.maxErrorQuanta).toBeLessThan(report.parties.length);
     expect(report.unmaskedFraction).toBeLessThan(0.01);
+    // The release is noisy, within its stated 95% margin almost everywhere (5 sigma bound per value).
+    for (const f of SCHEMA) expect(Math.abs(report.release.values[f] - at(f))).toBeLessThan(report.release.margin95[f] * 3);
+    expect(report.release.guarantee).toEqual({ kind: 'approx', epsilon: 1, delta: 1e-6 });
+  }, 120_000);
+
+  it('publishes only the DP release in its JSON, never the exact aggregate', () => {
+    const r = run('run', '--json', '--epsilon', '0.5');
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.exact).toBeUndefined();
+    expect(report.totals).toBeUndefined();
+    expect(Object.keys(report.release.values)).toEqual([...SCHEMA.filter((f) => f !== 'log2-body-sum'), 'log2-body-sum']);
+    expect(report.release.guarantee.epsilon).toBe(0.5);
+    expect(report.release.events.map((e: { mechanism: string }) => e.mechanism)).toEqual(['discrete-gaussian', 'laplace']);
   }, 120_000);
 
   it('prints the tables a person reads', () => {
@@ -49,7 +63,9 @@ describe('confide run', () => {
     writeFileSync(join(dir, 'beta', 'junk.bin'), 'no headers here');
     const r = run('run', '--json', '--corpus', dir);
     expect(r.status, r.stderr).toBe(0);
-    const t = JSON.parse(r.stdout).totals;
+    expect(JSON.parse(r.stdout).unreadable).toEqual([{ file: join('beta', 'junk.bin'), reason: 'no header lines' }]);
+    const report = runMailbox({ corpus: dir });
+    const t = Object.fromEntries(SCHEMA.map((f, i) => [f, report.exact[i]]));
     expect(t.messages).toBe(3);
     expect(t['hour:10']).toBe(1);
     expect(t['hour:00']).toBe(1); // 23:59 at -0100 is 00:59 UTC
@@ -59,7 +75,6 @@ describe('confide run', () => {
     expect(t['tld:org'] + t['tld:de'] + t['tld:com']).toBe(3);
     expect(t.html).toBe(1);
     expect(t['body:<4096']).toBe(1);
-    expect(JSON.parse(r.stdout).unreadable).toEqual([{ file: join('beta', 'junk.bin'), reason: 'no header lines' }]);
   });
 
   it('refuses bad input with a code and exit status 2', () => {
@@ -79,6 +94,9 @@ describe('confide run', () => {
     expect(overflow.status).toBe(2);
     expect(overflow.stderr).toContain('E_OVERFLOW');
     expect(run('run', '--nope').status).toBe(2);
+    const eps = run('run', '--epsilon', '0');
+    expect(eps.status).toBe(2);
+    expect(eps.stderr).toContain('"epsilon"');
   }, 60_000);
 });
 

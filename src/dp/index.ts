@@ -1,0 +1,64 @@
+/**
+ * confide/dp: differential privacy with noise that is secure on real
+ * computers. Exact integer samplers (no floating-point value ever decides a
+ * random outcome), mechanisms that return their guarantee beside their output,
+ * and Gaussian calibration. Accounting, the budget ledger and bounded
+ * aggregations over rows and corpora build on these.
+ */
+export { arational, type Rational, type RationalLike } from './rational.ts';
+export {
+  BernoulliExp,
+  DiscreteGaussian,
+  DiscreteLaplace,
+  bernoulli,
+  bernoulliExp,
+  discreteGaussian,
+  discreteGaussianSampler,
+  discreteLaplace,
+  discreteLaplaceSampler,
+  geometric,
+  geometricExp,
+} from './samplers.ts';
+export { approx, pure, zcdp, type Guarantee, type PrivacyEvent, type Release } from './guarantee.ts';
+export {
+  discreteGaussianMechanism,
+  discreteLaplaceMechanism,
+  gaussianMechanism,
+  geometricMechanism,
+  laplaceMechanism,
+  zcdpDelta,
+  type DiscreteGaussianOptions,
+  type DiscreteLaplaceOptions,
+  type GaussianOptions,
+  type LaplaceOptions,
+  type RealInput,
+} from './mechanisms.ts';
+export {
+  analyticGaussianSigma,
+  classicGaussianSigma,
+  discreteGaussianDelta,
+  gaussianDelta,
+  gaussianEpsilon,
+  gaussianRho,
+  logNormalCdf,
+  normalCdf,
+} from './calibration.ts';
+export {
+  exponentialMechanism,
+  permuteAndFlip,
+  reportNoisyMax,
+  topK,
+  type ExponentialMechanismOptions,
+  type PermuteAndFlipOptions,
+  type TopKOptions,
+} from './selection.ts';
+export {
+  estimateFrequencies,
+  estimateProportion,
+  kRandomizedResponse,
+  randomizedResponse,
+  type FrequencyEstimate,
+  type ProportionEstimate,
+  type RandomizedResponseOptions,
+} from './randomized_response.ts';
+export { AboveThreshold, NumericSparse, type AboveThresholdOptions, type NumericSparseOptions } from './sparse_vector.ts';
