@@ -51,9 +51,13 @@ export interface Release<T> {
   readonly guarantee: Guarantee;
   readonly event: PrivacyEvent;
   /**
-   * The half-width m of a symmetric interval that contains the noise with
-   * probability at least `level`: for each coordinate, P(|output - input| <= m) >= level
-   * (the input after snapping to the release grid).
+   * The error bar at confidence `level`, in the mechanism's own terms:
+   * - additive noise (Laplace, Gaussian and their discrete forms): the
+   *   half-width m with P(|output - input| <= m) >= level for each coordinate;
+   * - selection (exponential mechanism, permute-and-flip, top-k): the utility
+   *   loss u_max - u_chosen that is exceeded with probability at most 1 - level;
+   * - randomized response: 0 while the truth is reported with probability
+   *   >= level, else the largest possible error (k - 1).
    */
   margin(level: number): number;
 }

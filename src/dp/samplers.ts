@@ -105,18 +105,59 @@ function expCoinFrom(r: number, rng: Rng, p32: number, a: bigint, b: bigint): bo
   }
 }
 
-/** Bernoulli(exp(-γ)) for a fixed rational γ >= 0, with its 32-bit prefix precomputed. */
+const EXP_MINUS_ONE_P32 = Number(expNegFloor(1n, 1n, 32));
+
+/** Exponents from here on are split into exp(-1) coins, so no expansion of e^γ is ever computed. */
+const SPLIT_GAMMA = 64n;
+
+/**
+ * Bernoulli(exp(-γ)) for a fixed rational γ >= 0. Below γ = 64 one 32-bit
+ * prefix decides; above, exp(-γ) = exp(-1)^⌊γ⌋ · exp(-{γ}) is a conjunction
+ * of independent coins that stops at the first failure (about 1.6 coins
+ * expected, whatever γ is).
+ */
 export class BernoulliExp {
   readonly gamma: Rational;
   readonly #p32: number;
+  readonly #whole: bigint;
+  readonly #frac: BernoulliExp | null;
   constructor(gamma: RationalLike) {
     this.gamma = arational(gamma, 'gamma', true);
-    this.#p32 = this.gamma.num === 0n ? 2 ** 32 : Number(expNegFloor(this.gamma.num, this.gamma.den, 32));
+    const { num, den } = this.gamma;
+    if (num < SPLIT_GAMMA * den) {
+      this.#whole = 0n;
+      this.#frac = null;
+      this.#p32 = num === 0n ? 2 ** 32 : Number(expNegFloor(num, den, 32));
+    } else {
+      this.#whole = num / den;
+      this.#frac = num % den === 0n ? null : new BernoulliExp({ num: num % den, den });
+      this.#p32 = 0;
+    }
   }
   sample(rng: Rng = systemRng()): boolean {
     arng(rng);
-    return this.#p32 === 2 ** 32 || expCoin(rng, this.#p32, this.gamma.num, this.gamma.den);
+    if (this.#whole === 0n) return this.#p32 === 2 ** 32 || expCoin(rng, this.#p32, this.gamma.num, this.gamma.den);
+    for (let i = 0n; i < this.#whole; i++) if (!expCoin(rng, EXP_MINUS_ONE_P32, 1n, 1n)) return false;
+    return this.#frac === null || this.#frac.sample(rng);
   }
+}
+
+const coins = new Map<string, BernoulliExp>();
+
+/**
+ * A coin with probability exactly exp(-num/den) (num >= 0, den > 0 bigints),
+ * for callers whose γ varies per draw; the coins are cached (up to 1024).
+ */
+export function expCoinRational(num: bigint, den: bigint, rng: Rng): boolean {
+  if (num === 0n) return true;
+  const key = `${num}/${den}`;
+  let coin = coins.get(key);
+  if (!coin) {
+    if (coins.size >= 1024) coins.delete(coins.keys().next().value as string);
+    coin = new BernoulliExp({ num, den });
+    coins.set(key, coin);
+  }
+  return coin.sample(rng);
 }
 
 /** A coin with probability exactly exp(-γ), γ a rational >= 0. */
@@ -136,24 +177,30 @@ export function bernoulli(p: RationalLike, rng: Rng = systemRng()): boolean {
 // ---------------------------------------------------------------------------
 // Lazily filled tables of 32-bit prefixes
 
-const EXP_MINUS_ONE_P32 = Number(expNegFloor(1n, 1n, 32));
 
 /** Prefixes floor(2^32·exp(-(i·step)/t)) for i < size, computed on first use. */
 class PrefixTable {
-  readonly #p = new Float64Array(0);
+  /** floor(2^32·exp(-γ_i)) < 2^32 for γ_i > 0; entry 0 (γ = 0) is never read. */
+  readonly #p: Uint32Array;
+  readonly #known: Uint8Array;
   readonly #t: bigint;
   readonly #step: bigint;
   constructor(size: number, step: bigint, t: bigint) {
-    this.#p = new Float64Array(size).fill(-1);
+    this.#p = new Uint32Array(size);
+    this.#known = new Uint8Array(size);
     this.#t = t;
     this.#step = step;
   }
   /** The coin for exp(-(i·step)/t). */
   coin(rng: Rng, i: number): boolean {
     if (i === 0) return true;
-    let p = this.#p[i];
-    if (p < 0) p = this.#p[i] = Number(expNegFloor(BigInt(i) * this.#step, this.#t, 32));
-    return expCoin(rng, p, BigInt(i) * this.#step, this.#t);
+    if (this.#known[i] === 0) {
+      this.#p[i] = Number(expNegFloor(BigInt(i) * this.#step, this.#t, 32));
+      this.#known[i] = 1;
+    }
+    const p = this.#p[i];
+    const r = rng.nextU32();
+    return r !== p ? r < p : expCoinFrom(r, rng, p, BigInt(i) * this.#step, this.#t);
   }
 }
 
@@ -326,7 +373,10 @@ export class DiscreteGaussian {
     }
     const [a, b] = this.#gamma(typeof y === 'bigint' ? y : BigInt(y));
     if (a === 0n) return true;
-    return expCoinFrom(r, rng, Number(expNegFloor(a, b, 32)), a, b);
+    if (a < SPLIT_GAMMA * b) return expCoinFrom(r, rng, Number(expNegFloor(a, b, 32)), a, b);
+    // γ >= 64: the first exp(-1) coin takes the word already drawn, the rest follow.
+    if (!expCoinFrom(r, rng, EXP_MINUS_ONE_P32, 1n, 1n)) return false;
+    return expCoinRational(a - b, b, rng);
   }
 
   sample(rng: Rng = systemRng()): number | bigint {
@@ -429,6 +479,9 @@ export function geometricExp(gamma: RationalLike, rng: Rng = systemRng()): numbe
 export function geometric(p: RationalLike, rng: Rng = systemRng()): number {
   const r = arational(p, 'p');
   if (r.num > r.den) throw new ConfideError('E_BAD_INPUT', `"p" expected a probability in (0, 1], got ${rationalString(r)}`, { field: 'p' });
+  // One trial per failure: below 2^-20 the expected 2^20 trials are the wrong tool; geometricExp is O(1).
+  if (r.num * 2n ** 20n < r.den)
+    throw new ConfideError('E_BAD_INPUT', `"p" expected a probability >= 2^-20 (for smaller p use geometricExp), got ${rationalString(r)}`, { field: 'p' });
   arng(rng);
   let n = 0;
   while (!bernoulli(r, rng)) {

@@ -75,6 +75,20 @@ describe('Bernoulli coins', () => {
     expect(Math.abs(hits / n - p)).toBeLessThan(zQuantile('1e-6') * Math.sqrt((p * (1 - p)) / n));
   });
 
+  it('BernoulliExp handles huge γ in O(1) draws (exp(-1) coins that stop at the first failure)', () => {
+    const rng = seededRng(23);
+    for (const gamma of [64, 1e9, { num: 10n ** 30n + 1n, den: 3n }]) {
+      let hits = 0;
+      for (let i = 0; i < 1000; i++) hits += +new BernoulliExp(gamma).sample(rng);
+      expect(hits).toBe(0);
+    }
+    // Just above the split point the probability is still exact: exp(-64.5) is tiny, exp(-(64 + tiny)) ≈ e^-64.
+    const n = 100_000;
+    let hits = 0;
+    for (let i = 0; i < n; i++) hits += +bernoulliExp({ num: 129, den: 2 }, rng);
+    expect(hits).toBe(0);
+  });
+
   it('bernoulli(p) is exact for rationals, including huge denominators', () => {
     const rng = seededRng(22);
     let hits = 0;
@@ -228,6 +242,8 @@ describe('geometric', () => {
     // mean (1-p)/p = 3, variance (1-p)/p² = 12
     expect(Math.abs(sum / n - 3)).toBeLessThan(zQuantile('1e-6') * Math.sqrt(12 / n));
     expect(() => geometric(0, rng)).toThrow(ConfideError);
+    expect(() => geometric(1e-300, rng)).toThrow(ConfideError); // would take ~1e300 trials
+    expect(typeof geometricExp({ num: 1, den: 1e9 }, rng)).toBe('number'); // the O(1) route for tiny rates
   });
 });
 
