@@ -101,7 +101,7 @@ const mechanism: CaseFactory = () => {
       const r = laplaceMechanism(values, options);
       let s = 0;
       for (let i = 0; i < VECTOR; i++) s += (r.value[i] - values[i]) ** 2;
-      const want = 2 * (r.event as { scale: number }).scale ** 2;
+      const want = 2 * r.noise.scale ** 2;
       if (Math.abs(s / VECTOR / want - 1) > 0.02) throw new Error(`noise variance ${s / VECTOR} vs ${want}`);
     },
     notes: 'ours: laplaceMechanism (grid 2^k, exact discrete Laplace, L1 sensitivity 1 over the whole vector, epsilon 1); anchor: insecure float Laplace of the same per-coordinate scale Δ/ε = 1 added to each coordinate',

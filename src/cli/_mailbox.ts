@@ -21,7 +21,7 @@ import { addMask } from '../core/prg.ts';
 import { systemRng, type Rng } from '../core/random.ts';
 import { Z32 } from '../core/ring.ts';
 import { kernelInfo } from '../core/wasm/loader.ts';
-import { approx, discreteGaussianMechanism, laplaceMechanism, type Guarantee, type PrivacyEvent } from '../dp/index.ts';
+import { approx, discreteGaussianMechanism, laplaceMechanism, type Guarantee, type NoiseDescription, type PrivacyEvent } from '../dp/index.ts';
 
 export interface Email {
   party: string;
@@ -169,7 +169,10 @@ export interface MailboxRelease {
   margin95: Record<string, number>;
   /** The guarantee of the whole release (both parts, basic composition). */
   guarantee: Guarantee;
+  /** What ran, for the accountant: the count release and the sum release. */
   events: PrivacyEvent[];
+  /** The noise of each part, in output units. */
+  noise: NoiseDescription[];
 }
 
 export interface MailboxReport {
@@ -287,5 +290,12 @@ function releaseTotals(totals: Float64Array, epsilon: number, delta: number, rng
   });
   values['log2-body-sum'] = noisySum.value;
   margin95['log2-body-sum'] = noisySum.margin(0.95);
-  return { unit: 'message', values, margin95, guarantee: approx(epsilon, delta), events: [noisyCounts.event, noisySum.event] };
+  return {
+    unit: 'message',
+    values,
+    margin95,
+    guarantee: approx(epsilon, delta),
+    events: [noisyCounts.event, noisySum.event],
+    noise: [noisyCounts.noise, noisySum.noise],
+  };
 }

@@ -57,7 +57,7 @@ function printMailbox(r: MailboxReport): void {
   const g = r.release.guarantee;
   out.push(
     `released with differential privacy: ${g.kind === 'approx' ? `(ε = ${g.epsilon}, δ = ${g.delta})` : JSON.stringify(g)} per message; ` +
-      `counts by the discrete Gaussian (σ = ${(r.release.events[0] as { sigma: number }).sigma.toFixed(2)}), ` +
+      `counts by the discrete Gaussian (σ = ${r.release.noise[0].scale.toFixed(2)}), ` +
       `log-size sum by the Laplace mechanism on a 2^k grid; the exact aggregate is never printed.`,
   );
   out.push('not yet: key agreement and dropout recovery (secagg module), budget ledger (dp/budget).');

@@ -31,6 +31,8 @@ export {
   type DiscreteLaplaceOptions,
   type GaussianOptions,
   type LaplaceOptions,
+  type NoiseDescription,
+  type NoisyRelease,
   type RealInput,
 } from './mechanisms.ts';
 export {

@@ -123,12 +123,33 @@ function gaussianMarginSteps(sigma: number, level: number): number {
   return m;
 }
 
-function release<T>(value: T, guarantee: Guarantee, event: PrivacyEvent, margin: (level: number) => number): Release<T> {
+/** The noise a mechanism added, in the units of its output. */
+export interface NoiseDescription {
+  distribution: 'discrete-laplace' | 'discrete-gaussian';
+  /** Laplace: the scale b (P(x) ∝ exp(-|x|/b)); Gaussian: σ. */
+  scale: number;
+  /** The output grid: 1 for integer mechanisms, 2^k for real ones. */
+  granularity: number;
+}
+
+/** A release of an additive noise mechanism: its output, cost, error bars and noise. */
+export interface NoisyRelease<T> extends Release<T> {
+  readonly noise: NoiseDescription;
+}
+
+function release<T>(
+  value: T,
+  guarantee: Guarantee,
+  event: PrivacyEvent,
+  noise: NoiseDescription,
+  margin: (level: number) => number,
+): NoisyRelease<T> {
   const cache = new Map<number, number>();
   return {
     value,
     guarantee,
     event,
+    noise,
     margin(level: number) {
       acheckLevel(level);
       let m = cache.get(level);
@@ -164,9 +185,9 @@ function integerVector(values: unknown, field: string): number[] {
  * Pure ε-DP for L1 sensitivity Δ (Ghosh, Roughgarden, Sundararajan 2009).
  * A vector input spends ε once for the whole vector, with Δ its L1 sensitivity.
  */
-export function discreteLaplaceMechanism(value: number, options: DiscreteLaplaceOptions): Release<number>;
-export function discreteLaplaceMechanism(value: readonly number[] | Int32Array, options: DiscreteLaplaceOptions): Release<number[]>;
-export function discreteLaplaceMechanism(value: number | readonly number[] | Int32Array, options: DiscreteLaplaceOptions): Release<number | number[]> {
+export function discreteLaplaceMechanism(value: number, options: DiscreteLaplaceOptions): NoisyRelease<number>;
+export function discreteLaplaceMechanism(value: readonly number[] | Int32Array, options: DiscreteLaplaceOptions): NoisyRelease<number[]>;
+export function discreteLaplaceMechanism(value: number | readonly number[] | Int32Array, options: DiscreteLaplaceOptions): NoisyRelease<number | number[]> {
   aoptions(options, 'options', ['epsilon', 'sensitivity', 'rng']);
   const xs = integerVector(value, 'value');
   const epsilon = apositive(options?.epsilon, 'epsilon');
@@ -181,7 +202,8 @@ export function discreteLaplaceMechanism(value: number | readonly number[] | Int
     return y;
   });
   const tau = sensitivity / epsilon;
-  return release(typeof value === 'number' ? out[0] : out, pure(epsilon), { mechanism: 'discrete-laplace', scale: tau, sensitivity }, (level) =>
+  const noise: NoiseDescription = { distribution: 'discrete-laplace', scale: sensitivity / epsilon, granularity: 1 };
+  return release(typeof value === 'number' ? out[0] : out, pure(epsilon), { type: 'discrete-laplace', a: epsilon / sensitivity, sensitivity }, noise, (level) =>
     laplaceMarginSteps(tau, level),
   );
 }
@@ -266,9 +288,9 @@ function gaussianTarget(options: DiscreteGaussianOptions): { kind: 'rho'; rho: n
  * (scalar: exact discrete δ; vector: through the zCDP conversion, CKS20 Prop. 12),
  * or give `sigma2`.
  */
-export function discreteGaussianMechanism(value: number, options: DiscreteGaussianOptions): Release<number>;
-export function discreteGaussianMechanism(value: readonly number[] | Int32Array, options: DiscreteGaussianOptions): Release<number[]>;
-export function discreteGaussianMechanism(value: number | readonly number[] | Int32Array, options: DiscreteGaussianOptions): Release<number | number[]> {
+export function discreteGaussianMechanism(value: number, options: DiscreteGaussianOptions): NoisyRelease<number>;
+export function discreteGaussianMechanism(value: readonly number[] | Int32Array, options: DiscreteGaussianOptions): NoisyRelease<number[]>;
+export function discreteGaussianMechanism(value: number | readonly number[] | Int32Array, options: DiscreteGaussianOptions): NoisyRelease<number | number[]> {
   aoptions(options, 'options', ['sensitivity', 'rho', 'epsilon', 'delta', 'sigma2', 'rng']);
   const xs = integerVector(value, 'value');
   const scalar = typeof value === 'number';
@@ -299,7 +321,10 @@ export function discreteGaussianMechanism(value: number | readonly number[] | In
     return y;
   });
   const sigma = Math.sqrt(Number(sigma2.num) / Number(sigma2.den));
-  return release(scalar ? out[0] : out, guarantee, { mechanism: 'discrete-gaussian', sigma, sensitivity }, (level) =>
+  // A scalar with integer Δ is the discrete Gaussian event itself; a vector shift is
+  // accounted by its exact ρ (the multivariate discrete Gaussian's privacy loss is not the scalar one).
+  const event: PrivacyEvent = scalar ? { type: 'discrete-gaussian', sigma, sensitivity } : { type: 'zcdp', rho: gaussianRho(sigma, sensitivity) };
+  return release(scalar ? out[0] : out, guarantee, event, { distribution: 'discrete-gaussian', scale: sigma, granularity: 1 }, (level) =>
     gaussianMarginSteps(sigma, level),
   );
 }
@@ -321,9 +346,9 @@ export interface LaplaceOptions extends NoiseOptions {
  * distance). The output is a multiple of g. `margin(level)` includes the
  * snapping error of at most g/2.
  */
-export function laplaceMechanism(value: number, options: LaplaceOptions): Release<number>;
-export function laplaceMechanism(value: Float64Array | Float32Array | readonly number[], options: LaplaceOptions): Release<Float64Array>;
-export function laplaceMechanism(value: RealInput, options: LaplaceOptions): Release<number | Float64Array> {
+export function laplaceMechanism(value: number, options: LaplaceOptions): NoisyRelease<number>;
+export function laplaceMechanism(value: Float64Array | Float32Array | readonly number[], options: LaplaceOptions): NoisyRelease<Float64Array>;
+export function laplaceMechanism(value: RealInput, options: LaplaceOptions): NoisyRelease<number | Float64Array> {
   aoptions(options, 'options', ['epsilon', 'sensitivity', 'rng']);
   const xs = realVector(value, 'value');
   const epsilon = apositive(options?.epsilon, 'epsilon');
@@ -345,7 +370,9 @@ export function laplaceMechanism(value: RealInput, options: LaplaceOptions): Rel
   return release(
     typeof value === 'number' ? out[0] : out,
     pure(epsilon),
-    { mechanism: 'laplace', scale: tau * g, sensitivity },
+    // Exactly what ran: integer noise exp(-|x|/t) on grid-unit sensitivity S.
+    { type: 'discrete-laplace', a: 1 / tau, sensitivity: Number(gridSensitivity) },
+    { distribution: 'discrete-laplace', scale: tau * g, granularity: g },
     (level) => laplaceMarginSteps(tau, level) * g + g / 2,
   );
 }
@@ -368,9 +395,9 @@ export interface GaussianOptions extends NoiseOptions {
  * and CKS20's conversion. `calibration: 'classic'` uses Dwork and Roth's σ
  * (ε < 1) for the continuous part, as some audits require.
  */
-export function gaussianMechanism(value: number, options: GaussianOptions): Release<number>;
-export function gaussianMechanism(value: Float64Array | Float32Array | readonly number[], options: GaussianOptions): Release<Float64Array>;
-export function gaussianMechanism(value: RealInput, options: GaussianOptions): Release<number | Float64Array> {
+export function gaussianMechanism(value: number, options: GaussianOptions): NoisyRelease<number>;
+export function gaussianMechanism(value: Float64Array | Float32Array | readonly number[], options: GaussianOptions): NoisyRelease<Float64Array>;
+export function gaussianMechanism(value: RealInput, options: GaussianOptions): NoisyRelease<number | Float64Array> {
   aoptions(options, 'options', ['epsilon', 'delta', 'sensitivity', 'calibration', 'rng']);
   const xs = realVector(value, 'value');
   const epsilon = apositive(options?.epsilon, 'epsilon');
@@ -397,6 +424,10 @@ export function gaussianMechanism(value: RealInput, options: GaussianOptions): R
     sigmaGrid = calibration === 'classic' ? Math.max(fromZcdp, classicGaussianSigma(epsilon, delta, gridSensitivity)) : fromZcdp;
   }
   const sampler = discreteGaussianSampler(arational(sigmaGrid * sigmaGrid, 'sigma2'));
+  const gaussianEvent: PrivacyEvent =
+    xs.length <= 1
+      ? { type: 'discrete-gaussian', sigma: sigmaGrid, sensitivity: Math.floor(sensitivity / g) + 1 }
+      : { type: 'zcdp', rho: gaussianRho(sigmaGrid, sensitivity / g + Math.sqrt(d)) };
   const out = new Float64Array(xs.length);
   for (let i = 0; i < xs.length; i++) {
     const m = snap(xs[i], g, `value[${i}]`) + Number(sampler.sample(rng));
@@ -406,7 +437,8 @@ export function gaussianMechanism(value: RealInput, options: GaussianOptions): R
   return release(
     typeof value === 'number' ? out[0] : out,
     approx(epsilon, delta),
-    { mechanism: 'gaussian', sigma: sigmaGrid * g, sensitivity },
+    gaussianEvent,
+    { distribution: 'discrete-gaussian', scale: sigmaGrid * g, granularity: g },
     (level) => gaussianMarginSteps(sigmaGrid, level) * g + g / 2,
   );
 }

@@ -26,7 +26,7 @@
 import { aboolean, ainteger, anumber, aoptions, apositive, isBytes } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
-import { pure, type Release } from './guarantee.ts';
+import { pure, type PrivacyEvent, type Release } from './guarantee.ts';
 import { arational } from './rational.ts';
 import { expCoinRational } from './samplers.ts';
 
@@ -77,7 +77,7 @@ function categoricalMargin(epsilon: number, k: number): (level: number) => numbe
  * e^ε/(1 + e^ε) and its negation otherwise.
  *
  * Guarantee: pure ε local DP for the respondent who holds `value` (see the
- * module comment); event `{ mechanism: 'randomized-response', epsilon, k: 2 }`.
+ * module comment); event `{ type: 'randomized-response', p, k: 2 }`.
  * Sampling: a fair bit proposes the truth or the lie, the lie is accepted with
  * an exact Bernoulli(exp(−ε)) coin, and a rejected lie is proposed again
  * (expected 2/(1 + e^−ε) <= 2 rounds).
@@ -102,9 +102,17 @@ export function randomizedResponse(value: boolean, options: RandomizedResponseOp
   return {
     value: report,
     guarantee: pure(epsilon),
-    event: { mechanism: 'randomized-response', epsilon, k: 2 },
+    event: rrEvent(epsilon, 2),
     margin: categoricalMargin(epsilon, 2),
   };
+}
+
+/**
+ * The accounting event: k-RR with truth probability e^ε/(e^ε + k − 1) is
+ * "with probability p a uniform bucket, else the truth" for p = k/(e^ε + k − 1).
+ */
+function rrEvent(epsilon: number, k: number): PrivacyEvent {
+  return { type: 'randomized-response', p: k / (Math.exp(epsilon) + k - 1), k };
 }
 
 /**
@@ -113,7 +121,8 @@ export function randomizedResponse(value: boolean, options: RandomizedResponseOp
  * probability exactly 1/(e^ε + k − 1).
  *
  * Guarantee: pure ε local DP for the respondent who holds `value` (see the
- * module comment); event `{ mechanism: 'randomized-response', epsilon, k }`.
+ * module comment); event `{ type: 'randomized-response', p, k }` with
+ * p = k/(e^ε + k − 1), the probability of answering with a uniform bucket.
  * Sampling: propose a uniform j in [0, k), accept it if it is the value, else
  * with an exact Bernoulli(exp(−ε)) coin. The expected number of rounds is
  * k/(1 + (k − 1)e^−ε), which is below min(k, e^ε + 1) but grows when both
@@ -137,7 +146,7 @@ export function kRandomizedResponse(value: number, k: number, options: Randomize
   return {
     value: report,
     guarantee: pure(epsilon),
-    event: { mechanism: 'randomized-response', epsilon, k },
+    event: rrEvent(epsilon, k),
     margin: categoricalMargin(epsilon, k),
   };
 }

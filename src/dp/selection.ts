@@ -214,7 +214,7 @@ function release<T>(value: T, epsilon: number, event: PrivacyEvent, margin: (lev
  * exp(ε·u_i/(2Δ)) (exp(ε·u_i/Δ) with `monotonic: true`).
  *
  * Guarantee: pure ε-DP for neighbours that move each utility by at most Δ
- * (Dwork and Roth Thm 3.10); event `{ mechanism: 'pure', name: 'exponential', epsilon }`.
+ * (Dwork and Roth Thm 3.10); event `{ type: 'epsilon-delta', epsilon, name: 'exponential' }`.
  * See the module comment for the threat model.
  *
  * Sampling is exact rejection: draw i uniformly, accept with the exact coin
@@ -243,7 +243,7 @@ export function exponentialMechanism(
     }
   }
   const scale = (monotonic ? 1 : 2) * (sensitivity / epsilon);
-  return release(chosen, epsilon, { mechanism: 'pure', name: 'exponential', epsilon }, (level) =>
+  return release(chosen, epsilon, { type: 'epsilon-delta', epsilon, name: 'exponential' }, (level) =>
     utilityMargin(scale, n, 1 - alevel(level)),
   );
 }
@@ -255,7 +255,7 @@ export function exponentialMechanism(
  * with probability 1, so at most n coins are drawn.
  *
  * Guarantee: pure ε-DP for neighbours that move each utility by at most Δ
- * (McKenna and Sheldon 2020); event `{ mechanism: 'pure', name: 'permute-and-flip', epsilon }`.
+ * (McKenna and Sheldon 2020); event `{ type: 'epsilon-delta', epsilon, name: 'permute-and-flip' }`.
  * Its expected utility is never worse than the exponential mechanism's at the
  * same ε (also McKenna and Sheldon). Threat model: see the module comment.
  *
@@ -272,7 +272,7 @@ export function permuteAndFlip(utilities: ArrayLike<number>, options: PermuteAnd
   for (let i = 0; i < n; i++) candidates[i] = i;
   const chosen = permuteAndFlipDraw(u, candidates, n, eps, delta, rng);
   const scale = 2 * (sensitivity / epsilon);
-  return release(chosen, epsilon, { mechanism: 'pure', name: 'permute-and-flip', epsilon }, (level) =>
+  return release(chosen, epsilon, { type: 'epsilon-delta', epsilon, name: 'permute-and-flip' }, (level) =>
     utilityMargin(scale, n, 1 - alevel(level)),
   );
 }
@@ -310,7 +310,7 @@ function stepEpsilon(epsilon: number, eps: Rational, k: number): number {
  * Guarantee: pure ε-DP for neighbours that move each utility by at most Δ,
  * by basic composition of k (ε/k)-DP draws (Dwork and Roth Thm 3.16). The
  * per-draw ε is the largest double not above ε/k, so the event
- * `{ mechanism: 'self-composition', event: { mechanism: 'pure', name:
+ * `{ type: 'self-composed', event: { type: 'epsilon-delta', name:
  * 'permute-and-flip', epsilon: ε/k }, count: k }` is exact and an accountant
  * may compose it more tightly than k·(ε/k). Threat model: see the module comment.
  *
@@ -334,8 +334,8 @@ export function topK(utilities: ArrayLike<number>, k: number, options: TopKOptio
   for (let count = n; chosen.length < k; count--) chosen.push(permuteAndFlipDraw(u, candidates, count, stepEps, delta, rng));
   const scale = 2 * (sensitivity / step);
   const event: PrivacyEvent = {
-    mechanism: 'self-composition',
-    event: { mechanism: 'pure', name: 'permute-and-flip', epsilon: step },
+    type: 'self-composed',
+    event: { type: 'epsilon-delta', epsilon: step, name: 'permute-and-flip' },
     count: k,
   };
   return release(chosen, epsilon, event, (level) => utilityMargin(scale, n, (1 - alevel(level)) / k));

@@ -254,7 +254,7 @@ class SparseVector {
  *
  * Guarantee: pure ε-DP for the whole interaction, whatever the number of
  * queries, for queries of sensitivity Δ chosen adaptively against a public
- * threshold (Lyu et al. 2017); event `{ mechanism: 'pure', name:
+ * threshold (Lyu et al. 2017); event `{ type: 'epsilon-delta', name:
  * 'above-threshold', epsilon }`. Record the event once, when the mechanism is
  * created. Threat model and exactness: see the module comment.
  */
@@ -271,7 +271,7 @@ export class AboveThreshold {
       return { e1: half, e2: half, e3: null };
     });
     this.guarantee = pure(this.#svt.epsilon);
-    this.event = { mechanism: 'pure', name: 'above-threshold', epsilon: this.#svt.epsilon };
+    this.event = { type: 'epsilon-delta', epsilon: this.#svt.epsilon, name: 'above-threshold' };
   }
 
   /** Whether `value` (this query's true answer) is above the noisy threshold. */
@@ -328,7 +328,7 @@ export class AboveThreshold {
  *
  * Guarantee: pure ε-DP for the whole interaction (SVT with ε1 + ε2, composed
  * with at most c Laplace releases of ε3/c each), whatever the number of
- * queries; event `{ mechanism: 'pure', name: 'numeric-sparse', epsilon }`.
+ * queries; event `{ type: 'epsilon-delta', name: 'numeric-sparse', epsilon }`.
  * Threat model: see the module comment.
  */
 export class NumericSparse {
@@ -349,7 +349,7 @@ export class NumericSparse {
       return { e1: share(weights[0]), e2: share(weights[1]), e3: share(weights[2]) };
     });
     this.guarantee = pure(this.#svt.epsilon);
-    this.event = { mechanism: 'pure', name: 'numeric-sparse', epsilon: this.#svt.epsilon };
+    this.event = { type: 'epsilon-delta', epsilon: this.#svt.epsilon, name: 'numeric-sparse' };
   }
 
   /** For a positive query, its noisy value (a multiple of `granularity`); null below the threshold. */

@@ -42,7 +42,7 @@ describe('confide run', () => {
     expect(report.totals).toBeUndefined();
     expect(Object.keys(report.release.values)).toEqual([...SCHEMA.filter((f) => f !== 'log2-body-sum'), 'log2-body-sum']);
     expect(report.release.guarantee.epsilon).toBe(0.5);
-    expect(report.release.events.map((e: { mechanism: string }) => e.mechanism)).toEqual(['discrete-gaussian', 'laplace']);
+    expect(report.release.events.map((e: { type: string }) => e.type)).toEqual(['zcdp', 'discrete-laplace']);
   }, 120_000);
 
   it('prints the tables a person reads', () => {

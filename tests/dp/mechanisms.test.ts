@@ -44,7 +44,8 @@ describe('discreteLaplaceMechanism (geometric mechanism)', () => {
     const r = geometricMechanism([1, 2, 3], { epsilon: 1, sensitivity: 3 });
     expect(r.value).toHaveLength(3);
     expect(r.guarantee).toEqual({ kind: 'pure', epsilon: 1 });
-    expect(r.event).toEqual({ mechanism: 'discrete-laplace', scale: 3, sensitivity: 3 });
+    expect(r.event).toEqual({ type: 'discrete-laplace', a: 1 / 3, sensitivity: 3 });
+    expect(r.noise).toEqual({ distribution: 'discrete-laplace', scale: 3, granularity: 1 });
   });
 
   it('margin(level) covers the true value at least `level` of the time', () => {
@@ -69,12 +70,12 @@ describe('discreteGaussianMechanism', () => {
   it('calibrates to rho exactly: σ² = Δ²/(2ρ)', () => {
     const r = discreteGaussianMechanism(5, { rho: 0.125, sensitivity: 1 });
     expect(r.guarantee).toEqual({ kind: 'zcdp', rho: 0.125 });
-    expect((r.event as { sigma: number }).sigma).toBeCloseTo(2, 12);
+    expect(r.noise.scale).toBeCloseTo(2, 12);
   });
 
   it('calibrates a scalar to (ε, δ) with the exact discrete δ, tightly', () => {
     const r = discreteGaussianMechanism(0, { epsilon: 1, delta: 1e-5, sensitivity: 1 });
-    const sigma = (r.event as { sigma: number }).sigma;
+    const sigma = r.noise.scale;
     expect(discreteGaussianDelta(sigma, 1, 1)).toBeLessThanOrEqual(1e-5);
     expect(discreteGaussianDelta(sigma * (1 - 1e-6), 1, 1)).toBeGreaterThan(1e-5 * (1 - 1e-3));
     expect(r.guarantee).toEqual({ kind: 'approx', epsilon: 1, delta: 1e-5 });
@@ -82,7 +83,7 @@ describe('discreteGaussianMechanism', () => {
 
   it('calibrates a vector through ρ-zCDP and the CKS20 conversion', () => {
     const r = discreteGaussianMechanism([1, 2, 3, 4], { epsilon: 1, delta: 1e-6, sensitivity: 2 });
-    const sigma = (r.event as { sigma: number }).sigma;
+    const sigma = r.noise.scale;
     expect(zcdpDelta(4 / (2 * sigma * sigma), 1)).toBeLessThanOrEqual(1e-6 * (1 + 1e-9));
     expect(r.value).toHaveLength(4);
   });
@@ -121,7 +122,7 @@ describe('laplaceMechanism (reals on a power-of-two grid)', () => {
   it('outputs multiples of a power-of-two grid with the calibrated noise', () => {
     const rng = seededRng(4);
     const first = laplaceMechanism(Math.PI, { epsilon: 0.5, sensitivity: 1, rng });
-    const scale = (first.event as { scale: number }).scale;
+    const scale = first.noise.scale;
     expect(scale).toBeGreaterThanOrEqual(2);
     expect(scale).toBeLessThan(2 * (1 + 2 ** -11));
     const n = 40_000;
@@ -140,7 +141,7 @@ describe('laplaceMechanism (reals on a power-of-two grid)', () => {
 
   it('calibrates a vector to its L1 sensitivity, growing the grid sensitivity by one step per coordinate', () => {
     const r = laplaceMechanism(new Float64Array(1000).fill(0.5), { epsilon: 1, sensitivity: 4 });
-    const scale = (r.event as { scale: number }).scale;
+    const scale = r.noise.scale;
     expect(scale).toBeGreaterThanOrEqual(4);
     expect(scale).toBeLessThan(4 * (1 + 2 ** -11));
     expect(r.value).toBeInstanceOf(Float64Array);
@@ -170,7 +171,7 @@ describe('gaussianMechanism (reals on a power-of-two grid)', () => {
   it('uses at least the analytic σ, and classic is wider still', () => {
     const analytic = gaussianMechanism(1, { epsilon: 0.5, delta: 1e-5, sensitivity: 1 });
     const classic = gaussianMechanism(1, { epsilon: 0.5, delta: 1e-5, sensitivity: 1, calibration: 'classic' });
-    const sa = (analytic.event as { sigma: number }).sigma, sc = (classic.event as { sigma: number }).sigma;
+    const sa = analytic.noise.scale, sc = classic.noise.scale;
     const exact = analyticGaussianSigma(0.5, 1e-5, 1);
     expect(sa).toBeGreaterThanOrEqual(exact);
     expect(sa).toBeLessThan(exact * 1.01);
@@ -185,7 +186,7 @@ describe('gaussianMechanism (reals on a power-of-two grid)', () => {
     let sq = 0, inside = 0, sigma = 0;
     for (let i = 0; i < n; i++) {
       const r = gaussianMechanism(10, { epsilon: 1, delta: 1e-6, sensitivity: 2, rng });
-      sigma = (r.event as { sigma: number }).sigma;
+      sigma = r.noise.scale;
       sq += (r.value - 10) ** 2;
       if (Math.abs(r.value - 10) <= r.margin(0.9)) inside++;
     }
@@ -199,7 +200,7 @@ describe('gaussianMechanism (reals on a power-of-two grid)', () => {
     expect(r.value).toHaveLength(500);
     let sq = 0;
     for (let i = 0; i < 500; i++) sq += (r.value[i] - v[i]) ** 2;
-    const sigma = (r.event as { sigma: number }).sigma;
+    const sigma = r.noise.scale;
     expect(sq / 500).toBeGreaterThan(sigma * sigma * 0.7);
     expect(sq / 500).toBeLessThan(sigma * sigma * 1.3);
   });

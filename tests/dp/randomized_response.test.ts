@@ -49,7 +49,7 @@ describe('randomizedResponse', () => {
   it('reports its guarantee, event and margin', () => {
     const r = randomizedResponse(true, { epsilon: 1, rng: seededRng(1) });
     expect(r.guarantee).toEqual({ kind: 'pure', epsilon: 1 });
-    expect(r.event).toEqual({ mechanism: 'randomized-response', epsilon: 1, k: 2 });
+    expect(r.event).toEqual({ type: 'randomized-response', p: expect.closeTo(2 / (Math.E + 1), 14), k: 2 });
     const p = Math.E / (1 + Math.E);
     expect(r.margin(0.5)).toBe(0);
     expect(r.margin(p - 1e-6)).toBe(0);
@@ -94,7 +94,7 @@ describe('kRandomizedResponse', () => {
   it('reports its guarantee, event and margin', () => {
     const r = kRandomizedResponse(2, 5, { epsilon: 2, rng: seededRng(1) });
     expect(r.guarantee).toEqual({ kind: 'pure', epsilon: 2 });
-    expect(r.event).toEqual({ mechanism: 'randomized-response', epsilon: 2, k: 5 });
+    expect(r.event).toEqual({ type: 'randomized-response', p: expect.closeTo(5 / (Math.exp(2) + 4), 14), k: 5 });
     const p = Math.exp(2) / (Math.exp(2) + 4);
     expect(r.margin(p - 1e-6)).toBe(0);
     expect(r.margin(p + 1e-6)).toBe(4);

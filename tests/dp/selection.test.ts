@@ -130,7 +130,7 @@ describe('exponentialMechanism', () => {
   it('reports its guarantee, event and utility margin', () => {
     const r = exponentialMechanism([0, 1, 2, 3], { epsilon: 0.5, sensitivity: 2, rng: seededRng(1) });
     expect(r.guarantee).toEqual({ kind: 'pure', epsilon: 0.5 });
-    expect(r.event).toEqual({ mechanism: 'pure', name: 'exponential', epsilon: 0.5 });
+    expect(r.event).toEqual({ type: 'epsilon-delta', epsilon: 0.5, name: 'exponential' });
     expect(r.margin(0.9)).toBeCloseTo(((2 * 2) / 0.5) * (Math.log(4) + Math.log(10)), 10);
     const m = exponentialMechanism([0, 1], { epsilon: 1, sensitivity: 1, monotonic: true, rng: seededRng(1) });
     expect(m.margin(0.5)).toBeCloseTo(Math.log(2) + Math.log(2), 10);
@@ -181,7 +181,7 @@ describe('permuteAndFlip', () => {
   it('is reportNoisyMax', () => {
     expect(reportNoisyMax).toBe(permuteAndFlip);
     const r = reportNoisyMax([0, 1], { epsilon: 1, sensitivity: 1, rng: seededRng(1) });
-    expect(r.event).toEqual({ mechanism: 'pure', name: 'permute-and-flip', epsilon: 1 });
+    expect(r.event).toEqual({ type: 'epsilon-delta', epsilon: 1, name: 'permute-and-flip' });
     expect(r.guarantee).toEqual({ kind: 'pure', epsilon: 1 });
     expect(r.margin(0.95)).toBeCloseTo(2 * (Math.log(2) + Math.log(20)), 10);
   });
@@ -221,8 +221,8 @@ describe('topK', () => {
   it('records k draws of at most ε/k each', () => {
     const r = topK([0, 1, 2, 3], 3, { epsilon: 1, sensitivity: 1, rng: seededRng(33) });
     expect(r.guarantee).toEqual({ kind: 'pure', epsilon: 1 });
-    expect(r.event.mechanism).toBe('self-composition');
-    if (r.event.mechanism !== 'self-composition') return;
+    expect(r.event.type).toBe('self-composed');
+    if (r.event.type !== 'self-composed') return;
     expect(r.event.count).toBe(3);
     const step = (r.event.event as { epsilon: number }).epsilon;
     expect(step).toBeLessThanOrEqual(1 / 3);

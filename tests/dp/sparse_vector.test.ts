@@ -144,7 +144,7 @@ describe('AboveThreshold', () => {
   it('reports its guarantee and event', () => {
     const at = new AboveThreshold({ threshold: 0, epsilon: 0.7, sensitivity: 1 });
     expect(at.guarantee).toEqual({ kind: 'pure', epsilon: 0.7 });
-    expect(at.event).toEqual({ mechanism: 'pure', name: 'above-threshold', epsilon: 0.7 });
+    expect(at.event).toEqual({ type: 'epsilon-delta', epsilon: 0.7, name: 'above-threshold' });
     expect(at.maxPositives).toBe(1);
   });
 });
@@ -201,7 +201,7 @@ describe('NumericSparse', () => {
     close(custom.thresholdScale, 1 / 0.25);
     close(custom.queryScale, 2 / 0.25);
     close(custom.releaseScale, 1 / 0.5);
-    expect(ns.event).toEqual({ mechanism: 'pure', name: 'numeric-sparse', epsilon: 1 });
+    expect(ns.event).toEqual({ type: 'epsilon-delta', epsilon: 1, name: 'numeric-sparse' });
     expect(ns.guarantee).toEqual({ kind: 'pure', epsilon: 1 });
   });
 
