@@ -22,11 +22,43 @@
  * of Bernoulli(exp(-1)) successes), discrete Gaussian by algorithm 3
  * (discrete Laplace proposals accepted with Bernoulli(exp(-(|Y| - σ²/t)²/2σ²))).
  * Parameters beyond the 32-bit fast path run the same algorithms on bigints.
+ *
+ * `DiscreteLaplace.fill` into an Int32Array or Float64Array (t < 2^32, s < 2^20)
+ * runs the same algorithm in a fused WASM kernel (or its JS twin), which takes
+ * its uniform words from the ChaCha20 keystream under a fresh 256-bit key drawn
+ * from the caller's rng (nonce 0, a new key whenever 2^36 - 2^24 words are used
+ * up). ChaCha20 keyed from a CSPRNG is a CSPRNG: telling its keystream from
+ * uniform words would break ChaCha20 as a PRF. The kernel decides every coin by
+ * its 32-bit prefix as above and stops at a tie (or after 2^20 Bernoulli(exp(-1))
+ * successes); JS then finishes that sample exactly, reading the next keystream
+ * words in the order `sample` would read words from its rng, and resumes the
+ * kernel. So a fill has exactly the distribution of independent `sample` calls.
  */
 import { atyped } from '../core/assert.ts';
 import { ConfideError } from '../core/errors.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
+import {
+  LAPLACE_DONE,
+  LAPLACE_EXHAUSTED,
+  LAPLACE_RANGE,
+  PHASE_E1,
+  PHASE_GEOMETRIC,
+  PHASE_P0,
+  PHASE_P1,
+  arenaAlloc,
+  jsKernels,
+  kernels,
+  type ArenaVector,
+  type Kernels,
+  type LaplaceParams,
+  type LaplaceRun,
+} from '../core/wasm/loader.ts';
 import { arational, isqrt, rationalString, type Rational, type RationalLike } from './rational.ts';
+
+/** Where the coins get their uniform 32-bit words: an Rng, or a keystream read from a position. */
+interface WordSource {
+  nextU32(): number;
+}
 
 // ---------------------------------------------------------------------------
 // Exact binary expansion of exp(-a/b)
@@ -91,12 +123,12 @@ export function expNegFloor(a: bigint, b: bigint, k: number): bigint {
  * One coin with probability exp(-a/b), given p32 = floor(2^32·exp(-a/b)).
  * Draws one word; only on a tie does it compute further bits.
  */
-function expCoin(rng: Rng, p32: number, a: bigint, b: bigint): boolean {
+function expCoin(rng: WordSource, p32: number, a: bigint, b: bigint): boolean {
   return expCoinFrom(rng.nextU32(), rng, p32, a, b);
 }
 
 /** expCoin with the first word r already drawn. */
-function expCoinFrom(r: number, rng: Rng, p32: number, a: bigint, b: bigint): boolean {
+function expCoinFrom(r: number, rng: WordSource, p32: number, a: bigint, b: bigint): boolean {
   if (r !== p32) return r < p32;
   for (let k = 64; ; k += 32) {
     const block = Number(expNegFloor(a, b, k) & 0xffffffffn);
@@ -185,27 +217,58 @@ class PrefixTable {
   readonly #known: Uint8Array;
   readonly #t: bigint;
   readonly #step: bigint;
+  #complete = false;
   constructor(size: number, step: bigint, t: bigint) {
     this.#p = new Uint32Array(size);
     this.#known = new Uint8Array(size);
     this.#t = t;
     this.#step = step;
   }
-  /** The coin for exp(-(i·step)/t). */
-  coin(rng: Rng, i: number): boolean {
-    if (i === 0) return true;
+  /** The prefix for i >= 1. */
+  prefix(i: number): number {
     if (this.#known[i] === 0) {
       this.#p[i] = Number(expNegFloor(BigInt(i) * this.#step, this.#t, 32));
       this.#known[i] = 1;
     }
-    const p = this.#p[i];
-    const r = rng.nextU32();
+    return this.#p[i];
+  }
+  /** The coin for exp(-(i·step)/t). */
+  coin(rng: WordSource, i: number): boolean {
+    return i === 0 || this.coinFrom(rng.nextU32(), rng, i);
+  }
+  /** The coin for exp(-(i·step)/t), i >= 1, with its first word r already drawn. */
+  coinFrom(r: number, rng: WordSource, i: number): boolean {
+    const p = this.prefix(i);
     return r !== p ? r < p : expCoinFrom(r, rng, p, BigInt(i) * this.#step, this.#t);
+  }
+  /**
+   * Every prefix, for the kernels (entry 0 stays 0: it is never read). The
+   * products exp(-i·γ₁) = exp(-γ₁)^i run on 64-bit fixed-point bounds, rounded
+   * outward, from lo <= 2^64·exp(-γ₁) < lo + 1; where the bounds agree on the
+   * top 32 bits those are the prefix, elsewhere expNegFloor decides. The bounds
+   * widen by about 3 units of 2^-64 a step, so after 2^16 steps they disagree
+   * with probability about 2^-14 per entry: all exact, at a few ms per 2^16.
+   */
+  all(): Uint32Array {
+    if (this.#complete) return this.#p;
+    const p = this.#p, known = this.#known, t = this.#t, step = this.#step;
+    const a = expNegFloor(step, t, 64), a1 = a + 1n;
+    let lo = 1n << 64n, hi = lo; // lo <= 2^64·exp(-i·γ₁) <= hi, here for i = 0
+    for (let i = 1; i < p.length; i++) {
+      lo = (lo * a) >> 64n;
+      hi = ((hi * a1) >> 64n) + 1n;
+      if (known[i] !== 0) continue;
+      const top = lo >> 32n;
+      p[i] = top === hi >> 32n ? Number(top) : Number(expNegFloor(BigInt(i) * step, t, 32));
+      known[i] = 1;
+    }
+    this.#complete = true;
+    return p;
   }
 }
 
 /** Number of Bernoulli(exp(-1)) successes before the first failure. */
-function geometricExpOne(rng: Rng): number {
+function geometricExpOne(rng: WordSource): number {
   let v = 0;
   while (expCoin(rng, EXP_MINUS_ONE_P32, 1n, 1n)) v++;
   return v;
@@ -215,6 +278,60 @@ function geometricExpOne(rng: Rng): number {
 // Discrete Laplace
 
 const FAST_T = 2 ** 48;
+/** Keystream words per key in the kernel path: an attempt starting below this ends below 2^36 (block 2^32) unless it draws 2^24 words. */
+const KEYSTREAM_LIMIT = 2 ** 36 - 2 ** 24;
+/** Shorter fills sample directly from the rng: drawing a key and a keystream chunk would cost more. */
+const KERNEL_MIN_LENGTH = 16;
+const NONCE_ZERO = new Uint8Array(12);
+const NO_TABLE = new Uint32Array(0);
+
+/**
+ * Uniform words for the kernel path: kernel runs over a keystream, and single
+ * words of it at a position, to finish the samples a run stops in.
+ */
+export interface LaplaceWordStream {
+  run(out: Int32Array | Float64Array, params: LaplaceParams, run: LaplaceRun): void;
+  word(pos: number): number;
+}
+
+/** The ChaCha20 keystream under `key` (nonce 0), run by kernel set `k`. */
+function chachaStream(k: Kernels, key: Uint8Array): LaplaceWordStream {
+  const block = new Uint32Array(16);
+  let cached = -1;
+  return {
+    run: (out, params, run) => k.laplace(out, params, key, run),
+    word(pos) {
+      const b = Math.floor(pos / 16);
+      if (b >= 2 ** 32) throw new ConfideError('E_INTERNAL', 'discrete Laplace keystream exhausted');
+      if (b !== cached) {
+        jsKernels.chacha20(key, NONCE_ZERO, b, block);
+        cached = b;
+      }
+      return block[pos % 16];
+    },
+  };
+}
+
+/** Options of `laplaceKernelFill` (for tests). */
+export interface LaplaceKernelOptions {
+  /** The kernel set (default: `kernels()`, WASM when available). */
+  kernels?: Kernels;
+  /** The first key (default: 32 bytes from the rng). Later keys always come from the rng. */
+  key?: Uint8Array;
+  /** The first keystream word (default 0). */
+  pos?: number;
+  /** Draw a new key before an attempt would start at this word (default 2^36 - 2^24). */
+  limit?: number;
+  /** Words for a key (default: the ChaCha20 keystream run by `kernels`); tests script them. */
+  stream?: (key: Uint8Array) => LaplaceWordStream;
+}
+
+/** Frees a collected sampler's kernel tables, which live in WASM memory outside the garbage collector's reach. */
+const tableRegistry = new FinalizationRegistry<ArenaVector<Uint32Array>[]>((tables) => {
+  for (const v of tables) v.free();
+});
+
+let kernelFill: (dl: DiscreteLaplace, out: Int32Array | Float64Array, rng: Rng, opts: LaplaceKernelOptions) => void;
 
 /**
  * The discrete Laplace distribution with scale τ = t/s (rational, > 0):
@@ -230,6 +347,18 @@ export class DiscreteLaplace {
   readonly #sNum: number;
   /** Tables for the 16-bit digits of U: exp(-U/t) is the product over digits. */
   readonly #digits: PrefixTable[];
+  /** t < 2^32 (and the fast path): fill can run the kernel. */
+  readonly #kernelFit: boolean;
+  /** The digit tables copied into WASM memory, on the first WASM fill. */
+  #arena: { p0: ArenaVector<Uint32Array>; p1: ArenaVector<Uint32Array> } | null = null;
+
+  static {
+    kernelFill = (dl, out, rng, opts) => {
+      if (!dl.#kernelFit)
+        throw new ConfideError('E_BAD_INPUT', `"scale" expected t < 2^32 and s < 2^20 for the kernel path, got ${rationalString(dl.scale)}`, { field: 'scale' });
+      dl.#fillKernel(out, rng, opts);
+    };
+  }
 
   constructor(scale: RationalLike) {
     this.scale = arational(scale, 'scale');
@@ -244,6 +373,7 @@ export class DiscreteLaplace {
     if (this.#fast)
       for (let step = 1; step === 1 || step < this.#tNum; step *= 65536)
         this.#digits.push(new PrefixTable(Math.min(65536, Math.ceil(this.#tNum / step)), BigInt(step), this.#t));
+    this.#kernelFit = this.#fast && this.#t < 2n ** 32n;
   }
 
   /** One sample. */
@@ -262,7 +392,7 @@ export class DiscreteLaplace {
   }
 
   #geometricFast(rng: Rng): number {
-    const t = this.#tNum, s = this.#sNum, digits = this.#digits;
+    const t = this.#tNum, digits = this.#digits;
     for (;;) {
       const u = rng.uniformInt(t);
       // Bernoulli(exp(-u/t)) as the conjunction of one coin per 16-bit digit of u.
@@ -270,15 +400,19 @@ export class DiscreteLaplace {
       for (let j = 1, rest = Math.floor(u / 65536); accept && j < digits.length; j++, rest = Math.floor(rest / 65536))
         accept = digits[j].coin(rng, rest % 65536);
       if (!accept) continue;
-      const v = geometricExpOne(rng);
-      const x = u + t * v;
-      if (!(x < 2 ** 53)) {
-        const y = (BigInt(u) + this.#t * BigInt(v)) / this.#s;
-        if (y > BigInt(Number.MAX_SAFE_INTEGER)) throw new ConfideError('E_OVERFLOW', 'discrete Laplace sample exceeds 2^53', { field: 'scale' });
-        return Number(y);
-      }
-      return s === 1 ? x : Math.floor(x / s);
+      return this.#quotient(u, geometricExpOne(rng));
     }
+  }
+
+  /** ⌊(u + tv)/s⌋ on the fast path. */
+  #quotient(u: number, v: number): number {
+    const x = u + this.#tNum * v;
+    if (!(x < 2 ** 53)) {
+      const y = (BigInt(u) + this.#t * BigInt(v)) / this.#s;
+      if (y > BigInt(Number.MAX_SAFE_INTEGER)) throw new ConfideError('E_OVERFLOW', 'discrete Laplace sample exceeds 2^53', { field: 'scale' });
+      return Number(y);
+    }
+    return this.#sNum === 1 ? x : Math.floor(x / this.#sNum);
   }
 
   #geometricBig(rng: Rng): bigint {
@@ -308,9 +442,97 @@ export class DiscreteLaplace {
     }
   }
 
-  /** Fills `out` with independent samples and returns it. */
+  /**
+   * Fills `out` with independent samples and returns it. Int32Array and
+   * Float64Array outputs with t < 2^32 run the WASM kernel (the JS twin
+   * without WASM) on a ChaCha20 keystream keyed from `rng`; see the top of
+   * this file.
+   */
   fill<T extends Int32Array | Float64Array | BigInt64Array>(out: T, rng: Rng = systemRng()): T {
+    if (this.#kernelFit && (out instanceof Int32Array || out instanceof Float64Array) && out.length >= KERNEL_MIN_LENGTH) {
+      this.#fillKernel(out, arng(rng), {});
+      return out;
+    }
     return fillWith(out, rng, (r) => this.sample(r), this.#fast ? (r) => this.#sampleFast(r) : null);
+  }
+
+  /** The kernel parameters, with the tables in WASM memory for the WASM kernels. */
+  #kernelParams(k: Kernels): LaplaceParams {
+    const p0 = this.#digits[0].all();
+    const p1 = this.#digits.length > 1 ? this.#digits[1].all() : NO_TABLE;
+    const base = { t: this.#tNum, s: this.#sNum, e1: EXP_MINUS_ONE_P32 };
+    if (k.backend === 'js') return { ...base, p0, p1 };
+    if (this.#arena === null) {
+      const a0 = arenaAlloc(Uint32Array, p0.length), a1 = arenaAlloc(Uint32Array, p1.length);
+      a0.view.set(p0);
+      a1.view.set(p1);
+      this.#arena = { p0: a0, p1: a1 };
+      tableRegistry.register(this, [a0, a1]);
+    }
+    return { ...base, p0: this.#arena.p0.view, p1: this.#arena.p1.view };
+  }
+
+  /**
+   * The kernel path of `fill`: kernel runs, and in between, in JS, the rest of
+   * each sample a run stopped in, on the same keystream words.
+   */
+  #fillKernel(out: Int32Array | Float64Array, rng: Rng, opts: LaplaceKernelOptions): void {
+    const k = opts.kernels ?? kernels();
+    const { byteOffset, length } = out;
+    const params = this.#kernelParams(k);
+    // Copying the tables into WASM memory may grow it, which detaches an `out` that lived
+    // there (its length drops to 0): view the same bytes in the grown memory.
+    if (out.length !== length && k.backend !== 'js')
+      out = out instanceof Int32Array ? new Int32Array(params.p0.buffer, byteOffset, length) : new Float64Array(params.p0.buffer, byteOffset, length);
+    const streamFor = opts.stream ?? ((key: Uint8Array) => chachaStream(k, key));
+    let stream = streamFor(opts.key ?? rng.bytes(32));
+    const run: LaplaceRun = { index: 0, pos: opts.pos ?? 0, limit: opts.limit ?? KEYSTREAM_LIMIT, status: 0, phase: 0, u: 0, v: 0, digit: 0 };
+    const int32 = out instanceof Int32Array;
+    const words = { pos: 0, nextU32: () => stream.word(words.pos++) };
+    for (;;) {
+      stream.run(out, params, run);
+      if (run.status === LAPLACE_DONE) return;
+      if (run.status === LAPLACE_RANGE) throw overflow(run.index, 'Int32Array');
+      if (run.status === LAPLACE_EXHAUSTED) {
+        // Between attempts: a fresh key continues the stream of independent uniform words.
+        stream = streamFor(rng.bytes(32));
+        run.pos = 0;
+        continue;
+      }
+      words.pos = run.pos;
+      const y = this.#finishStopped(run, words);
+      run.pos = words.pos;
+      if (y === null) continue; // rejected: the kernel starts the next attempt
+      if (int32 ? y < INT32_MIN || y > INT32_MAX : !Number.isSafeInteger(y)) throw overflow(run.index, out.constructor.name);
+      out[run.index++] = y;
+    }
+  }
+
+  /**
+   * The rest of the attempt a kernel run stopped in (LAPLACE_STOP), reading
+   * words exactly as #sampleFast reads them from its rng from that point on:
+   * the sample, or null when the attempt is rejected.
+   */
+  #finishStopped(run: LaplaceRun, words: WordSource): number | null {
+    const digits = this.#digits;
+    let v: number;
+    if (run.phase === PHASE_P0 || run.phase === PHASE_P1) {
+      // The word just read equals the prefix: the comparison goes on with further exact bits.
+      const table = digits[run.phase === PHASE_P0 ? 0 : 1];
+      if (!table.coinFrom(table.prefix(run.digit), words, run.digit)) return null;
+      if (run.phase === PHASE_P0 && digits.length > 1 && !digits[1].coin(words, Math.floor(run.u / 65536))) return null;
+      v = geometricExpOne(words);
+    } else if (run.phase === PHASE_E1) {
+      v = expCoinFrom(EXP_MINUS_ONE_P32, words, EXP_MINUS_ONE_P32, 1n, 1n) ? run.v + 1 + geometricExpOne(words) : run.v;
+    } else if (run.phase === PHASE_GEOMETRIC) {
+      v = run.v + geometricExpOne(words);
+    } else {
+      throw new ConfideError('E_INTERNAL', `discrete Laplace kernel stopped in unknown phase ${run.phase}`);
+    }
+    const y = this.#quotient(run.u, v);
+    const negative = (words.nextU32() & 1) === 1;
+    if (negative && y === 0) return null;
+    return negative ? -y : y;
   }
 
   /** Variance 2e^{-1/τ}/(1-e^{-1/τ})² (computed in floating point, for reports). */
@@ -318,6 +540,16 @@ export class DiscreteLaplace {
     const p = Math.exp(-Number(this.#s) / Number(this.#t));
     return (2 * p) / (1 - p) ** 2;
   }
+}
+
+/**
+ * `fill` through the kernel path with a chosen kernel set, first key and
+ * start position, or scripted words. Internal (for tests; confide/dp does not
+ * export it). Requires t < 2^32 and s < 2^20.
+ */
+export function laplaceKernelFill<T extends Int32Array | Float64Array>(dl: DiscreteLaplace, out: T, rng: Rng, opts: LaplaceKernelOptions = {}): T {
+  kernelFill(dl, out, arng(rng), opts);
+  return out;
 }
 
 // ---------------------------------------------------------------------------

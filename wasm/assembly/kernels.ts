@@ -440,3 +440,147 @@ export function encode_f32_u64(outPtr: usize, inPtr: usize, len: u32, scale: f64
 export function encode_f64_u64(outPtr: usize, inPtr: usize, len: u32, scale: f64, bound: f64, keyPtr: usize, noncePtr: usize, counter: u32, scratchPtr: usize): i32 {
   return encodeImpl<f64, u64>(outPtr, inPtr, len, scale, bound, keyPtr, noncePtr, counter, scratchPtr);
 }
+
+// ---------------------------------------------------------------------------
+// Discrete Laplace (CKS20 algorithm 2), exact, over the ChaCha20 keystream (nonce 0):
+// keystream word w is the w-th little-endian u32 from block 0. src/dp/samplers.ts holds
+// the algorithm and the exactness argument; this kernel is its hot loop. Per attempt:
+//
+//   w = next word, redrawn while w > maxAccept      (maxAccept = 2^32 - 1 - 2^32 mod t)
+//   u = w mod t; d0 = u (t <= 65536) or u & 0xffff, d1 = u >>> 16 (t > 65536)
+//   for each nonzero digit d, table P: r = next word; r == P[d]: stop (tie); r > P[d]: reject
+//   v = 0; loop { r = next word; r == e1: stop (tie); r > e1: break; v++; v == 2^20: stop }
+//   y = floor((u + t*v) / s); b = next word & 1; b == 1 and y == 0: reject
+//   out[i] = b ? -y : y                              (i32: outside the i32 range: stop)
+//
+// A rejected attempt starts again at the same index. A tie (probability 2^-32) needs further
+// exact bits of exp(-gamma), which only JS computes, so the kernel stops there and leaves in
+// the state struct what JS needs to finish that sample and call the kernel again:
+//
+//   offset 0  u32 index   in: first output index; out: index of the sample in progress
+//   offset 4  u32 status  out: LAPLACE_*
+//   offset 8  u64 pos     in: next keystream word; out: the word after the last one read
+//   offset 16 u64 limit   in: no attempt starts at a word position >= limit
+//   offset 24 u32 phase   out (LAPLACE_STOP): PHASE_*
+//   offset 28 u32 u       out: the attempt's u
+//   offset 32 u32 v       out: Bernoulli(exp(-1)) successes so far (PHASE_E1, PHASE_GEOMETRIC)
+//   offset 36 u32 digit   out: the tied table digit (PHASE_P0, PHASE_P1)
+//
+// Requires 1 <= t < 2^32, 1 <= s < 2^20, p0 with min(t, 65536) entries, p1 with
+// ceil(t / 65536) entries when t > 65536, limit <= 2^36 - 2^24 (block counters stay below
+// 2^32 unless one attempt draws 2^24 words). With v < 2^20, u + t*v < 2^52: exact in f64 too.
+// ks is 256 bytes of scratch holding keystream words pos & ~63 .. (pos & ~63) + 63.
+
+const LAPLACE_DONE: u32 = 0; // out[index..len) filled
+const LAPLACE_STOP: u32 = 1; // JS finishes sample `index` from phase, u, v, digit
+const LAPLACE_RANGE: u32 = 2; // sample `index` does not fit an i32 (pos is after its sign word)
+const LAPLACE_EXHAUSTED: u32 = 3; // an attempt would start at pos >= limit
+const PHASE_P0: u32 = 0; // the tie was r == p0[digit]
+const PHASE_P1: u32 = 1; // r == p1[digit]
+const PHASE_E1: u32 = 2; // r == e1 after v successes
+const PHASE_GEOMETRIC: u32 = 3; // v reached GEOMETRIC_MAX; the geometric loop goes on at pos
+const GEOMETRIC_MAX: u32 = 1 << 20;
+
+/** Keystream word `pos`, generating its 4-block chunk into ks when pos starts one. */
+@inline function laplaceWord(keyPtr: usize, noncePtr: usize, ks: usize, pos: u64): u32 {
+  let k = <usize>(<u32>pos & 63);
+  if (k == 0) ks4Store(keyPtr, noncePtr, <u32>(pos >> 4), ks, 4);
+  return load<u32>(ks + (k << 2));
+}
+
+@inline function laplaceState(st: usize, index: u32, status: u32, pos: u64, phase: u32, u: u32, v: u32, digit: u32): void {
+  store<u32>(st, index, 0);
+  store<u32>(st, status, 4);
+  store<u64>(st, pos, 8);
+  store<u32>(st, phase, 24);
+  store<u32>(st, u, 28);
+  store<u32>(st, v, 32);
+  store<u32>(st, digit, 36);
+}
+
+@inline function laplaceImpl<T>(outPtr: usize, len: u32, t: u32, s: u32, e1: u32, p0: usize, p1: usize, keyPtr: usize, noncePtr: usize, st: usize, ks: usize): void {
+  let i = load<u32>(st, 0);
+  let pos = load<u64>(st, 8);
+  let limit = load<u64>(st, 16);
+  let maxAccept = <u32>(<u64>0xffffffff - (<u64>0x100000000 % <u64>t));
+  let split = t > 65536;
+  if ((<u32>pos & 63) != 0) ks4Store(keyPtr, noncePtr, <u32>(pos >> 4) & ~3, ks, 4);
+  while (i < len) {
+    if (pos >= limit) {
+      laplaceState(st, i, LAPLACE_EXHAUSTED, pos, 0, 0, 0, 0);
+      return;
+    }
+    let w = laplaceWord(keyPtr, noncePtr, ks, pos);
+    pos++;
+    while (w > maxAccept) {
+      w = laplaceWord(keyPtr, noncePtr, ks, pos);
+      pos++;
+    }
+    let u = w % t;
+    let d = split ? u & 0xffff : u;
+    if (d != 0) {
+      let p = load<u32>(p0 + (<usize>d << 2));
+      let r = laplaceWord(keyPtr, noncePtr, ks, pos);
+      pos++;
+      if (r == p) {
+        laplaceState(st, i, LAPLACE_STOP, pos, PHASE_P0, u, 0, d);
+        return;
+      }
+      if (r > p) continue;
+    }
+    if (split) {
+      d = u >>> 16;
+      if (d != 0) {
+        let p = load<u32>(p1 + (<usize>d << 2));
+        let r = laplaceWord(keyPtr, noncePtr, ks, pos);
+        pos++;
+        if (r == p) {
+          laplaceState(st, i, LAPLACE_STOP, pos, PHASE_P1, u, 0, d);
+          return;
+        }
+        if (r > p) continue;
+      }
+    }
+    let v: u32 = 0;
+    while (true) {
+      let r = laplaceWord(keyPtr, noncePtr, ks, pos);
+      pos++;
+      if (r == e1) {
+        laplaceState(st, i, LAPLACE_STOP, pos, PHASE_E1, u, v, 0);
+        return;
+      }
+      if (r > e1) break;
+      v++;
+      if (v == GEOMETRIC_MAX) {
+        laplaceState(st, i, LAPLACE_STOP, pos, PHASE_GEOMETRIC, u, v, 0);
+        return;
+      }
+    }
+    let x = <u64>u + <u64>t * <u64>v;
+    let y = s == 1 ? x : x / <u64>s;
+    let negative = (laplaceWord(keyPtr, noncePtr, ks, pos) & 1) != 0;
+    pos++;
+    if (negative && y == 0) continue; // so that 0 is not counted twice
+    if (sizeof<T>() == 4) {
+      if (y > (negative ? <u64>0x80000000 : <u64>0x7fffffff)) {
+        laplaceState(st, i, LAPLACE_RANGE, pos, 0, u, v, 0);
+        return;
+      }
+      store<i32>(outPtr + (<usize>i << 2), negative ? -<i32>y : <i32>y);
+    } else {
+      store<f64>(outPtr + (<usize>i << 3), negative ? -<f64>y : <f64>y);
+    }
+    i++;
+  }
+  laplaceState(st, i, LAPLACE_DONE, pos, 0, 0, 0, 0);
+}
+
+/** Discrete Laplace samples into out[index..len) (i32), from and to the state struct at st. */
+export function laplace_i32(outPtr: usize, len: u32, t: u32, s: u32, e1: u32, p0: usize, p1: usize, keyPtr: usize, noncePtr: usize, st: usize, ks: usize): void {
+  laplaceImpl<i32>(outPtr, len, t, s, e1, p0, p1, keyPtr, noncePtr, st, ks);
+}
+
+/** The same into f64 output. */
+export function laplace_f64(outPtr: usize, len: u32, t: u32, s: u32, e1: u32, p0: usize, p1: usize, keyPtr: usize, noncePtr: usize, st: usize, ks: usize): void {
+  laplaceImpl<f64>(outPtr, len, t, s, e1, p0, p1, keyPtr, noncePtr, st, ks);
+}

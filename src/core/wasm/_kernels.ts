@@ -1,3 +1,51 @@
+/** Parameters of a discrete Laplace run (see `laplace` below and src/dp/samplers.ts). */
+export interface LaplaceParams {
+  /** Scale numerator, 1 <= t < 2^32. */
+  readonly t: number;
+  /** Scale denominator, 1 <= s < 2^20. */
+  readonly s: number;
+  /** floor(2^32·exp(-1)). */
+  readonly e1: number;
+  /** floor(2^32·exp(-d/t)) for d < min(t, 65536) (entry 0 is never read). */
+  readonly p0: Uint32Array;
+  /** floor(2^32·exp(-65536·d/t)) for d < ceil(t/65536) when t > 65536, else empty. */
+  readonly p1: Uint32Array;
+}
+
+/** How a discrete Laplace run ended (`status`). */
+export const LAPLACE_DONE = 0;
+/** Stopped inside sample `index`: JS finishes it from `phase`, `u`, `v`, `digit`, then runs again. */
+export const LAPLACE_STOP = 1;
+/** Sample `index` does not fit an Int32Array. */
+export const LAPLACE_RANGE = 2;
+/** An attempt would have started at a keystream word >= `limit`. */
+export const LAPLACE_EXHAUSTED = 3;
+/** Where a stopped sample stands (`phase`). */
+export const PHASE_P0 = 0; // the word read equals p0[digit]
+export const PHASE_P1 = 1; // the word read equals p1[digit]
+export const PHASE_E1 = 2; // the word read equals e1, after v successes
+export const PHASE_GEOMETRIC = 3; // v reached 2^20; the Bernoulli(exp(-1)) loop goes on at pos
+
+/** The in/out state of a discrete Laplace run. */
+export interface LaplaceRun {
+  /** In: the first output index to fill. Out: out.length, or the index of the sample the run stopped in. */
+  index: number;
+  /** In: the next keystream word to read. Out: the word after the last one read. */
+  pos: number;
+  /** In: no attempt starts at a keystream word >= limit (at most 2^36 - 2^24). */
+  limit: number;
+  /** Out: LAPLACE_DONE, LAPLACE_STOP, LAPLACE_RANGE or LAPLACE_EXHAUSTED. */
+  status: number;
+  /** Out, for LAPLACE_STOP: PHASE_P0, PHASE_P1, PHASE_E1 or PHASE_GEOMETRIC. */
+  phase: number;
+  /** Out, for LAPLACE_STOP: the attempt's uniform draw below t. */
+  u: number;
+  /** Out, for LAPLACE_STOP: Bernoulli(exp(-1)) successes so far. */
+  v: number;
+  /** Out, for LAPLACE_STOP in PHASE_P0 or PHASE_P1: the table index that tied. */
+  digit: number;
+}
+
 /**
  * The kernel interface shared by the WASM kernels and their JS twins.
  * Arguments are trusted here: the public functions in core check them first.
@@ -41,4 +89,13 @@ export interface Kernels {
     key: Uint8Array,
     nonce: Uint8Array,
   ): number;
+  /**
+   * Discrete Laplace samples (CKS20 algorithm 2 with 32-bit prefix tables)
+   * into out[run.index..), drawing uniform words from the ChaCha20 keystream
+   * under `key` with nonce 0 (word w: the w-th little-endian u32 from block 0)
+   * from word run.pos on. Stops at the end, at a tie with a table prefix (which
+   * only exact arithmetic in JS resolves), or as `run.status` says otherwise;
+   * wasm/assembly/kernels.ts spells out the algorithm.
+   */
+  laplace(out: Int32Array | Float64Array, params: LaplaceParams, key: Uint8Array, run: LaplaceRun): void;
 }

@@ -7,7 +7,19 @@
  * rather than through BigInt, which is an order of magnitude faster.
  */
 import { chachaBlocks, keyWords, nonceWords } from '../_chacha20.ts';
-import type { Kernels } from './_kernels.ts';
+import {
+  LAPLACE_DONE,
+  LAPLACE_EXHAUSTED,
+  LAPLACE_RANGE,
+  LAPLACE_STOP,
+  PHASE_E1,
+  PHASE_GEOMETRIC,
+  PHASE_P0,
+  PHASE_P1,
+  type Kernels,
+  type LaplaceParams,
+  type LaplaceRun,
+} from './_kernels.ts';
 
 const TWO_32 = 4294967296;
 const CHUNK_BLOCKS = 64; // keystream generated 4 KiB at a time
@@ -80,6 +92,86 @@ function encodeTwin(
     }
   });
   return bad >= 0 ? -(bad + 1) : clipped;
+}
+
+/** Fills `out` (a multiple of 16 words) with the words of blocks block, block+1, ... of a keystream. */
+export type BlockSource = (block: number, out: Uint32Array) => void;
+
+const GEOMETRIC_MAX = 2 ** 20;
+
+/**
+ * The discrete Laplace kernel (wasm/assembly/kernels.ts, `laplace_i32` and
+ * `laplace_f64`) over any source of keystream blocks: the same attempts, the
+ * same stops, the same state. Tests drive it with scripted words.
+ */
+export function laplaceTwin(out: Int32Array | Float64Array, params: LaplaceParams, source: BlockSource, run: LaplaceRun): void {
+  const { t, s, e1, p0, p1 } = params;
+  const int32 = out instanceof Int32Array;
+  const len = out.length, limit = run.limit;
+  const maxAccept = TWO_32 - 1 - (TWO_32 % t);
+  const split = t > 65536;
+  const ks = new Uint32Array(64); // words (pos - k) .. (pos - k) + 63
+  let i = run.index, pos = run.pos;
+  let k = pos % 64;
+  if (k !== 0) source((pos - k) / 16, ks);
+  const word = (): number => {
+    if (k === 0) source(pos / 16, ks);
+    const w = ks[k];
+    k = (k + 1) & 63;
+    pos++;
+    return w;
+  };
+  const stop = (status: number, phase: number, u: number, v: number, digit: number) => {
+    run.index = i;
+    run.status = status;
+    run.pos = pos;
+    run.phase = phase;
+    run.u = u;
+    run.v = v;
+    run.digit = digit;
+  };
+  while (i < len) {
+    if (pos >= limit) return stop(LAPLACE_EXHAUSTED, 0, 0, 0, 0);
+    let w = word();
+    while (w > maxAccept) w = word();
+    const u = w % t;
+    let d = split ? u & 0xffff : u;
+    if (d !== 0) {
+      const p = p0[d], r = word();
+      if (r === p) return stop(LAPLACE_STOP, PHASE_P0, u, 0, d);
+      if (r > p) continue;
+    }
+    if (split) {
+      d = u >>> 16;
+      if (d !== 0) {
+        const p = p1[d], r = word();
+        if (r === p) return stop(LAPLACE_STOP, PHASE_P1, u, 0, d);
+        if (r > p) continue;
+      }
+    }
+    let v = 0;
+    for (;;) {
+      const r = word();
+      if (r === e1) return stop(LAPLACE_STOP, PHASE_E1, u, v, 0);
+      if (r > e1) break;
+      if (++v === GEOMETRIC_MAX) return stop(LAPLACE_STOP, PHASE_GEOMETRIC, u, v, 0);
+    }
+    // x < 2^52 and s < 2^20: x/s lies at least 1/s below the next integer, more than half an
+    // ulp of x/s, so the rounded quotient stays below it and the floor is exact.
+    const x = u + t * v;
+    const y = s === 1 ? x : Math.floor(x / s);
+    const negative = (word() & 1) === 1;
+    if (negative && y === 0) continue;
+    if (int32 && y > (negative ? 2 ** 31 : 2 ** 31 - 1)) return stop(LAPLACE_RANGE, 0, u, v, 0);
+    out[i++] = negative ? -y : y;
+  }
+  stop(LAPLACE_DONE, 0, 0, 0, 0);
+}
+
+/** The ChaCha20 keystream under `key` with nonce 0, as a block source. */
+export function chachaSource(key: Uint8Array): BlockSource {
+  const k = keyWords(key), n = new Int32Array(3);
+  return (block, out) => chachaBlocks(k, n, block, out, 0, out.length >>> 4);
 }
 
 export const jsKernels: Kernels = {
@@ -172,5 +264,9 @@ export const jsKernels: Kernels = {
   encode64(out, input, scale, bound, key, nonce) {
     const w = words64(out);
     return encodeTwin(w, w, input, scale, bound, key, nonce);
+  },
+
+  laplace(out, params, key, run) {
+    laplaceTwin(out, params, chachaSource(key), run);
   },
 };

@@ -11,7 +11,7 @@
  * buffers for compute-bound kernels (ChaCha20, masks, encoding).
  */
 import { ConfideError } from '../errors.ts';
-import type { Kernels } from './_kernels.ts';
+import { LAPLACE_DONE, type Kernels, type LaplaceParams, type LaplaceRun } from './_kernels.ts';
 import { jsKernels } from './_twins.ts';
 import { KERNELS_WASM_BASE64 } from './kernels.generated.ts';
 
@@ -34,13 +34,22 @@ interface Exports {
   encode_f64_u32: EncodeFn;
   encode_f32_u64: EncodeFn;
   encode_f64_u64: EncodeFn;
+  laplace_i32: LaplaceFn;
+  laplace_f64: LaplaceFn;
 }
 type EncodeFn = (
   out: number, input: number, len: number, scale: number, bound: number,
   key: number, nonce: number, counter: number, scratch: number,
 ) => number;
 
+type LaplaceFn = (
+  out: number, len: number, t: number, s: number, e1: number, p0: number, p1: number,
+  key: number, nonce: number, state: number, scratch: number,
+) => void;
+
 const PAGE = 65536;
+/** Bytes of the discrete Laplace state struct (layout in wasm/assembly/kernels.ts). */
+const LAPLACE_STATE = 48;
 const ALIGN = 16;
 /** Staging buffer size: a multiple of 64 bytes, so chunk boundaries fall on ChaCha20 blocks. */
 const STAGE = 256 * 1024;
@@ -155,7 +164,9 @@ class WasmRuntime implements Kernels {
   readonly #scratch: number;
   readonly #stageA: number;
   readonly #stageB: number;
+  readonly #laplaceState: number;
   #u8!: Uint8Array;
+  #dv!: DataView;
 
   constructor(x: Exports) {
     this.x = x;
@@ -165,6 +176,8 @@ class WasmRuntime implements Kernels {
     p += 64;
     this.#scratch = p;
     p += align(x.scratchSize());
+    this.#laplaceState = p;
+    p += align(LAPLACE_STATE);
     this.#stageA = p;
     this.#stageB = p + STAGE;
     p += 2 * STAGE;
@@ -178,6 +191,12 @@ class WasmRuntime implements Kernels {
     const buf = this.x.memory.buffer;
     if (this.#u8?.buffer !== buf) this.#u8 = new Uint8Array(buf);
     return this.#u8;
+  }
+
+  get dv(): DataView {
+    const buf = this.x.memory.buffer;
+    if (this.#dv?.buffer !== buf) this.#dv = new DataView(buf);
+    return this.#dv;
   }
 
   holds(v: ArrayBufferView): boolean {
@@ -365,7 +384,45 @@ class WasmRuntime implements Kernels {
   encode64(out: BigUint64Array, input: Float32Array | Float64Array, scale: number, bound: number, key: Uint8Array, nonce: Uint8Array): number {
     return this.#encode(out, input, scale, bound, key, nonce);
   }
+
+  /**
+   * Runs the kernel on out[from..from+len) at address `at` (out itself, or staging buffer A
+   * standing for out[from..]): run.index and the positions are translated to and from the struct.
+   */
+  #laplaceCall(fn: LaplaceFn, at: number, from: number, len: number, params: LaplaceParams, run: LaplaceRun): void {
+    const st = this.#laplaceState, dv = this.dv;
+    dv.setUint32(st, run.index - from, true);
+    dv.setUint32(st + 8, run.pos % 2 ** 32, true);
+    dv.setUint32(st + 12, Math.floor(run.pos / 2 ** 32), true);
+    dv.setUint32(st + 16, run.limit % 2 ** 32, true);
+    dv.setUint32(st + 20, Math.floor(run.limit / 2 ** 32), true);
+    fn(at, len, params.t, params.s, params.e1, params.p0.byteOffset, params.p1.byteOffset, this.#key, this.#nonce, st, this.#scratch);
+    run.index = from + dv.getUint32(st, true);
+    run.status = dv.getUint32(st + 4, true);
+    run.pos = dv.getUint32(st + 8, true) + dv.getUint32(st + 12, true) * 2 ** 32;
+    run.phase = dv.getUint32(st + 24, true);
+    run.u = dv.getUint32(st + 28, true);
+    run.v = dv.getUint32(st + 32, true);
+    run.digit = dv.getUint32(st + 36, true);
+  }
+
+  laplace(out: Int32Array | Float64Array, params: LaplaceParams, key: Uint8Array, run: LaplaceRun): void {
+    // The tables are made once per sampler, so they must already be in WASM memory (arenaAlloc).
+    if (!this.holds(params.p0) || !this.holds(params.p1))
+      throw new ConfideError('E_STATE', 'discrete Laplace tables must live in WASM memory (arenaAlloc)', { field: 'params' });
+    this.#params(key, NONCE_ZERO);
+    const fn = out instanceof Int32Array ? this.x.laplace_i32 : this.x.laplace_f64;
+    if (this.holds(out)) return this.#laplaceCall(fn, out.byteOffset, 0, out.length, params, run);
+    const size = out.BYTES_PER_ELEMENT, per = STAGE / size;
+    do {
+      const from = run.index, len = Math.min(per, out.length - from);
+      this.#laplaceCall(fn, this.#stageA, from, len, params, run);
+      this.#stageOut(out, from * size, (run.index - from) * size, this.#stageA);
+    } while (run.status === LAPLACE_DONE && run.index < out.length);
+  }
 }
+
+const NONCE_ZERO = new Uint8Array(12);
 
 let runtime: WasmRuntime | null | undefined;
 let loadError: unknown;
@@ -416,6 +473,19 @@ export function kernelsFor(vectors: readonly ArrayBufferView[]): Kernels {
 }
 
 export { jsKernels };
+export {
+  LAPLACE_DONE,
+  LAPLACE_EXHAUSTED,
+  LAPLACE_RANGE,
+  LAPLACE_STOP,
+  PHASE_E1,
+  PHASE_GEOMETRIC,
+  PHASE_P0,
+  PHASE_P1,
+  type Kernels,
+  type LaplaceParams,
+  type LaplaceRun,
+} from './_kernels.ts';
 
 /** The WASM kernels themselves, or null when they are unavailable (for tests and benchmarks). */
 export function wasmKernels(): Kernels | null {
