@@ -3,11 +3,21 @@
  * The `confide` command. `confide run` is the main job on embedded defaults;
  * later modules add their own sub-commands (budget, stats, fl, ...).
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { ConfideError, isConfideError } from '../core/errors.ts';
 import { kernelInfo } from '../core/wasm/loader.ts';
+import { deltaFor, describeEvent, epsilonFor, parseEvent, type AccountingMethod } from '../dp/index.ts';
 import { runMailbox, type MailboxReport } from './_mailbox.ts';
+
+function readFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfideError('E_IO', `cannot read ${path}: ${(e as Error).message}`, { field: 'event', cause: e });
+  }
+}
 
 const USAGE = `confide: privacy-preserving computation
 
@@ -18,6 +28,11 @@ usage:
       vector is fixed-point encoded and blinded with pairwise ChaCha20 masks;
       only the sum is revealed, and it is released with differential
       privacy (default ε = 1, δ = 1e-6 per message).
+  confide accountant --event JSON|@FILE|- (--delta D | --epsilon E)
+                     [--method pld|rdp|zcdp|basic] [--discretization X] [--json]
+      The privacy cost of an event (see the event grammar in the README):
+      epsilon at a delta, or delta at an epsilon. --json prints {"epsilon": ...}
+      or {"delta": ...}. PLD by default.
   confide info [--json]      kernel backend and platform
   confide help | --help
   confide version | --version
@@ -98,6 +113,44 @@ function main(argv: string[]): number {
       if (values.json) process.stdout.write(`${JSON.stringify(published, null, 2)}\n`);
       else printMailbox(report);
       return report.maxErrorQuanta < report.parties.length && report.unmaskedFraction < 0.01 ? 0 : 1;
+    }
+    case 'accountant': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          event: { type: 'string' },
+          delta: { type: 'string' },
+          epsilon: { type: 'string' },
+          method: { type: 'string', default: 'pld' },
+          discretization: { type: 'string' },
+          json: { type: 'boolean', default: false },
+        },
+        strict: true,
+      });
+      const num = (v: string | undefined, field: string) => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (v.trim() === '' || !Number.isFinite(n))
+          throw new ConfideError('E_BAD_INPUT', `"--${field}" expected a number, got ${JSON.stringify(v)}`, { field });
+        return n;
+      };
+      if (values.event === undefined)
+        throw new ConfideError('E_BAD_INPUT', '"--event" is required: event JSON, @file, or - for standard input', { field: 'event' });
+      const text =
+        values.event === '-' ? readFileSync(0, 'utf8') : values.event.startsWith('@') ? readFile(values.event.slice(1)) : values.event;
+      const event = parseEvent(text);
+      const delta = num(values.delta, 'delta'), epsilon = num(values.epsilon, 'epsilon');
+      if ((delta === undefined) === (epsilon === undefined))
+        throw new ConfideError('E_BAD_INPUT', 'give exactly one of --delta (to get epsilon) or --epsilon (to get delta)', { field: 'delta' });
+      const options = { method: values.method as AccountingMethod, discretization: num(values.discretization, 'discretization') };
+      if (delta !== undefined) {
+        const eps = epsilonFor(event, delta, options);
+        process.stdout.write(values.json ? `${JSON.stringify({ epsilon: eps })}\n` : `epsilon = ${eps} at delta = ${delta} (${options.method}): ${describeEvent(event)}\n`);
+      } else {
+        const d = deltaFor(event, epsilon!, options);
+        process.stdout.write(values.json ? `${JSON.stringify({ delta: d })}\n` : `delta = ${d} at epsilon = ${epsilon} (${options.method}): ${describeEvent(event)}\n`);
+      }
+      return 0;
     }
     case 'info': {
       const info = { confide: version(), node: process.version, platform: `${process.platform}-${process.arch}`, kernels: kernelInfo() };

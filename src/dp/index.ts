@@ -19,14 +19,13 @@ export {
   geometric,
   geometricExp,
 } from './samplers.ts';
-export { approx, pure, zcdp, type Guarantee, type PrivacyEvent, type Release } from './guarantee.ts';
+export { approx, pure, zcdp, type Guarantee, type Release } from './guarantee.ts';
 export {
   discreteGaussianMechanism,
   discreteLaplaceMechanism,
   gaussianMechanism,
   geometricMechanism,
   laplaceMechanism,
-  zcdpDelta,
   type DiscreteGaussianOptions,
   type DiscreteLaplaceOptions,
   type GaussianOptions,
@@ -64,3 +63,4 @@ export {
   type RandomizedResponseOptions,
 } from './randomized_response.ts';
 export { AboveThreshold, NumericSparse, type AboveThresholdOptions, type NumericSparseOptions } from './sparse_vector.ts';
+export * from './accounting/index.ts';

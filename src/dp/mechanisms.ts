@@ -26,6 +26,7 @@ import { ConfideError } from '../core/errors.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
 import { analyticGaussianSigma, classicGaussianSigma, discreteGaussianDelta, gaussianRho, normalCdf } from './calibration.ts';
 import { approx, pure, zcdp, type Guarantee, type PrivacyEvent, type Release } from './guarantee.ts';
+import { rhoToDelta } from './accounting/zcdp.ts';
 import { arational, type Rational } from './rational.ts';
 import { discreteGaussianSampler, discreteLaplaceSampler } from './samplers.ts';
 
@@ -237,35 +238,14 @@ function discreteSigmaFor(epsilon: number, delta: number, sensitivity: number): 
   return hi;
 }
 
-/**
- * The tight conversion from ρ-zCDP to (ε, δ)-DP (Canonne, Kamath, Steinke 2020,
- * Proposition 12): δ = inf_{α>1} exp((α-1)(αρ-ε)) / (α-1) · (1-1/α)^α,
- * minimised over α by golden-section search on log α.
- */
-export function zcdpDelta(rho: number, epsilon: number): number {
-  apositive(rho, 'rho');
-  anumber(epsilon, 'epsilon', 0);
-  const f = (la: number) => {
-    const a = Math.exp(la);
-    return (a - 1) * (a * rho - epsilon) - Math.log(a - 1) + a * Math.log1p(-1 / a);
-  };
-  let lo = Math.log(1 + 1e-9), hi = Math.log(1e6);
-  const phi = (Math.sqrt(5) - 1) / 2;
-  for (let i = 0; i < 200; i++) {
-    const m1 = hi - phi * (hi - lo), m2 = lo + phi * (hi - lo);
-    if (f(m1) < f(m2)) hi = m2;
-    else lo = m1;
-  }
-  return Math.min(1, Math.exp(f((lo + hi) / 2)));
-}
-
-/** The least ρ... inverse: the largest ρ with zcdpDelta(ρ, ε) <= δ (bisection). */
+/** The largest ρ whose tight (ε, δ) conversion (CKS20 Prop. 12) meets δ. */
 function rhoFor(epsilon: number, delta: number): number {
-  let lo = 0, hi = epsilon; // ρ = ε already gives δ > 0.5 for any ε
-  while (zcdpDelta(hi, epsilon) <= delta) hi *= 2;
+  // rhoToEpsilon is increasing in ρ; bisect for the largest ρ with rhoToEpsilon(ρ, δ) <= ε.
+  let lo = 0, hi = epsilon;
+  while (rhoToDelta(hi, epsilon) <= delta) hi *= 2;
   for (let i = 0; i < 200 && hi - lo > hi * 1e-13; i++) {
     const mid = (lo + hi) / 2;
-    if (mid > 0 && zcdpDelta(mid, epsilon) <= delta) lo = mid;
+    if (mid > 0 && rhoToDelta(mid, epsilon) <= delta) lo = mid;
     else hi = mid;
   }
   return lo;

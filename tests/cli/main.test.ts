@@ -100,6 +100,50 @@ describe('confide run', () => {
   }, 60_000);
 });
 
+describe('confide accountant', () => {
+  const DPSGD = '{"type":"self-composed","count":2249,"event":{"type":"poisson-sampled","q":0.04,"event":{"type":"gaussian","sigma":1.5}}}';
+
+  it('prints epsilon for a delta (PLD by default), as JSON', () => {
+    const r = run('accountant', '--event', DPSGD, '--delta', '1e-5', '--method', 'pld', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out)).toEqual(['epsilon']);
+    expect(Math.abs(out.epsilon - 6.76705)).toBeLessThan(1e-3); // dp_accounting, discretisation 1e-4
+  }, 60_000);
+
+  it('prints delta for an epsilon, by each method, from a file or standard input', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'confide-event-'));
+    writeFileSync(join(dir, 'e.json'), '{"type":"self-composed","count":3,"event":{"type":"gaussian","sigma":1.7320508075688772}}');
+    const pld = JSON.parse(run('accountant', '--event', `@${join(dir, 'e.json')}`, '--epsilon', '1', '--json').stdout);
+    expect(Math.abs(pld.delta - 0.126936)).toBeLessThan(1e-5); // dp_accounting pld_privacy_accountant_test
+    const piped = spawnSync(process.execPath, [main, 'accountant', '--event', '-', '--delta', '1e-5', '--method', 'zcdp', '--json'], {
+      input: '{"type":"gaussian","sigma":1}',
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(piped.stdout).epsilon).toBeGreaterThan(4.377178);
+    const rdp = JSON.parse(run('accountant', '--event', '{"type":"gaussian","sigma":1}', '--delta', '1e-5', '--method', 'rdp', '--json').stdout);
+    expect(rdp.epsilon).toBeCloseTo(4.7285, 3);
+    const text = run('accountant', '--event', '{"type":"laplace","b":2}', '--delta', '0', '--method', 'basic');
+    expect(text.stdout).toContain('epsilon = 0.5');
+  }, 60_000);
+
+  it('refuses malformed events and arguments with exit status 2', () => {
+    for (const args of [
+      ['--event', '{"type":"gaussian"}', '--delta', '1e-5'],
+      ['--event', 'nope', '--delta', '1e-5'],
+      ['--event', '{"type":"gaussian","sigma":1}'],
+      ['--event', '{"type":"gaussian","sigma":1}', '--delta', '1e-5', '--epsilon', '1'],
+      ['--event', '{"type":"gaussian","sigma":1}', '--delta', '1e-5', '--method', 'magic'],
+      ['--event', '@/nonexistent/file', '--delta', '1e-5'],
+      ['--delta', '1e-5'],
+    ]) {
+      const r = run('accountant', ...args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/E_(BAD_INPUT|IO|UNSUPPORTED)/);
+    }
+  });
+});
+
 describe('mailbox parsing', () => {
   it('unfolds headers and measures the body in bytes', () => {
     const m = parseEmail('Subject: a\n  b\nFrom: x@y.org\n\nbody é', 'p');
