@@ -19,6 +19,7 @@
  */
 import { anumber, aoneof, aoptions } from '../../core/assert.ts';
 import { ConfideError } from '../../core/errors.ts';
+import { maxSteps, noiseMultiplier, type CalibrationMethod, type MaxStepsOptions, type NoiseMultiplierOptions } from './calibrate.ts';
 import { epsilonDeltaOf } from './composition.ts';
 import { aevent, type PrivacyEvent } from './events.ts';
 import { pldDelta, pldEpsilon } from './pld.ts';
@@ -84,4 +85,29 @@ export function deltaFor(event: PrivacyEvent, epsilon: number, options?: Account
       return epsilon >= total.epsilon ? total.delta : 1;
     }
   }
+}
+
+type WithPld<T> = Omit<T, 'method' | 'epsilonFor'> & { method?: CalibrationMethod; discretization?: number };
+
+function withPld<T extends { method?: CalibrationMethod; discretization?: number }>(options: T) {
+  aoptions(options as object, 'options', ['epsilon', 'delta', 'q', 'method', 'steps', 'sigma', 'orders', 'fractionalSeries', 'discretization']);
+  const { discretization, ...rest } = options ?? ({} as T);
+  const method = rest.method ?? 'pld';
+  const pld = discretization === undefined ? undefined : { discretization: anumber(discretization, 'discretization', 1e-7, 1) };
+  return method === 'pld'
+    ? { ...rest, method, epsilonFor: (e: PrivacyEvent, d: number) => pldEpsilon(e, d, pld) }
+    : { ...rest, method };
+}
+
+/**
+ * The smallest noise multiplier σ for which `steps` (Poisson-sampled at rate
+ * q) Gaussian steps meet (ε, δ), by PLD unless another method is named.
+ */
+export function calibrateNoiseMultiplier(options: WithPld<NoiseMultiplierOptions>): number {
+  return noiseMultiplier(withPld(options) as NoiseMultiplierOptions);
+}
+
+/** The largest number of steps with noise multiplier σ that meets (ε, δ), by PLD unless another method is named. */
+export function calibrateMaxSteps(options: WithPld<MaxStepsOptions>): number {
+  return maxSteps(withPld(options) as MaxStepsOptions);
 }

@@ -6,6 +6,8 @@
 export { aevent, describeEvent, parseEvent, type PrivacyEvent, type PrivacyEventType } from './events.ts';
 export {
   ACCOUNTING_METHODS,
+  calibrateMaxSteps,
+  calibrateNoiseMultiplier,
   deltaFor,
   epsilonFor,
   type AccountingMethod,
