@@ -19,8 +19,18 @@
  *          | { "type": "self-composed", "count": c, "event": event }
  *          | { "type": "composed", "events": [event, ...] }
  *
- * Noise parameters are relative to the sensitivity: a Gaussian event with σ
- * and Δ is the mechanism x + N(0, σ²) on a query of L2 sensitivity Δ.
+ * Noise parameters are absolute, beside the sensitivity they were calibrated
+ * for: a Gaussian event with σ and Δ is the mechanism x + N(0, σ²) on a query
+ * of L2 sensitivity Δ, so what matters to the accountant is σ/Δ (the noise
+ * multiplier). A discrete Laplace event's a is per unit of the integer
+ * sensitivity: noise ∝ exp(-a|x|) against shifts of Δ.
+ *
+ * Neighbouring datasets: add or remove one record, as in dp_accounting, for
+ * every event except randomized response and sampling without replacement,
+ * whose guarantees (like dp_accounting's) are for replacing one record. A
+ * replace-one guarantee implies the add-or-remove one with at most twice the
+ * cost; the accountants do not mix relations silently beyond what
+ * dp_accounting does, and the ledger records which events were composed.
  */
 import { ConfideError, describe } from '../../core/errors.ts';
 
