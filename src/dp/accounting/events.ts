@@ -28,9 +28,10 @@
  * Neighbouring datasets: add or remove one record, as in dp_accounting, for
  * every event except randomized response and sampling without replacement,
  * whose guarantees (like dp_accounting's) are for replacing one record. A
- * replace-one guarantee implies the add-or-remove one with at most twice the
- * cost; the accountants do not mix relations silently beyond what
- * dp_accounting does, and the ledger records which events were composed.
+ * composition that includes them states each part for its own relation, as
+ * dp_accounting's does (an add-or-remove guarantee implies replace-one at
+ * twice the cost, not the converse); the ledger records which events were
+ * composed, so an auditor can see the mix.
  */
 import { ConfideError, describe } from '../../core/errors.ts';
 
