@@ -341,8 +341,11 @@ export function laplaceMechanism(value: RealInput, options: LaplaceOptions): Noi
   const t = ceilDiv(gridSensitivity * eps.den, eps.num);
   const sampler = discreteLaplaceSampler({ num: t, den: 1n });
   const out = new Float64Array(xs.length);
+  // Snap every coordinate first, so a refused input consumes no noise.
+  for (let i = 0; i < xs.length; i++) out[i] = snap(xs[i], g, `value[${i}]`);
+  const noise = sampler.fill(new Float64Array(xs.length), rng);
   for (let i = 0; i < xs.length; i++) {
-    const m = snap(xs[i], g, `value[${i}]`) + Number(sampler.sample(rng));
+    const m = out[i] + noise[i];
     if (!Number.isSafeInteger(m)) throw new ConfideError('E_OVERFLOW', 'noisy value exceeds the grid range', { field: 'value' });
     out[i] = m * g;
   }
@@ -409,8 +412,10 @@ export function gaussianMechanism(value: RealInput, options: GaussianOptions): N
       ? { type: 'discrete-gaussian', sigma: sigmaGrid, sensitivity: Math.floor(sensitivity / g) + 1 }
       : { type: 'zcdp', rho: gaussianRho(sigmaGrid, sensitivity / g + Math.sqrt(d)) };
   const out = new Float64Array(xs.length);
+  for (let i = 0; i < xs.length; i++) out[i] = snap(xs[i], g, `value[${i}]`);
+  const noise = sampler.fill(new Float64Array(xs.length), rng);
   for (let i = 0; i < xs.length; i++) {
-    const m = snap(xs[i], g, `value[${i}]`) + Number(sampler.sample(rng));
+    const m = out[i] + noise[i];
     if (!Number.isSafeInteger(m)) throw new ConfideError('E_OVERFLOW', 'noisy value exceeds the grid range', { field: 'value' });
     out[i] = m * g;
   }
