@@ -71,3 +71,14 @@ export async function confusionFailures(
   }
   return failures;
 }
+
+/** The ConfideError that `fn` throws; fails the test if it throws anything else or nothing. */
+export function thrown(fn: () => unknown): ConfideError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfideError) return e;
+    throw new Error(`expected a ConfideError, got ${String(e)}`);
+  }
+  throw new Error('expected a ConfideError, nothing was thrown');
+}

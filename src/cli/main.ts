@@ -79,6 +79,15 @@ function printMailbox(r: MailboxReport): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
+/** A numeric flag, or undefined when absent. */
+function num(v: string | undefined, field: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n))
+    throw new ConfideError('E_BAD_INPUT', `"--${field}" expected a number, got ${JSON.stringify(v)}`, { field });
+  return n;
+}
+
 function main(argv: string[]): number {
   const [cmd = 'help', ...rest] = argv;
   switch (cmd) {
@@ -95,13 +104,6 @@ function main(argv: string[]): number {
         },
         strict: true,
       });
-      const num = (v: string | undefined, field: string) => {
-        if (v === undefined) return undefined;
-        const n = Number(v);
-        if (v.trim() === '' || !Number.isFinite(n))
-          throw new ConfideError('E_BAD_INPUT', `"--${field}" expected a number, got ${JSON.stringify(v)}`, { field });
-        return n;
-      };
       const report = runMailbox({
         corpus: values.corpus,
         fracBits: num(values['frac-bits'], 'frac-bits'),
@@ -127,13 +129,6 @@ function main(argv: string[]): number {
         },
         strict: true,
       });
-      const num = (v: string | undefined, field: string) => {
-        if (v === undefined) return undefined;
-        const n = Number(v);
-        if (v.trim() === '' || !Number.isFinite(n))
-          throw new ConfideError('E_BAD_INPUT', `"--${field}" expected a number, got ${JSON.stringify(v)}`, { field });
-        return n;
-      };
       if (values.event === undefined)
         throw new ConfideError('E_BAD_INPUT', '"--event" is required: event JSON, @file, or - for standard input', { field: 'event' });
       const text =

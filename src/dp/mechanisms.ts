@@ -84,6 +84,28 @@ function snap(x: number, g: number, field: string): number {
   return m;
 }
 
+/**
+ * Snaps every coordinate to the grid (all first, so a refused input consumes
+ * no noise), adds integer noise from `sampler` in grid units, and returns the
+ * exact multiples of g.
+ */
+function addGridNoise(
+  xs: Float64Array,
+  g: number,
+  sampler: { fill(out: Float64Array, rng: Rng): Float64Array },
+  rng: Rng,
+): Float64Array {
+  const out = new Float64Array(xs.length);
+  for (let i = 0; i < xs.length; i++) out[i] = snap(xs[i], g, `value[${i}]`);
+  const noise = sampler.fill(new Float64Array(xs.length), rng);
+  for (let i = 0; i < xs.length; i++) {
+    const m = out[i] + noise[i];
+    if (!Number.isSafeInteger(m)) throw new ConfideError('E_OVERFLOW', 'noisy value exceeds the grid range', { field: 'value' });
+    out[i] = m * g;
+  }
+  return out;
+}
+
 function ceilDiv(a: bigint, b: bigint): bigint {
   return (a + b - 1n) / b;
 }
@@ -340,15 +362,7 @@ export function laplaceMechanism(value: RealInput, options: LaplaceOptions): Noi
   const eps = arational(epsilon, 'epsilon');
   const t = ceilDiv(gridSensitivity * eps.den, eps.num);
   const sampler = discreteLaplaceSampler({ num: t, den: 1n });
-  const out = new Float64Array(xs.length);
-  // Snap every coordinate first, so a refused input consumes no noise.
-  for (let i = 0; i < xs.length; i++) out[i] = snap(xs[i], g, `value[${i}]`);
-  const noise = sampler.fill(new Float64Array(xs.length), rng);
-  for (let i = 0; i < xs.length; i++) {
-    const m = out[i] + noise[i];
-    if (!Number.isSafeInteger(m)) throw new ConfideError('E_OVERFLOW', 'noisy value exceeds the grid range', { field: 'value' });
-    out[i] = m * g;
-  }
+  const out = addGridNoise(xs, g, sampler, rng);
   const tau = Number(t);
   return release(
     typeof value === 'number' ? out[0] : out,
@@ -411,14 +425,7 @@ export function gaussianMechanism(value: RealInput, options: GaussianOptions): N
     xs.length <= 1
       ? { type: 'discrete-gaussian', sigma: sigmaGrid, sensitivity: Math.floor(sensitivity / g) + 1 }
       : { type: 'zcdp', rho: gaussianRho(sigmaGrid, sensitivity / g + Math.sqrt(d)) };
-  const out = new Float64Array(xs.length);
-  for (let i = 0; i < xs.length; i++) out[i] = snap(xs[i], g, `value[${i}]`);
-  const noise = sampler.fill(new Float64Array(xs.length), rng);
-  for (let i = 0; i < xs.length; i++) {
-    const m = out[i] + noise[i];
-    if (!Number.isSafeInteger(m)) throw new ConfideError('E_OVERFLOW', 'noisy value exceeds the grid range', { field: 'value' });
-    out[i] = m * g;
-  }
+  const out = addGridNoise(xs, g, sampler, rng);
   return release(
     typeof value === 'number' ? out[0] : out,
     approx(epsilon, delta),

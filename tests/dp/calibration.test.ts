@@ -20,7 +20,7 @@ import {
   normalCdf,
 } from '../../src/dp/calibration.ts';
 import { ConfideError } from '../../src/core/errors.ts';
-import { confusionFailures, type BatteryOptions } from '../_battery.ts';
+import { confusionFailures, type BatteryOptions, thrown } from '../_battery.ts';
 
 // ---------- helpers ----------
 
@@ -34,15 +34,6 @@ function expectClose(got: number, want: number, rtol: number, label: string): vo
   if (!(err <= rtol)) throw new Error(`${label}: got ${got}, want ${want} (relative error ${err.toExponential(2)} > ${rtol})`);
 }
 
-function thrown(fn: () => unknown): ConfideError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfideError) return e;
-    throw new Error(`expected a ConfideError, got ${String(e)}`);
-  }
-  throw new Error('expected a ConfideError, nothing was thrown');
-}
 
 /**
  * log Φ(x) for x <= -10 by the continued fraction of the Mills ratio,

@@ -11,17 +11,8 @@ import { rdpEpsilon, type RdpOptions } from '../../../src/dp/accounting/rdp.ts';
 import { rhoToEpsilon } from '../../../src/dp/accounting/zcdp.ts';
 import type { PrivacyEvent } from '../../../src/dp/accounting/events.ts';
 import { ConfideError } from '../../../src/core/errors.ts';
-import { confusionFailures } from '../../_battery.ts';
+import { confusionFailures, thrown } from '../../_battery.ts';
 
-function thrown(fn: () => unknown): ConfideError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfideError) return e;
-    throw new Error(`expected a ConfideError, got ${String(e)}`);
-  }
-  throw new Error('expected a ConfideError, nothing was thrown');
-}
 
 const dpsgd = (sigma: number, q: number, steps: number): PrivacyEvent => {
   const step: PrivacyEvent = q === 1 ? { type: 'gaussian', sigma } : { type: 'poisson-sampled', q, event: { type: 'gaussian', sigma } };

@@ -15,17 +15,8 @@ import { kRandomizedResponse, randomizedResponse } from '../../../src/dp/randomi
 import { rdpEpsilon } from '../../../src/dp/accounting/rdp.ts';
 import { ConfideError } from '../../../src/core/errors.ts';
 import { seededRng } from '../../../src/core/random.ts';
-import { confusionFailures } from '../../_battery.ts';
+import { confusionFailures, thrown } from '../../_battery.ts';
 
-function thrown(fn: () => unknown): ConfideError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfideError) return e;
-    throw new Error(`expected a ConfideError, got ${String(e)}`);
-  }
-  throw new Error('expected a ConfideError, nothing was thrown');
-}
 
 const close = (got: number, want: number, rtol: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(rtol * Math.abs(want));
 

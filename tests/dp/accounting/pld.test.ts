@@ -14,19 +14,10 @@ import { convolve, dftBins, fft, irfft, rfft } from '../../../src/dp/accounting/
 import type { PrivacyEvent } from '../../../src/dp/accounting/events.ts';
 import { discreteGaussianDelta, gaussianDelta, gaussianEpsilon } from '../../../src/dp/calibration.ts';
 import { ConfideError } from '../../../src/core/errors.ts';
-import { confusionFailures } from '../../_battery.ts';
+import { confusionFailures, thrown } from '../../_battery.ts';
 
 const V = JSON.parse(readFileSync(new URL('../../vectors/pld.json', import.meta.url), 'utf8'));
 
-function thrown(fn: () => unknown): ConfideError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfideError) return e;
-    throw new Error(`expected a ConfideError, got ${String(e)}`);
-  }
-  throw new Error('expected a ConfideError, nothing was thrown');
-}
 
 function within(got: number, want: number, atol: number, label: string): void {
   if (!(Math.abs(got - want) <= atol)) throw new Error(`${label}: got ${got}, want ${want} ± ${atol}`);

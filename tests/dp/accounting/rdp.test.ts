@@ -21,7 +21,7 @@ import {
 import type { PrivacyEvent } from '../../../src/dp/accounting/events.ts';
 import { gaussianDelta } from '../../../src/dp/calibration.ts';
 import { ConfideError } from '../../../src/core/errors.ts';
-import { confusionFailures } from '../../_battery.ts';
+import { confusionFailures, thrown } from '../../_battery.ts';
 
 // ---------- helpers ----------
 
@@ -50,15 +50,6 @@ function expectClose(got: number, want: number, tol: { rtol?: number; atol?: num
   if (!ok) throw new Error(`${label}: got ${got}, want ${want} (error ${err.toExponential(2)}, tolerance ${JSON.stringify(tol)})`);
 }
 
-function thrown(fn: () => unknown): ConfideError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfideError) return e;
-    throw new Error(`expected a ConfideError, got ${String(e)}`);
-  }
-  throw new Error('expected a ConfideError, nothing was thrown');
-}
 
 const gaussian = (sigma: number): PrivacyEvent => ({ type: 'gaussian', sigma });
 const poisson = (q: number, event: PrivacyEvent): PrivacyEvent => ({ type: 'poisson-sampled', q, event });

@@ -22,17 +22,8 @@ function gridDelta(rho: number, eps: number): number {
   return Math.min(1, Math.exp(best));
 }
 import { ConfideError } from '../../../src/core/errors.ts';
-import { confusionFailures } from '../../_battery.ts';
+import { confusionFailures, thrown } from '../../_battery.ts';
 
-function thrown(fn: () => unknown): ConfideError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfideError) return e;
-    throw new Error(`expected a ConfideError, got ${String(e)}`);
-  }
-  throw new Error('expected a ConfideError, nothing was thrown');
-}
 
 const close = (got: number, want: number, rtol: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(rtol * Math.abs(want));
 
