@@ -9,6 +9,8 @@ import { parseArgs } from 'node:util';
 import { ConfideError, isConfideError } from '../core/errors.ts';
 import { kernelInfo } from '../core/wasm/loader.ts';
 import { deltaFor, describeEvent, epsilonFor, parseEvent, type AccountingMethod } from '../dp/index.ts';
+import { AUDIT_USAGE, auditCommand } from './_audit.ts';
+import { BUDGET_USAGE, budgetCommand } from './_budget.ts';
 import { runMailbox, type MailboxReport } from './_mailbox.ts';
 
 function readFile(path: string): string {
@@ -19,7 +21,7 @@ function readFile(path: string): string {
   }
 }
 
-const USAGE = `confide: privacy-preserving computation
+const USAGE = () => `confide: privacy-preserving computation
 
 usage:
   confide run [--corpus DIR] [--epsilon E] [--delta D] [--frac-bits N] [--bound X] [--json]
@@ -34,6 +36,8 @@ usage:
       epsilon at a delta, or delta at an epsilon. --json prints {"epsilon": ...}
       or {"delta": ...}. PLD by default.
   confide info [--json]      kernel backend and platform
+  ${BUDGET_USAGE.replace(/\n/g, '\n  ')}
+  ${AUDIT_USAGE}
   confide help | --help
   confide version | --version
 `;
@@ -116,6 +120,10 @@ function main(argv: string[]): number {
       else printMailbox(report);
       return report.maxErrorQuanta < report.parties.length && report.unmaskedFraction < 0.01 ? 0 : 1;
     }
+    case 'budget':
+      return budgetCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case 'accountant': {
       const { values } = parseArgs({
         args: rest,
@@ -159,10 +167,10 @@ function main(argv: string[]): number {
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(USAGE);
+      process.stdout.write(USAGE());
       return 0;
     default:
-      process.stderr.write(`confide: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+      process.stderr.write(`confide: unknown command ${JSON.stringify(cmd)}\n\n${USAGE()}`);
       return 2;
   }
 }
@@ -180,7 +188,7 @@ try {
     process.stderr.write(`confide: ${e.code}: ${e.message}\n`);
     process.exitCode = 2;
   } else if (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`confide: ${e.message}\n\n${USAGE}`);
+    process.stderr.write(`confide: ${e.message}\n\n${USAGE()}`);
     process.exitCode = 2;
   } else throw e;
 }

@@ -64,3 +64,5 @@ export {
 } from './randomized_response.ts';
 export { AboveThreshold, NumericSparse, type AboveThresholdOptions, type NumericSparseOptions } from './sparse_vector.ts';
 export * from './accounting/index.ts';
+export * from './budget/index.ts';
+export { auditMechanism, clopperPearson, statDpTest } from './audit/index.ts';
