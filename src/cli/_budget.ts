@@ -186,7 +186,7 @@ export function renderReport(ledger: PrivacyLedger, source: string): string {
   <rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>
   <line x1="${P}" y1="${H - P}" x2="${W - P}" y2="${H - P}" stroke="#333"/>
   <line x1="${P}" y1="${P}" x2="${P}" y2="${H - P}" stroke="#333"/>
-  <line class="budget" x1="${P}" y1="${y(o.budget).toFixed(1)}" x2="${W - P}" y2="${y(o.budget).toFixed(1)}" stroke="#c0392b" stroke-dasharray="6 4"/>
+  <line class="budget" x1="${P}" y1="${y(o.budget).toFixed(1)}" x2="${W - P}" y2="${y(o.budget).toFixed(1)}" stroke="#c0392b" stroke-width="2" stroke-dasharray="6 4"/>
   <text x="${W - P}" y="${(y(o.budget) - 6).toFixed(1)}" text-anchor="end" font-family="sans-serif" font-size="12" fill="#c0392b">budget ${fmt(o.budget)}</text>
   <polyline class="spent" fill="none" stroke="#1f6feb" stroke-width="3" points="${points}"/>
   ${curve.map((c, i) => `<circle cx="${x(i).toFixed(1)}" cy="${y(c.spent).toFixed(1)}" r="4" fill="#1f6feb"><title>#${c.record.id} ${esc(c.time)}: ${fmt(c.spent)}</title></circle>`).join('\n  ')}

@@ -21,7 +21,17 @@ import { addMask } from '../core/prg.ts';
 import { systemRng, type Rng } from '../core/random.ts';
 import { Z32 } from '../core/ring.ts';
 import { kernelInfo } from '../core/wasm/loader.ts';
-import { approx, discreteGaussianMechanism, laplaceMechanism, type Guarantee, type NoiseDescription, type PrivacyEvent } from '../dp/index.ts';
+import {
+  PrivacyLedger,
+  approx,
+  discreteGaussianMechanism,
+  laplaceMechanism,
+  outputHash,
+  type Guarantee,
+  type NoiseDescription,
+  type PrivacyEvent,
+  type Receipt,
+} from '../dp/index.ts';
 
 export interface Email {
   party: string;
@@ -182,6 +192,8 @@ export interface MailboxReport {
   schema: readonly string[];
   /** The DP release: the only statistics this job publishes. */
   release: MailboxRelease;
+  /** The ledger's receipt for the release, recorded before the noise was drawn. */
+  receipt: Receipt;
   /** Largest |aggregate - plaintext sum| over coordinates, in units of the quantum. */
   maxErrorQuanta: number;
   /** Fraction of masked coordinates equal to the party's encoded coordinate (≈ 2^-32 if masks work). */
@@ -194,6 +206,14 @@ export interface MailboxReport {
 }
 
 export interface MailboxOptions {
+  /**
+   * The privacy ledger to spend from (a path). The dataset must have a budget
+   * (`confide budget set`). Without one, the run spends from a ledger in memory
+   * whose budget is exactly this run's (ε, δ).
+   */
+  ledger?: string;
+  /** The ledger dataset (default 'mailbox'). */
+  dataset?: string;
   corpus?: string;
   fracBits?: number;
   bound?: number;
@@ -247,6 +267,32 @@ export function runMailbox(options: MailboxOptions = {}): MailboxReport & { exac
   }
   // The aggregator's whole view: the masked vectors. Their sum is the answer.
   const totals = codec.decode(Z32.sum(masked));
+  // Spend before any noisy value exists; a refusal throws E_BUDGET_EXCEEDED and nothing is released.
+  const split = splitBudget(epsilon);
+  const ledger = PrivacyLedger.open(options.ledger ?? ':memory:');
+  let receipt: Receipt, release: MailboxRelease;
+  try {
+    const dataset = options.dataset ?? 'mailbox';
+    if (options.ledger === undefined)
+      ledger.setBudget(dataset, { epsilon, delta }, { method: 'basic', principal: 'confide run', purpose: 'this run only' });
+    receipt = ledger.spend({
+      dataset,
+      event: {
+        type: 'composed',
+        events: [
+          { type: 'epsilon-delta', epsilon: split.counts, delta, name: 'discrete-gaussian counts' },
+          { type: 'epsilon-delta', epsilon: split.sum, name: 'laplace log-size sum' },
+        ],
+      },
+      principal: 'confide run',
+      purpose: 'joint mailbox statistics',
+      query: `${SCHEMA.length} totals over ${names.length} parties (${corpus})`,
+    });
+    release = releaseTotals(totals, split, delta, rng);
+    ledger.recordOutput(receipt.id, outputHash(release.values));
+  } finally {
+    ledger.close();
+  }
   let maxErr = 0, same = 0;
   for (let i = 0; i < totals.length; i++) {
     let want = 0;
@@ -259,7 +305,8 @@ export function runMailbox(options: MailboxOptions = {}): MailboxReport & { exac
     parties,
     unreadable,
     schema: SCHEMA,
-    release: releaseTotals(totals, epsilon, delta, rng),
+    release,
+    receipt,
     exact: totals,
     maxErrorQuanta: maxErr,
     unmaskedFraction: same / (totals.length * names.length),
@@ -276,13 +323,21 @@ export function runMailbox(options: MailboxOptions = {}): MailboxReport & { exac
  * per message) through the discrete Gaussian with 90% of ε and all of δ, the
  * clamped log-size sum (sensitivity 24) through the Laplace mechanism with 10% of ε.
  */
-function releaseTotals(totals: Float64Array, epsilon: number, delta: number, rng: Rng): MailboxRelease {
+/** 90% of ε for the counts, the rest for the sum, never adding up to more than ε. */
+function splitBudget(epsilon: number): { counts: number; sum: number } {
+  const counts = 0.9 * epsilon;
+  let sum = epsilon - counts;
+  while (counts + sum > epsilon) sum = sum * (1 - 2 ** -52);
+  return { counts, sum };
+}
+
+function releaseTotals(totals: Float64Array, split: { counts: number; sum: number }, delta: number, rng: Rng): MailboxRelease {
   const sum = SCHEMA.indexOf('log2-body-sum');
   const countFields = SCHEMA.filter((_, i) => i !== sum);
   // Counts are sums of integers; the fixed-point decode returns them exactly.
   const counts = countFields.map((f) => Math.round(totals[SCHEMA.indexOf(f)]));
-  const noisyCounts = discreteGaussianMechanism(counts, { epsilon: 0.9 * epsilon, delta, sensitivity: Math.sqrt(COUNTS_PER_MESSAGE), rng });
-  const noisySum = laplaceMechanism(totals[sum], { epsilon: 0.1 * epsilon, sensitivity: LOG2_BODY_MAX, rng });
+  const noisyCounts = discreteGaussianMechanism(counts, { epsilon: split.counts, delta, sensitivity: Math.sqrt(COUNTS_PER_MESSAGE), rng });
+  const noisySum = laplaceMechanism(totals[sum], { epsilon: split.sum, sensitivity: LOG2_BODY_MAX, rng });
   const values: Record<string, number> = {}, margin95: Record<string, number> = {};
   countFields.forEach((f, i) => {
     values[f] = noisyCounts.value[i];
@@ -294,7 +349,7 @@ function releaseTotals(totals: Float64Array, epsilon: number, delta: number, rng
     unit: 'message',
     values,
     margin95,
-    guarantee: approx(epsilon, delta),
+    guarantee: approx(split.counts + split.sum, delta),
     events: [noisyCounts.event, noisySum.event],
     noise: [noisyCounts.noise, noisySum.noise],
   };

@@ -24,7 +24,7 @@ function readFile(path: string): string {
 const USAGE = () => `confide: privacy-preserving computation
 
 usage:
-  confide run [--corpus DIR] [--epsilon E] [--delta D] [--frac-bits N] [--bound X] [--json]
+  confide run [--corpus DIR] [--epsilon E] [--delta D] [--ledger L.db --dataset D] [--frac-bits N] [--bound X] [--json]
       Joint mailbox statistics across parties (one sub-directory of DIR per
       party; default: the SpamAssassin corpus, 5 mailboxes). Each party's
       vector is fixed-point encoded and blinded with pairwise ChaCha20 masks;
@@ -79,7 +79,11 @@ function printMailbox(r: MailboxReport): void {
       `counts by the discrete Gaussian (σ = ${r.release.noise[0].scale.toFixed(2)}), ` +
       `log-size sum by the Laplace mechanism on a 2^k grid; the exact aggregate is never printed.`,
   );
-  out.push('not yet: key agreement and dropout recovery (secagg module), budget ledger (dp/budget).');
+  out.push(
+    `ledger: spend #${r.receipt.id} on ${r.receipt.dataset} recorded before the noise was drawn; ` +
+      `${r.receipt.unit} spent ${r.receipt.spent.toPrecision(4)} of ${r.receipt.budget}, hash ${r.receipt.hash.slice(0, 16)}…`,
+  );
+  out.push('not yet: key agreement and dropout recovery (secagg module).');
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -104,11 +108,15 @@ function main(argv: string[]): number {
           bound: { type: 'string' },
           epsilon: { type: 'string' },
           delta: { type: 'string' },
+          ledger: { type: 'string' },
+          dataset: { type: 'string' },
           json: { type: 'boolean', default: false },
         },
         strict: true,
       });
       const report = runMailbox({
+        ledger: values.ledger,
+        dataset: values.dataset,
         corpus: values.corpus,
         fracBits: num(values['frac-bits'], 'frac-bits'),
         bound: num(values.bound, 'bound'),

@@ -45,6 +45,22 @@ describe('confide run', () => {
     expect(report.release.events.map((e: { type: string }) => e.type)).toEqual(['zcdp', 'discrete-laplace']);
   }, 120_000);
 
+  it('spends from a ledger before releasing, and is refused at the limit with nothing released', () => {
+    const db = join(mkdtempSync(join(tmpdir(), 'confide-run-ledger-')), 'l.db');
+    const set = run('budget', 'set', '--ledger', db, '--dataset', 'mail', '--epsilon', '1.5', '--delta', '1e-6', '--method', 'basic', '--principal', 'officer');
+    expect(set.status, set.stderr).toBe(0);
+    const first = run('run', '--json', '--ledger', db, '--dataset', 'mail');
+    expect(first.status, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).receipt).toMatchObject({ dataset: 'mail', spent: 1, remaining: 0.5 });
+    const second = run('run', '--json', '--ledger', db, '--dataset', 'mail');
+    expect(second.status).toBe(2);
+    expect(second.stderr).toContain('E_BUDGET_EXCEEDED');
+    expect(second.stdout).toBe('');
+    const history = JSON.parse(run('budget', 'history', '--ledger', db, '--json').stdout);
+    expect(history).toHaveLength(2);
+    expect(history[1].laterOutputHash).toMatch(/^[0-9a-f]{64}$/);
+  }, 120_000);
+
   it('prints the tables a person reads', () => {
     const r = run('run');
     expect(r.status, r.stderr).toBe(0);
