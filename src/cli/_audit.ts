@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfideError } from '../core/errors.ts';
+import { numberFlag } from './_flags.ts';
 import { systemRng, type Rng } from '../core/random.ts';
 import {
   auditMechanism,
@@ -48,13 +49,6 @@ function mechanismFor(name: string, epsilon: number, delta: number | undefined):
   }
 }
 
-function number(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n))
-    throw new ConfideError('E_BAD_INPUT', `"--${flag}" expected a number, got ${JSON.stringify(v)}`, { field: flag });
-  return n;
-}
 
 export function auditCommand(argv: string[]): number {
   const [name, ...rest] = argv;
@@ -71,15 +65,15 @@ export function auditCommand(argv: string[]): number {
     strict: true,
   });
   if (name === undefined || name.startsWith('-')) throw new ConfideError('E_BAD_INPUT', `a mechanism is required\n${AUDIT_USAGE}`, { field: 'mechanism' });
-  const epsilon = number(v.epsilon, 'epsilon');
+  const epsilon = numberFlag(v.epsilon, 'epsilon');
   if (epsilon === undefined) throw new ConfideError('E_BAD_INPUT', '"--epsilon" is required', { field: 'epsilon' });
-  const delta = number(v.delta, 'delta');
+  const delta = numberFlag(v.delta, 'delta');
   const mechanism = mechanismFor(name, epsilon, delta);
   const result = auditMechanism(mechanism, [0, 1], {
-    claimedEpsilon: number(v.claim, 'claim') ?? epsilon,
+    claimedEpsilon: numberFlag(v.claim, 'claim') ?? epsilon,
     delta: delta ?? 0,
-    samples: number(v.samples, 'samples')!,
-    confidence: number(v.confidence, 'confidence')!,
+    samples: numberFlag(v.samples, 'samples')!,
+    confidence: numberFlag(v.confidence, 'confidence')!,
     rng: systemRng(),
   });
   if (v.json) process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfideError } from '../core/errors.ts';
+import { numberFlag } from './_flags.ts';
 import {
   ACCOUNTING_METHODS,
   PrivacyLedger,
@@ -49,13 +50,6 @@ function required(v: string | undefined, flag: string): string {
   return v;
 }
 
-function number(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n))
-    throw new ConfideError('E_BAD_INPUT', `"--${flag}" expected a number, got ${JSON.stringify(v)}`, { field: flag });
-  return n;
-}
 
 function readEvent(spec: string): PrivacyEvent {
   if (spec === '-') return parseEvent(readFileSync(0, 'utf8'));
@@ -88,7 +82,7 @@ export function budgetCommand(argv: string[]): number {
       out(v.json ? JSON.stringify({ ledger: v.ledger, records: ledger.history().length }) : `ledger ready at ${v.ledger}`);
       return 0;
     case 'set': {
-      const epsilon = number(v.epsilon, 'epsilon'), delta = number(v.delta, 'delta'), rho = number(v.rho, 'rho');
+      const epsilon = numberFlag(v.epsilon, 'epsilon'), delta = numberFlag(v.delta, 'delta'), rho = numberFlag(v.rho, 'rho');
       let budget: Budget;
       if (rho !== undefined && epsilon === undefined && delta === undefined) budget = { rho };
       else if (rho === undefined && epsilon !== undefined && delta !== undefined) budget = { epsilon, delta };

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { ConfideError, isConfideError } from '../core/errors.ts';
+import { numberFlag } from './_flags.ts';
 import { kernelInfo } from '../core/wasm/loader.ts';
 import { deltaFor, describeEvent, epsilonFor, parseEvent, type AccountingMethod } from '../dp/index.ts';
 import { AUDIT_USAGE, auditCommand } from './_audit.ts';
@@ -87,14 +88,6 @@ function printMailbox(r: MailboxReport): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-/** A numeric flag, or undefined when absent. */
-function num(v: string | undefined, field: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n))
-    throw new ConfideError('E_BAD_INPUT', `"--${field}" expected a number, got ${JSON.stringify(v)}`, { field });
-  return n;
-}
 
 function main(argv: string[]): number {
   const [cmd = 'help', ...rest] = argv;
@@ -118,10 +111,10 @@ function main(argv: string[]): number {
         ledger: values.ledger,
         dataset: values.dataset,
         corpus: values.corpus,
-        fracBits: num(values['frac-bits'], 'frac-bits'),
-        bound: num(values.bound, 'bound'),
-        epsilon: num(values.epsilon, 'epsilon'),
-        delta: num(values.delta, 'delta'),
+        fracBits: numberFlag(values['frac-bits'], 'frac-bits'),
+        bound: numberFlag(values.bound, 'bound'),
+        epsilon: numberFlag(values.epsilon, 'epsilon'),
+        delta: numberFlag(values.delta, 'delta'),
       });
       const { exact: _exact, ...published } = report;
       if (values.json) process.stdout.write(`${JSON.stringify(published, null, 2)}\n`);
@@ -150,10 +143,10 @@ function main(argv: string[]): number {
       const text =
         values.event === '-' ? readFileSync(0, 'utf8') : values.event.startsWith('@') ? readFile(values.event.slice(1)) : values.event;
       const event = parseEvent(text);
-      const delta = num(values.delta, 'delta'), epsilon = num(values.epsilon, 'epsilon');
+      const delta = numberFlag(values.delta, 'delta'), epsilon = numberFlag(values.epsilon, 'epsilon');
       if ((delta === undefined) === (epsilon === undefined))
         throw new ConfideError('E_BAD_INPUT', 'give exactly one of --delta (to get epsilon) or --epsilon (to get delta)', { field: 'delta' });
-      const options = { method: values.method as AccountingMethod, discretization: num(values.discretization, 'discretization') };
+      const options = { method: values.method as AccountingMethod, discretization: numberFlag(values.discretization, 'discretization') };
       if (delta !== undefined) {
         const eps = epsilonFor(event, delta, options);
         process.stdout.write(values.json ? `${JSON.stringify({ epsilon: eps })}\n` : `epsilon = ${eps} at delta = ${delta} (${options.method}): ${describeEvent(event)}\n`);
