@@ -30,6 +30,8 @@ import { rhoToDelta } from './accounting/zcdp.ts';
 import { arational, type Rational } from './rational.ts';
 import { discreteGaussianSampler, discreteLaplaceSampler } from './samplers.ts';
 
+/** Calibrations aim at δ·(1 - DELTA_MARGIN), far above the error of the δ computations. */
+const DELTA_MARGIN = 1e-9;
 /** Noise is at least 2^GRID_BITS grid steps wide, so snapping costs at most a 2^-GRID_BITS relative increase. */
 const GRID_BITS = 12;
 const TWO_53 = 2 ** 53;
@@ -104,6 +106,15 @@ function addGridNoise(
     out[i] = m * g;
   }
   return out;
+}
+
+/**
+ * A double at least σ²: the product σ·σ rounds to nearest and may fall an ulp
+ * short, which would leave slightly less noise than the calibration proved
+ * enough; one part in 2^50 more covers every rounding on the way.
+ */
+function varianceAtLeast(sigma: number): number {
+  return sigma * sigma * (1 + 2 ** -50);
 }
 
 function ceilDiv(a: bigint, b: bigint): bigint {
@@ -247,7 +258,9 @@ export interface DiscreteGaussianOptions extends NoiseOptions {
 }
 
 /** σ for a scalar discrete Gaussian with integer sensitivity Δ: the least σ (to 1e-9) with CKS20 Thm 7's δ(ε) <= δ. */
-function discreteSigmaFor(epsilon: number, delta: number, sensitivity: number): number {
+function discreteSigmaFor(epsilon: number, targetDelta: number, sensitivity: number): number {
+  // Aim a hair below δ so that floating-point error in δ(σ) (about 1e-13 relative) cannot cross it.
+  const delta = targetDelta * (1 - DELTA_MARGIN);
   let hi = analyticGaussianSigma(epsilon, delta, sensitivity);
   while (discreteGaussianDelta(hi, epsilon, sensitivity) > delta) hi *= 1.01;
   let lo = hi / 2;
@@ -261,7 +274,8 @@ function discreteSigmaFor(epsilon: number, delta: number, sensitivity: number): 
 }
 
 /** The largest ρ whose tight (ε, δ) conversion (CKS20 Prop. 12) meets δ. */
-function rhoFor(epsilon: number, delta: number): number {
+function rhoFor(epsilon: number, targetDelta: number): number {
+  const delta = targetDelta * (1 - DELTA_MARGIN);
   // rhoToEpsilon is increasing in ρ; bisect for the largest ρ with rhoToEpsilon(ρ, δ) <= ε.
   let lo = 0, hi = epsilon;
   while (rhoToDelta(hi, epsilon) <= delta) hi *= 2;
@@ -313,7 +327,7 @@ export function discreteGaussianMechanism(value: number | readonly number[] | In
     const sigma = scalar
       ? discreteSigmaFor(target.epsilon, target.delta, sensitivity)
       : Math.sqrt((sensitivity * sensitivity) / (2 * rhoFor(target.epsilon, target.delta)));
-    sigma2 = arational(sigma * sigma, 'sigma2');
+    sigma2 = arational(varianceAtLeast(sigma), 'sigma2');
     guarantee = approx(target.epsilon, target.delta);
   }
   const sampler = discreteGaussianSampler(sigma2);
@@ -420,7 +434,7 @@ export function gaussianMechanism(value: RealInput, options: GaussianOptions): N
     const fromZcdp = Math.sqrt((gridSensitivity * gridSensitivity) / (2 * rhoFor(epsilon, delta)));
     sigmaGrid = calibration === 'classic' ? Math.max(fromZcdp, classicGaussianSigma(epsilon, delta, gridSensitivity)) : fromZcdp;
   }
-  const sampler = discreteGaussianSampler(arational(sigmaGrid * sigmaGrid, 'sigma2'));
+  const sampler = discreteGaussianSampler(arational(varianceAtLeast(sigmaGrid), 'sigma2'));
   const gaussianEvent: PrivacyEvent =
     xs.length <= 1
       ? { type: 'discrete-gaussian', sigma: sigmaGrid, sensitivity: Math.floor(sensitivity / g) + 1 }
