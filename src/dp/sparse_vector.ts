@@ -242,6 +242,57 @@ class SparseVector {
 // Public classes
 
 /**
+ * What AboveThreshold and NumericSparse share: the running state, the
+ * guarantee and event (pure ε for the whole interaction), and the public
+ * parameters a caller may inspect.
+ */
+abstract class SparseVectorMechanism {
+  protected readonly svt: SparseVector;
+  /** Pure ε for the whole interaction. */
+  readonly guarantee: Guarantee;
+  readonly event: PrivacyEvent;
+
+  protected constructor(svt: SparseVector, name: 'above-threshold' | 'numeric-sparse') {
+    this.svt = svt;
+    this.guarantee = pure(svt.epsilon);
+    this.event = { type: 'epsilon-delta', epsilon: svt.epsilon, name };
+  }
+
+  /** Answers `true` so far. */
+  get positives(): number {
+    return this.svt.positives;
+  }
+  /** Queries answered so far. */
+  get queries(): number {
+    return this.svt.queries;
+  }
+  /** True once `maxPositives` answers were `true`; `test` then throws. */
+  get halted(): boolean {
+    return this.svt.halted;
+  }
+  /** c, the number of positive answers allowed. */
+  get maxPositives(): number {
+    return this.svt.maxPositives;
+  }
+  /** The grid step g (a power of two) that values are snapped to. */
+  get granularity(): number {
+    return this.svt.granularity;
+  }
+  /** The largest |value| (and |threshold|) accepted: 2^52·g. */
+  get maxMagnitude(): number {
+    return this.svt.maxMagnitude;
+  }
+  /** The scale of the threshold noise ρ, in value units (integer scale times g). */
+  get thresholdScale(): number {
+    return this.svt.thresholdScale;
+  }
+  /** The scale of each query noise ν, in value units. */
+  get queryScale(): number {
+    return this.svt.queryScale;
+  }
+}
+
+/**
  * AboveThreshold / Sparse (Lyu, Su and Li 2017, Algorithm 1; Dwork and Roth
  * 2014, Algorithms 1 and 2): `test(value)` answers whether value + ν >=
  * threshold + ρ, where ρ is drawn once at construction and ν afresh for each
@@ -258,58 +309,19 @@ class SparseVector {
  * 'above-threshold', epsilon }`. Record the event once, when the mechanism is
  * created. Threat model and exactness: see the module comment.
  */
-export class AboveThreshold {
-  readonly #svt: SparseVector;
-  /** Pure ε for the whole interaction. */
-  readonly guarantee: Guarantee;
-  readonly event: PrivacyEvent;
-
+export class AboveThreshold extends SparseVectorMechanism {
   constructor(options: AboveThresholdOptions) {
     const o = (aoptions(options as AboveThresholdOptions | undefined, 'options', AT_KEYS) ?? {}) as unknown as Record<string, unknown>;
-    this.#svt = new SparseVector(o, (eps) => {
+    const svt = new SparseVector(o, (eps) => {
       const half = { num: eps.num, den: eps.den * 2n };
       return { e1: half, e2: half, e3: null };
     });
-    this.guarantee = pure(this.#svt.epsilon);
-    this.event = { type: 'epsilon-delta', epsilon: this.#svt.epsilon, name: 'above-threshold' };
+    super(svt, 'above-threshold');
   }
 
   /** Whether `value` (this query's true answer) is above the noisy threshold. */
   test(value: number): boolean {
-    return this.#svt.step(value, 'AboveThreshold') !== null;
-  }
-
-  /** Answers `true` so far. */
-  get positives(): number {
-    return this.#svt.positives;
-  }
-  /** Queries answered so far. */
-  get queries(): number {
-    return this.#svt.queries;
-  }
-  /** True once `maxPositives` answers were `true`; `test` then throws. */
-  get halted(): boolean {
-    return this.#svt.halted;
-  }
-  /** c, the number of positive answers allowed. */
-  get maxPositives(): number {
-    return this.#svt.maxPositives;
-  }
-  /** The grid step g (a power of two) that values are snapped to. */
-  get granularity(): number {
-    return this.#svt.granularity;
-  }
-  /** The largest |value| (and |threshold|) accepted: 2^52·g. */
-  get maxMagnitude(): number {
-    return this.#svt.maxMagnitude;
-  }
-  /** The scale of the threshold noise ρ, in value units (integer scale times g). */
-  get thresholdScale(): number {
-    return this.#svt.thresholdScale;
-  }
-  /** The scale of each query noise ν, in value units. */
-  get queryScale(): number {
-    return this.#svt.queryScale;
+    return this.svt.step(value, 'AboveThreshold') !== null;
   }
 }
 
@@ -331,15 +343,11 @@ export class AboveThreshold {
  * queries; event `{ type: 'epsilon-delta', name: 'numeric-sparse', epsilon }`.
  * Threat model: see the module comment.
  */
-export class NumericSparse {
-  readonly #svt: SparseVector;
-  readonly guarantee: Guarantee;
-  readonly event: PrivacyEvent;
-
+export class NumericSparse extends SparseVectorMechanism {
   constructor(options: NumericSparseOptions) {
     const o = (aoptions(options as NumericSparseOptions | undefined, 'options', NS_KEYS) ?? {}) as unknown as Record<string, unknown>;
     const weights = asplit(o.split);
-    this.#svt = new SparseVector(o, (eps) => {
+    const svt = new SparseVector(o, (eps) => {
       const total = weights[0].num * weights[1].den * weights[2].den +
         weights[1].num * weights[0].den * weights[2].den +
         weights[2].num * weights[0].den * weights[1].den;
@@ -348,14 +356,13 @@ export class NumericSparse {
       const share = (w: Rational): Rational => ({ num: eps.num * w.num * denAll, den: eps.den * w.den * total });
       return { e1: share(weights[0]), e2: share(weights[1]), e3: share(weights[2]) };
     });
-    this.guarantee = pure(this.#svt.epsilon);
-    this.event = { type: 'epsilon-delta', epsilon: this.#svt.epsilon, name: 'numeric-sparse' };
+    super(svt, 'numeric-sparse');
   }
 
   /** For a positive query, its noisy value (a multiple of `granularity`); null below the threshold. */
   test(value: number): number | null {
-    const m = this.#svt.step(value, 'NumericSparse');
-    return m === null ? null : this.#svt.releaseValue(m);
+    const m = this.svt.step(value, 'NumericSparse');
+    return m === null ? null : this.svt.releaseValue(m);
   }
 
   /**
@@ -367,46 +374,18 @@ export class NumericSparse {
   margin(level: number): number {
     anumber(level, 'level', 0, 1, true);
     if (level === 1) throw new ConfideError('E_BAD_INPUT', '"level" expected a finite number > 0 and < 1, got 1', { field: 'level' });
-    const tau = this.#svt.releaseScale / this.#svt.granularity;
+    const tau = this.svt.releaseScale / this.svt.granularity;
     // P(|η| > t) = 2e^{−(t+1)/τ}/(1 + e^{−1/τ}) for integers t >= 0.
     const tail = (t: number) => (2 * Math.exp(-(t + 1) / tau)) / (1 + Math.exp(-1 / tau));
     let t = Math.max(0, Math.ceil(tau * Math.log(2 / ((1 - level) * (1 + Math.exp(-1 / tau))))) - 1);
     while (t > 0 && tail(t - 1) <= 1 - level) t--;
     while (tail(t) > 1 - level) t++;
-    return t * this.#svt.granularity;
+    return t * this.svt.granularity;
   }
 
-  get positives(): number {
-    return this.#svt.positives;
-  }
-  get queries(): number {
-    return this.#svt.queries;
-  }
-  get halted(): boolean {
-    return this.#svt.halted;
-  }
-  get maxPositives(): number {
-    return this.#svt.maxPositives;
-  }
-  /** The grid step g (a power of two); released values are multiples of it. */
-  get granularity(): number {
-    return this.#svt.granularity;
-  }
-  /** The largest |value| (and |threshold|) accepted: 2^52·g. */
-  get maxMagnitude(): number {
-    return this.#svt.maxMagnitude;
-  }
-  /** The scale of the threshold noise ρ, in value units. */
-  get thresholdScale(): number {
-    return this.#svt.thresholdScale;
-  }
-  /** The scale of each comparison noise ν, in value units. */
-  get queryScale(): number {
-    return this.#svt.queryScale;
-  }
   /** The scale of each release's noise, in value units. */
   get releaseScale(): number {
-    return this.#svt.releaseScale;
+    return this.svt.releaseScale;
   }
 }
 
