@@ -538,6 +538,16 @@ function logAddExp(a: number, b: number): number {
 }
 
 /**
+ * The privacy loss of a mechanism with unsampled loss l after Poisson
+ * sampling with probability q: log(1 − q + q·e^l) for remove, and
+ * −log(1 − q + q·e^{−l}) for add.
+ */
+function sampledLoss(l: number, q: number, adjacency: Adjacency): number {
+  if (q === 1) return l;
+  return adjacency === 'remove' ? logAddExp(Math.log1p(-q), Math.log(q) + l) : -logAddExp(Math.log1p(-q), Math.log(q) - l);
+}
+
+/**
  * log(1 + (e^t − 1)/q) for t > log(1 − q), the inverse of t ↦ log(1 − q + q·e^t);
  * −∞ at (or, by rounding, just above) t = log(1 − q).
  */
@@ -569,12 +579,7 @@ abstract class AdditiveNoiseLoss {
   abstract logCdf(x: number): number;
 
   loss(x: number): number {
-    const l = this.base(x);
-    const q = this.q;
-    if (q === 1) return l;
-    // remove: log(1 − q + q·e^l); add: −log(1 − q + q·e^{−l}).
-    if (this.adjacency === 'remove') return logAddExp(Math.log1p(-q), Math.log(q) + l);
-    return -logAddExp(Math.log1p(-q), Math.log(q) - l);
+    return sampledLoss(this.base(x), this.q, this.adjacency);
   }
 
   /** The largest x whose loss is at least `loss`. */
@@ -779,13 +784,7 @@ function discreteLaplacePmf(a: number, sensitivity: number, q: number, adjacency
   const mix = (f: (x: number) => number, x: number) =>
     adjacency === 'add' ? f(x) : q === 1 ? f(x + s) : (1 - q) * f(x) + q * f(x + s);
   const base = (x: number) => (adjacency === 'add' ? a * (Math.abs(x - s) - Math.abs(x)) : a * (Math.abs(x) - Math.abs(x + s)));
-  const loss = (x: number) => {
-    const l = base(x);
-    if (q === 1) return l;
-    return adjacency === 'remove'
-      ? logAddExp(Math.log1p(-q), Math.log(q) + l)
-      : -logAddExp(Math.log1p(-q), Math.log(q) - l);
-  };
+  const loss = (x: number) => sampledLoss(base(x), q, adjacency);
   const [lowerX, upperX] = adjacency === 'add' ? [1, s - 1] : [1 - s, -1];
   return bucketPmf(
     (emit) => {
@@ -840,13 +839,7 @@ function discreteGaussianPmf(
     if (y < s - T) return Infinity;
     return (s * (0.5 * s - y)) / (sigma * sigma);
   };
-  const loss = (x: number) => {
-    const l = base(x);
-    if (q === 1) return l;
-    return adjacency === 'remove'
-      ? logAddExp(Math.log1p(-q), Math.log(q) + l)
-      : -logAddExp(Math.log1p(-q), Math.log(q) - l);
-  };
+  const loss = (x: number) => sampledLoss(base(x), q, adjacency);
   let lowerX: number;
   let upperX: number;
   if (adjacency === 'add') {
