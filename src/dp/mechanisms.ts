@@ -121,13 +121,17 @@ function ceilDiv(a: bigint, b: bigint): bigint {
   return (a + b - 1n) / b;
 }
 
-/** Smallest integer m >= 0 with P(|X| > m) <= 1 - level for discrete Laplace of scale τ. */
-function laplaceMarginSteps(tau: number, level: number): number {
-  // P(|X| > m) = 2 p^{m+1} / (1 + p), p = e^{-1/τ}.
-  const logp = -1 / tau;
-  const p = Math.exp(logp);
-  const m = Math.ceil(Math.log(((1 - level) * (1 + p)) / 2) / logp) - 1;
-  return Math.max(0, m);
+/**
+ * Smallest integer m >= 0 with P(|X| > m) <= 1 - level for discrete Laplace of
+ * scale τ, where P(|X| > m) = 2e^{-(m+1)/τ}/(1 + e^{-1/τ}): the closed form,
+ * then corrected step by step so that rounding cannot make it off by one.
+ */
+export function laplaceMarginSteps(tau: number, level: number): number {
+  const tail = (m: number) => (2 * Math.exp(-(m + 1) / tau)) / (1 + Math.exp(-1 / tau));
+  let m = Math.max(0, Math.ceil(tau * Math.log(2 / ((1 - level) * (1 + Math.exp(-1 / tau))))) - 1);
+  while (m > 0 && tail(m - 1) <= 1 - level) m--;
+  while (tail(m) > 1 - level) m++;
+  return m;
 }
 
 /** Smallest integer m >= 0 with P(|X| > m) <= 1 - level for the discrete Gaussian N_Z(0, σ²). */

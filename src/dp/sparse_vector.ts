@@ -49,6 +49,7 @@ import { aboolean, ainteger, anumber, aoptions, apositive } from '../core/assert
 import { ConfideError, describe } from '../core/errors.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
 import { pure, type Guarantee, type PrivacyEvent } from './guarantee.ts';
+import { laplaceMarginSteps } from './mechanisms.ts';
 import { arational, type Rational } from './rational.ts';
 import { discreteLaplaceSampler, type DiscreteLaplace } from './samplers.ts';
 
@@ -374,13 +375,7 @@ export class NumericSparse extends SparseVectorMechanism {
   margin(level: number): number {
     anumber(level, 'level', 0, 1, true);
     if (level === 1) throw new ConfideError('E_BAD_INPUT', '"level" expected a finite number > 0 and < 1, got 1', { field: 'level' });
-    const tau = this.svt.releaseScale / this.svt.granularity;
-    // P(|η| > t) = 2e^{−(t+1)/τ}/(1 + e^{−1/τ}) for integers t >= 0.
-    const tail = (t: number) => (2 * Math.exp(-(t + 1) / tau)) / (1 + Math.exp(-1 / tau));
-    let t = Math.max(0, Math.ceil(tau * Math.log(2 / ((1 - level) * (1 + Math.exp(-1 / tau))))) - 1);
-    while (t > 0 && tail(t - 1) <= 1 - level) t--;
-    while (tail(t) > 1 - level) t++;
-    return t * this.svt.granularity;
+    return laplaceMarginSteps(this.svt.releaseScale / this.svt.granularity, level) * this.svt.granularity;
   }
 
   /** The scale of each release's noise, in value units. */
