@@ -1,0 +1,179 @@
+/**
+ * Link framing: how one protocol message is cut into frames (one frame = one
+ * WebSocket binary message, or one in-memory delivery) and put back together,
+ * with the limits that keep a hostile peer from exhausting memory. The format
+ * is normative and described in src/net/README.md ("Frames").
+ *
+ * ```
+ * offset size field
+ *      0    2 magic 0x43 0x4e ("CN")
+ *      2    1 protocol version u8 = 1
+ *      3    1 message type u8 (FRAME_* below)
+ *      4    4 message number u32, per link and direction: 0, 1, 2, ...
+ *      8    4 chunk index u32 within the message: 0, 1, 2, ...
+ *     12    4 message length u32 (bytes of the whole message)
+ *     16  ...  chunk data: every chunk but the last carries exactly
+ *             CHUNK_BYTES; the last the remainder (a 0-byte message is one
+ *             empty chunk)
+ * ```
+ *
+ * Chunks of one message are sent back to back (a sender never interleaves two
+ * messages), so the receiver holds at most one partial message per link.
+ */
+import { ConfideError } from '../core/errors.ts';
+
+export const NET_VERSION = 1;
+/** Chunk size of the wire format (4 MiB). */
+export const CHUNK_BYTES = 4 * 1024 * 1024;
+export const FRAME_HEADER_BYTES = 16;
+
+export const FRAME_HELLO = 1;
+export const FRAME_AUTH = 2;
+export const FRAME_WELCOME = 3;
+export const FRAME_ENVELOPE = 4;
+export const FRAME_PING = 5;
+export const FRAME_PONG = 6;
+export const FRAME_BYE = 7;
+const MAX_TYPE = 7;
+
+const MAGIC_0 = 0x43; // 'C'
+const MAGIC_1 = 0x4e; // 'N'
+const U32_MAX = 0xffffffff;
+
+/** A framing violation by the peer; the link is closed with this reason. */
+export function frameError(reason: string, details?: Record<string, unknown>): ConfideError {
+  return new ConfideError('E_PROTOCOL', `net: ${reason}`, { field: 'frame', details });
+}
+
+/**
+ * Cuts one message into frames. The frames are fresh buffers (header plus a
+ * copy of the chunk), ready to hand to a link.
+ */
+export function frameMessage(type: number, messageNo: number, message: Uint8Array, chunkBytes = CHUNK_BYTES): Uint8Array[] {
+  const total = message.length;
+  if (total > U32_MAX) throw new ConfideError('E_BAD_INPUT', `net: message of ${total} bytes exceeds 2^32 - 1`, { field: 'message' });
+  const count = total === 0 ? 1 : Math.ceil(total / chunkBytes);
+  const frames: Uint8Array[] = new Array<Uint8Array>(count);
+  for (let i = 0; i < count; i++) {
+    const start = i * chunkBytes;
+    const len = Math.min(chunkBytes, total - start);
+    const f = new Uint8Array(FRAME_HEADER_BYTES + len);
+    const dv = new DataView(f.buffer);
+    f[0] = MAGIC_0;
+    f[1] = MAGIC_1;
+    f[2] = NET_VERSION;
+    f[3] = type;
+    dv.setUint32(4, messageNo >>> 0, true);
+    dv.setUint32(8, i, true);
+    dv.setUint32(12, total, true);
+    f.set(message.subarray(start, start + len), FRAME_HEADER_BYTES);
+    frames[i] = f;
+  }
+  return frames;
+}
+
+export interface ReassemblyLimits {
+  /** Largest message, in bytes; checked on the first chunk, before anything is kept. */
+  maxMessageBytes: number;
+  /** Chunk size the peer must use (CHUNK_BYTES on the wire; smaller in tests). */
+  chunkBytes: number;
+}
+
+/** A whole message put back together: its type and bytes (8-aligned in their buffer, so payloads decode as views). */
+export interface Reassembled {
+  type: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * Puts frames from one link back into messages. `push` returns a message
+ * when its last chunk arrives, else undefined, and throws E_PROTOCOL on any
+ * violation (bad magic, version or type, out-of-order chunk or message number,
+ * wrong chunk length, a message over the limit). Chunks are kept as received
+ * until the message is complete, so memory grows with bytes actually received,
+ * never with a length a peer merely declares; `bufferedBytes` reports it.
+ */
+export class Reassembler {
+  readonly #limits: ReassemblyLimits;
+  #nextMessageNo = 0;
+  #type = 0;
+  #total = 0;
+  #nextChunk = 0;
+  #received = 0;
+  #chunks: Uint8Array[] = [];
+
+  constructor(limits: ReassemblyLimits) {
+    this.#limits = { ...limits };
+  }
+
+  /** Changes the largest message accepted from the next message on. */
+  setMaxMessageBytes(n: number): void {
+    this.#limits.maxMessageBytes = n;
+  }
+
+  /** Bytes held for the message in progress. */
+  get bufferedBytes(): number {
+    return this.#received;
+  }
+
+  push(frame: Uint8Array): Reassembled | undefined {
+    const n = frame.length;
+    if (n < FRAME_HEADER_BYTES) throw frameError(`truncated frame: ${n} bytes, the header needs ${FRAME_HEADER_BYTES}`);
+    if (frame[0] !== MAGIC_0 || frame[1] !== MAGIC_1) throw frameError('bad frame magic');
+    if (frame[2] !== NET_VERSION)
+      throw frameError(`unsupported protocol version ${frame[2]}; this build speaks ${NET_VERSION}`, { version: frame[2] });
+    const type = frame[3];
+    if (type < 1 || type > MAX_TYPE) throw frameError(`unknown frame type ${type}`);
+    const dv = new DataView(frame.buffer, frame.byteOffset, n);
+    const messageNo = dv.getUint32(4, true);
+    const index = dv.getUint32(8, true);
+    const total = dv.getUint32(12, true);
+    const dataLen = n - FRAME_HEADER_BYTES;
+    const { chunkBytes, maxMessageBytes } = this.#limits;
+
+    if (this.#nextChunk === 0) {
+      // First chunk of a new message.
+      if (messageNo !== this.#nextMessageNo)
+        throw frameError(`message number ${messageNo} out of order, expected ${this.#nextMessageNo}`);
+      if (index !== 0) throw frameError(`message ${messageNo} starts at chunk ${index}, expected 0`);
+      if (total > maxMessageBytes)
+        throw frameError(`message of ${total} bytes exceeds the limit of ${maxMessageBytes}`, { bytes: total });
+      this.#type = type;
+      this.#total = total;
+    } else if (messageNo !== this.#nextMessageNo || type !== this.#type || total !== this.#total) {
+      throw frameError(`frame of message ${messageNo} interleaved with unfinished message ${this.#nextMessageNo}`);
+    } else if (index !== this.#nextChunk) {
+      throw frameError(`chunk ${index} out of order, expected ${this.#nextChunk}`);
+    }
+    const expected = Math.min(chunkBytes, total - index * chunkBytes);
+    if (dataLen !== expected)
+      throw frameError(`chunk ${index} of a ${total}-byte message carries ${dataLen} bytes, expected ${expected}`);
+
+    const data = frame.subarray(FRAME_HEADER_BYTES);
+    if (index === 0 && dataLen === total && (frame.byteOffset + FRAME_HEADER_BYTES) % 8 === 0) {
+      // A one-chunk message already 8-aligned in its buffer is used in place.
+      this.#nextMessageNo = (this.#nextMessageNo + 1) >>> 0;
+      return { type, bytes: data };
+    }
+    if (this.#received + dataLen < total) {
+      this.#chunks.push(data);
+      this.#received += dataLen;
+      this.#nextChunk++;
+      return undefined;
+    }
+    // Last chunk: one copy into a fresh buffer, so the message starts at offset
+    // 0 of its own ArrayBuffer (payload views then line up with their element size).
+    const bytes = new Uint8Array(total);
+    let pos = 0;
+    for (const c of this.#chunks) {
+      bytes.set(c, pos);
+      pos += c.length;
+    }
+    bytes.set(data, pos);
+    this.#chunks = [];
+    this.#received = 0;
+    this.#nextChunk = 0;
+    this.#nextMessageNo = (this.#nextMessageNo + 1) >>> 0;
+    return { type, bytes };
+  }
+}

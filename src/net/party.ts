@@ -1,0 +1,373 @@
+/**
+ * A party's side of a session: authenticate to the server, send signed
+ * envelopes to the server or (relayed) to another party, await messages per
+ * round, and reconnect with the same identity after a lost link.
+ */
+import { createHmac } from 'node:crypto';
+import { ainteger, aoptions, isBytes } from '../core/assert.ts';
+import { decodeMessage, type DecodeLimits, type Message } from '../core/codec.ts';
+import { ConfideError, describe, isConfideError } from '../core/errors.ts';
+import { randomBytes } from '../core/random.ts';
+import { Channel } from './_channel.ts';
+import { DEFAULTS, HANDSHAKE_MAX_BYTES, around, atimeout, atransport, bodyLimits, bytesEqual, wireBytes } from './_common.ts';
+import {
+  authTranscript,
+  decodeBye,
+  decodeHello,
+  decodeWelcome,
+  encodeAuth,
+  encodeBye,
+  ENVELOPE_HEADER_BYTES,
+  parseEnvelope,
+  prepareBody,
+  sealPrepared,
+  verifyEnvelope,
+  welcomeTranscript,
+  type Hello,
+  type OpenedEnvelope,
+} from './_envelope.ts';
+import { FRAME_AUTH, FRAME_BYE, FRAME_ENVELOPE, FRAME_HELLO, FRAME_PING, FRAME_PONG, FRAME_WELCOME } from './_frame.ts';
+import { Inbox, type Received } from './_inbox.ts';
+import { emitter, type NetEvent, type NetListener } from './events.ts';
+import { aidentity, aparty, partyKey, signBytes, toHex, verifyBytes, type Identity, type PartyId } from './identity.ts';
+import type { Transport } from './transport.ts';
+
+export interface JoinOptions {
+  transport: Transport;
+  /** The server's address (`PartyServer.address`). */
+  address: string;
+  identity: Identity;
+  /** The server's party id; when given, a server that cannot prove this identity is refused. */
+  serverId?: PartyId;
+  /** The session's enrolment token, when the server admits by token. */
+  token?: Uint8Array;
+  /** Largest message accepted from the server, envelope included (default 64 MiB). */
+  maxMessageBytes?: number;
+  /** Most bytes of received, not yet taken messages held (default 128 MiB). */
+  maxBufferedBytes?: number;
+  /** A server silent for three intervals is taken as lost (default 5,000 ms; match the server's). */
+  heartbeatMs?: number;
+  /** Time to connect and authenticate (default 10,000 ms). */
+  connectTimeoutMs?: number;
+  /** How long to keep trying to reconnect after a lost link (default 30,000 ms; 0: never). */
+  reconnectWindowMs?: number;
+  on?: NetListener;
+}
+
+const JOIN_KEYS = [
+  'transport',
+  'address',
+  'identity',
+  'serverId',
+  'token',
+  'maxMessageBytes',
+  'maxBufferedBytes',
+  'heartbeatMs',
+  'connectTimeoutMs',
+  'reconnectWindowMs',
+  'on',
+];
+
+/** A refusal by the server: retrying will not help. */
+class Refused extends ConfideError {}
+
+export class Party {
+  readonly id: PartyId;
+  readonly #o: JoinOptions;
+  readonly #identity: Identity;
+  readonly #emit: (e: NetEvent) => void;
+  readonly #inbox = new Inbox();
+  readonly #decodeLimits: DecodeLimits;
+  readonly #maxMessageBytes: number;
+  readonly #maxBufferedBytes: number;
+  readonly #heartbeatMs: number;
+  readonly #reconnectWindowMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #lastSeen = new Map<PartyId, number>();
+  #hello: Hello | undefined;
+  #channel: Channel | undefined;
+  #seq = 0;
+  #closed: ConfideError | undefined;
+  #readyWaiters: { resolve(): void; reject(e: unknown): void }[] = [];
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  /** Use `join(options)`. */
+  constructor(o: JoinOptions, secret: symbol) {
+    if (secret !== CONSTRUCT) throw new ConfideError('E_STATE', 'net: use join(options) to join a session');
+    this.#o = o;
+    this.#identity = o.identity;
+    this.id = o.identity.id;
+    this.#emit = emitter(o.on);
+    this.#maxMessageBytes = o.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
+    this.#maxBufferedBytes = o.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes;
+    this.#decodeLimits = bodyLimits(this.#maxMessageBytes);
+    this.#heartbeatMs = o.heartbeatMs ?? DEFAULTS.heartbeatMs;
+    this.#reconnectWindowMs = o.reconnectWindowMs ?? DEFAULTS.reconnectWindowMs;
+    this.#connectTimeoutMs = o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
+  }
+
+  /** The server's party id (send to it with `send(party.serverId, ...)`). */
+  get serverId(): PartyId {
+    return toHex(this.#hello!.serverKey);
+  }
+
+  get sessionId(): Uint8Array {
+    return this.#hello!.sessionId.slice();
+  }
+
+  /** True while a link to the server is up. */
+  get connected(): boolean {
+    return this.#channel !== undefined && !this.#channel.closed;
+  }
+
+  /** @internal */
+  async start(): Promise<void> {
+    await this.#connect();
+    this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
+    this.#heartbeat.unref?.();
+  }
+
+  /**
+   * Sends a signed message to the server or (relayed by it) to another party.
+   * Resolves once it is handed to the link under backpressure; while the
+   * party is reconnecting it waits for the link. Rejects with E_STATE once
+   * the party is closed or dropped.
+   */
+  async send(to: PartyId, round: number, message: Message): Promise<void> {
+    const key = partyKey(aparty(to, 'to'));
+    around(round);
+    const prepared = prepareBody(message);
+    if (ENVELOPE_HEADER_BYTES + prepared.body.length > this.#maxMessageBytes)
+      throw new ConfideError('E_BAD_INPUT', `"message" encodes to ${ENVELOPE_HEADER_BYTES + prepared.body.length} bytes, above maxMessageBytes = ${this.#maxMessageBytes}`, {
+        field: 'message',
+      });
+    this.#open();
+    const env = sealPrepared(this.#identity, { round, sessionId: this.#hello!.sessionId, from: this.#identity.publicKey, to: key, seq: ++this.#seq }, prepared);
+    await this.#ready();
+    this.#emit({ type: 'bytes', direction: 'out', party: to, bytes: wireBytes(env.length) });
+    // A link lost mid-send loses the message; the round's deadline covers that (see README).
+    await this.#channel!.send(FRAME_ENVELOPE, env);
+  }
+
+  /** The next message for this party in `round` (from `from`, if given); E_TIMEOUT after `timeoutMs`. */
+  receive(round: number, options: { from?: PartyId; timeoutMs: number }): Promise<Received> {
+    around(round);
+    aoptions(options, 'options', ['from', 'timeoutMs']);
+    const timeoutMs = atimeout(options?.timeoutMs, 'timeoutMs');
+    const from = options.from === undefined ? undefined : aparty(options.from, 'from');
+    this.#open();
+    return this.#inbox.wait(round, from, timeoutMs);
+  }
+
+  /** Leaves the session: tells the server, closes the link, rejects pending waits (E_STATE). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    const ch = this.#channel;
+    this.#channel = undefined;
+    if (ch !== undefined) ch.close('party closed', false, { type: FRAME_BYE, bytes: encodeBye('party closed') });
+    this.#terminate('party closed');
+  }
+
+  #open(): void {
+    if (this.#closed) throw this.#closed;
+  }
+
+  #ready(): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
+  }
+
+  #terminate(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = new ConfideError('E_STATE', `net: party closed: ${reason}`, { field: 'party' });
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    const w = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const x of w) x.reject(this.#closed);
+    this.#inbox.fail(this.#closed);
+    const ch = this.#channel;
+    this.#channel = undefined;
+    ch?.close(reason);
+  }
+
+  /** Dials, authenticates, and installs the new channel; rejects on failure (Refused when the server said no). */
+  async #connect(): Promise<void> {
+    const link = await this.#o.transport.dial(this.#o.address);
+    await new Promise<void>((resolve, reject) => {
+      let stage: 'hello' | 'welcome' | 'ready' = 'hello';
+      let challenge: Uint8Array;
+      let nonce: Uint8Array;
+      let hello: Hello;
+      const fail = (e: ConfideError) => {
+        clearTimeout(timer);
+        reject(e);
+        ch.close(e.message, true);
+      };
+      const timer = setTimeout(
+        () => fail(new ConfideError('E_TIMEOUT', `net: no session with ${this.#o.address} within ${this.#connectTimeoutMs} ms`, { field: 'connectTimeoutMs' })),
+        this.#connectTimeoutMs,
+      );
+      timer.unref?.();
+      const ch: Channel = new Channel(link, HANDSHAKE_MAX_BYTES, {
+        message: (type, bytes) => {
+          if (stage === 'ready') return this.#onMessage(ch, type, bytes);
+          if (type === FRAME_BYE) return fail(new Refused('E_PROTOCOL', `net: server refused: ${decodeBye(bytes)}`, { field: 'identity' }));
+          try {
+            if (stage === 'hello') {
+              if (type !== FRAME_HELLO) throw new ConfideError('E_PROTOCOL', `net: expected the server's challenge, got frame type ${type}`);
+              hello = decodeHello(bytes);
+              const sid = toHex(hello.serverKey);
+              if (this.#o.serverId !== undefined && sid !== this.#o.serverId)
+                throw new Refused('E_CRYPTO', `net: server identity ${sid} is not the expected ${this.#o.serverId}`, { field: 'serverId' });
+              if (this.#hello !== undefined && (!bytesEqual(this.#hello.serverKey, hello.serverKey) || !bytesEqual(this.#hello.sessionId, hello.sessionId)))
+                throw new Refused('E_PROTOCOL', 'net: the server at this address runs another session now', { field: 'address' });
+              challenge = hello.challenge;
+              nonce = randomBytes(32);
+              const t = authTranscript(hello.sessionId, hello.serverKey, challenge, this.#identity.publicKey, nonce);
+              const tokenProof = this.#o.token === undefined ? new Uint8Array(0) : new Uint8Array(createHmac('sha256', this.#o.token).update(t).digest());
+              void ch.send(FRAME_AUTH, encodeAuth({ publicKey: this.#identity.publicKey, nonce, signature: signBytes(this.#identity, t), tokenProof }));
+              stage = 'welcome';
+              return;
+            }
+            if (type !== FRAME_WELCOME) throw new ConfideError('E_PROTOCOL', `net: expected the server's welcome, got frame type ${type}`);
+            const w = decodeWelcome(bytes);
+            const t = welcomeTranscript(hello.sessionId, hello.serverKey, challenge, this.#identity.publicKey, nonce);
+            if (!verifyBytes(hello.serverKey, t, w.signature)) throw new Refused('E_CRYPTO', 'net: the server failed to prove its identity', { field: 'serverId' });
+            clearTimeout(timer);
+            stage = 'ready';
+            const resumed = this.#hello !== undefined;
+            this.#hello = hello;
+            // A party restarted with the same identity continues after what the server saw.
+            if (w.lastSeq > this.#seq) this.#seq = w.lastSeq;
+            ch.setMaxMessageBytes(this.#maxMessageBytes);
+            this.#channel = ch;
+            this.#emit({ type: 'join', party: this.serverId, resumed });
+            resolve();
+            const waiters = this.#readyWaiters;
+            this.#readyWaiters = [];
+            for (const x of waiters) x.resolve();
+          } catch (e) {
+            fail(isConfideError(e) ? e : new ConfideError('E_PROTOCOL', 'net: malformed handshake', { cause: e }));
+          }
+        },
+        close: (reason) => {
+          if (stage !== 'ready') {
+            clearTimeout(timer);
+            reject(new ConfideError('E_IO', `net: connection to ${this.#o.address} ended during the handshake: ${reason}`, { field: 'address' }));
+            return;
+          }
+          this.#lost(ch, reason);
+        },
+      });
+    });
+  }
+
+  #onMessage(ch: Channel, type: number, bytes: Uint8Array): void {
+    switch (type) {
+      case FRAME_ENVELOPE:
+        return this.#onEnvelope(bytes);
+      case FRAME_PING:
+        void ch.send(FRAME_PONG, new Uint8Array(0));
+        return;
+      case FRAME_PONG:
+        return;
+      case FRAME_BYE: {
+        const reason = decodeBye(bytes);
+        this.#emit({ type: 'drop', party: this.id, reason });
+        this.#terminate(`the server ended the session: ${reason}`);
+        return;
+      }
+      default:
+        ch.close(`unexpected frame type ${type} from the server`, true);
+    }
+  }
+
+  #reject(reason: string, party?: PartyId): void {
+    this.#emit({ type: 'reject', remote: this.#o.address, reason, ...(party ? { party } : {}) });
+  }
+
+  #onEnvelope(bytes: Uint8Array): void {
+    let env: OpenedEnvelope;
+    try {
+      env = parseEnvelope(bytes);
+    } catch (e) {
+      return this.#reject(isConfideError(e) ? e.message : 'malformed envelope');
+    }
+    const from = toHex(env.from);
+    // The server relays; it cannot forge a sender's signature or replay a sequence number.
+    if (!bytesEqual(env.to, this.#identity.publicKey)) return this.#reject('envelope for another recipient', from);
+    if (!bytesEqual(env.sessionId, this.#hello!.sessionId)) return this.#reject('envelope for another session', from);
+    const last = this.#lastSeen.get(from) ?? 0;
+    if (env.seq <= last) return this.#reject(`replayed or reordered envelope: sequence ${env.seq} after ${last}`, from);
+    if (!verifyEnvelope(env)) return this.#reject('bad envelope signature', from);
+    let body: Message;
+    try {
+      body = decodeMessage(env.body, this.#decodeLimits);
+    } catch (e) {
+      return this.#reject(`undecodable envelope body: ${isConfideError(e) ? e.message : 'malformed'}`, from);
+    }
+    this.#lastSeen.set(from, env.seq);
+    this.#emit({ type: 'bytes', direction: 'in', party: from, bytes: wireBytes(bytes.length) });
+    if (this.#inbox.bytesFrom(from) + bytes.length > this.#maxBufferedBytes)
+      return this.#reject(`more than maxBufferedBytes = ${this.#maxBufferedBytes} of messages not yet received from this sender`, from);
+    const ok = this.#inbox.push({ from, to: this.id, round: env.round, seq: env.seq, header: body.header, payloads: body.payloads }, bytes.length);
+    if (!ok) this.#emit({ type: 'late', party: from, round: env.round });
+  }
+
+  #lost(ch: Channel, reason: string): void {
+    if (this.#closed || ch !== this.#channel) return;
+    this.#channel = undefined;
+    this.#emit({ type: 'disconnect', party: this.serverId, reason });
+    if (this.#reconnectWindowMs === 0) return this.#terminate(`lost the server: ${reason}`);
+    void this.#reconnect(reason);
+  }
+
+  async #reconnect(reason: string): Promise<void> {
+    const until = performance.now() + this.#reconnectWindowMs;
+    let delay = 50;
+    while (!this.#closed) {
+      try {
+        await this.#connect();
+        return;
+      } catch (e) {
+        if (e instanceof Refused) return this.#terminate(e.message);
+      }
+      if (performance.now() + delay > until) break;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(2 * delay, 1000);
+    }
+    this.#terminate(`could not reconnect within ${this.#reconnectWindowMs} ms (${reason})`);
+  }
+
+  #beat(): void {
+    const ch = this.#channel;
+    if (ch === undefined || ch.closed) return;
+    const silent = performance.now() - ch.lastSeen;
+    if (silent > 3 * this.#heartbeatMs) ch.close(`server silent for ${Math.round(silent)} ms`);
+  }
+}
+
+const CONSTRUCT = Symbol('Party');
+
+/** Connects to a server, authenticates, and resolves with the party once admitted. */
+export async function join(options: JoinOptions): Promise<Party> {
+  const o = aoptions(options, 'options', JOIN_KEYS);
+  if (o === undefined) throw new ConfideError('E_BAD_INPUT', '"options" expected { transport, address, identity, ... }', { field: 'options' });
+  atransport(o.transport);
+  if (typeof o.address !== 'string' || o.address.length === 0)
+    throw new ConfideError('E_BAD_INPUT', `"address" expected a server address, got ${describe(o.address)}`, { field: 'address' });
+  aidentity(o.identity, 'identity');
+  if (o.serverId !== undefined) aparty(o.serverId, 'serverId');
+  if (o.token !== undefined && (!isBytes(o.token) || o.token.length < 16))
+    throw new ConfideError('E_BAD_INPUT', `"token" expected a Uint8Array of at least 16 bytes, got ${describe(o.token)}`, { field: 'token' });
+  if (o.maxMessageBytes !== undefined) ainteger(o.maxMessageBytes, 'maxMessageBytes', ENVELOPE_HEADER_BYTES + 16, 0xffffffff);
+  if (o.maxBufferedBytes !== undefined) ainteger(o.maxBufferedBytes, 'maxBufferedBytes', 1);
+  if (o.heartbeatMs !== undefined) atimeout(o.heartbeatMs, 'heartbeatMs');
+  if (o.connectTimeoutMs !== undefined) atimeout(o.connectTimeoutMs, 'connectTimeoutMs');
+  if (o.reconnectWindowMs !== undefined) ainteger(o.reconnectWindowMs, 'reconnectWindowMs', 0, 2 ** 31 - 1);
+  if (o.on !== undefined && typeof o.on !== 'function') throw new ConfideError('E_BAD_INPUT', `"on" expected a function, got ${describe(o.on)}`, { field: 'on' });
+  const party = new Party(o, CONSTRUCT);
+  await party.start();
+  return party;
+}

@@ -1,0 +1,50 @@
+/**
+ * The transport contract: what a backend (in-memory, WebSocket) provides to
+ * the party runtime. A backend moves opaque frames in order over links and
+ * reports when a link ends; framing, identity, signatures, rounds and limits
+ * live above it, so the same protocol code runs on every backend.
+ */
+
+/** Handlers a link calls; set once, right after the link is made. */
+export interface LinkHandlers {
+  /** One frame, in the order sent. The array may be a view into a larger buffer. */
+  frame(frame: Uint8Array): void;
+  /** The link ended (either side closed it, or the connection failed). Called once. */
+  close(reason: string): void;
+}
+
+/** One ordered, reliable, bidirectional channel of frames to one peer. */
+export interface Link {
+  /** Where the peer is (an address for logs; not an identity). */
+  readonly remote: string;
+  /**
+   * Sends one frame. The returned promise settles once the link has room for
+   * more (its unsent bytes are below the backend's high-water mark), so a
+   * sender that awaits it never buffers without bound. Frames sent after the
+   * link closed are discarded.
+   */
+  send(frame: Uint8Array): Promise<void>;
+  setHandlers(handlers: LinkHandlers): void;
+  /** Stops delivering frames until `resume` (the peer's sends then back up). */
+  pause(): void;
+  resume(): void;
+  /** Ends the link; the peer sees `reason` where the backend can carry it. */
+  close(reason: string): void;
+}
+
+/** A running listener. */
+export interface Listener {
+  /** The address clients pass to `Transport.dial` (e.g. `ws://127.0.0.1:40123`). */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  /** Server side: accepts links until the listener is closed. */
+  listen(accept: (link: Link) => void): Promise<Listener>;
+  /** Client side: opens a link to a listener's address. */
+  dial(address: string): Promise<Link>;
+}
+
+/** Unsent bytes per link above which `Link.send` waits (both backends). */
+export const HIGH_WATER_BYTES = 8 * 1024 * 1024;

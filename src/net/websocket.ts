@@ -1,0 +1,199 @@
+/**
+ * The WebSocket backend: a `ws` server (over node:https when given a
+ * certificate and key) and `ws` clients. One frame is one binary WebSocket
+ * message; text messages are refused. Compression is off (tensors do not
+ * compress, and per-message deflate is a memory-exhaustion vector).
+ */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { aoptions, ainteger, astring, isBytes } from '../core/assert.ts';
+import { ConfideError, describe } from '../core/errors.ts';
+import { CHUNK_BYTES, FRAME_HEADER_BYTES } from './_frame.ts';
+import { HIGH_WATER_BYTES, type Link, type LinkHandlers, type Listener, type Transport } from './transport.ts';
+
+/** A PEM string or its bytes. */
+export type Pem = string | Uint8Array;
+
+export interface WebSocketOptions {
+  /** Interface the server binds (default '127.0.0.1'). */
+  host?: string;
+  /** Port the server binds (default 0: any free port; see `Listener.address`). */
+  port?: number;
+  /** Serve TLS (wss://) with this certificate chain and private key. */
+  tls?: { cert: Pem; key: Pem };
+  /** Certificates a client trusts for wss:// in addition to the system roots (e.g. a self-signed server certificate). */
+  ca?: Pem;
+}
+
+const OPTION_KEYS = ['host', 'port', 'tls', 'ca'];
+/** The largest WebSocket message: one frame header and one full chunk. */
+const MAX_WS_PAYLOAD = FRAME_HEADER_BYTES + CHUNK_BYTES;
+/** How long a closing socket may take before it is cut. */
+const CLOSE_GRACE_MS = 2000;
+
+function apem(v: unknown, field: string): string | Buffer {
+  if (typeof v === 'string' && v.length > 0) return v;
+  if (isBytes(v) && v.length > 0) return Buffer.from(v.buffer, v.byteOffset, v.length);
+  throw new ConfideError('E_BAD_INPUT', `"${field}" expected a PEM string or Uint8Array, got ${describe(v)}`, { field });
+}
+
+function toBytes(data: RawData): Uint8Array | undefined {
+  // binaryType 'nodebuffer' (the default) yields one Buffer per message.
+  if (data instanceof Uint8Array) return new Uint8Array(data.buffer, data.byteOffset, data.length);
+  return undefined;
+}
+
+class WsLink implements Link {
+  readonly remote: string;
+  readonly #ws: WebSocket;
+  #handlers: LinkHandlers | undefined;
+  #early: Uint8Array[] = [];
+  #earlyClose: string | undefined;
+  #outstanding = 0;
+  #waiters: (() => void)[] = [];
+  #closed = false;
+
+  constructor(ws: WebSocket, remote: string) {
+    this.#ws = ws;
+    this.remote = remote;
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      const bytes = isBinary ? toBytes(data) : undefined;
+      // A text message cannot be a frame; an empty array fails the frame's length check.
+      const frame = bytes ?? new Uint8Array(0);
+      if (this.#handlers && this.#early.length === 0) this.#handlers.frame(frame);
+      else this.#early.push(frame);
+    });
+    ws.on('close', (code: number, reason: Buffer) => this.#ended(reason.length > 0 ? reason.toString('utf8') : `connection closed (code ${code})`));
+    ws.on('error', (err: Error) => this.#ended(`connection error: ${err.message}`));
+  }
+
+  #ended(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#release();
+    if (this.#handlers && this.#early.length === 0) this.#handlers.close(reason);
+    else this.#earlyClose = reason;
+  }
+
+  #release(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const r of w) r();
+  }
+
+  send(frame: Uint8Array): Promise<void> {
+    if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) return Promise.resolve();
+    const n = frame.length;
+    this.#outstanding += n;
+    this.#ws.send(frame, { binary: true }, () => {
+      // Called once the bytes are handed to the socket (or the send failed).
+      this.#outstanding -= n;
+      if (this.#outstanding < HIGH_WATER_BYTES) this.#release();
+    });
+    if (this.#outstanding < HIGH_WATER_BYTES) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  setHandlers(handlers: LinkHandlers): void {
+    this.#handlers = handlers;
+    if (this.#early.length === 0 && this.#earlyClose === undefined) return;
+    // Frames that came before the handlers are delivered on the next turn (the
+    // caller is still constructing), and frames arriving meanwhile queue behind them.
+    setImmediate(() => {
+      while (this.#early.length > 0) handlers.frame(this.#early.shift()!);
+      if (this.#earlyClose !== undefined) handlers.close(this.#earlyClose);
+    });
+  }
+
+  pause(): void {
+    if (!this.#closed) this.#ws.pause();
+  }
+
+  resume(): void {
+    if (!this.#closed) this.#ws.resume();
+  }
+
+  close(reason: string): void {
+    if (this.#closed) return;
+    const ws = this.#ws;
+    // WebSocket close reasons are at most 123 bytes.
+    const short = Buffer.from(reason, 'utf8').subarray(0, 120).toString('utf8').replace(/\uFFFD+$/, '');
+    try {
+      ws.close(4000, short);
+    } catch {
+      ws.terminate();
+    }
+    setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+    this.#ended(reason);
+  }
+}
+
+/**
+ * The WebSocket backend. The same object listens (server) and dials
+ * (clients); give TLS material to serve wss://, and `ca` to a client that
+ * must trust a self-signed server.
+ */
+export function webSocketTransport(options?: WebSocketOptions): Transport {
+  const o = (aoptions(options, 'options', OPTION_KEYS) ?? {}) as WebSocketOptions;
+  const host = o.host === undefined ? '127.0.0.1' : astring(o.host, 'host', 255);
+  const port = o.port === undefined ? 0 : ainteger(o.port, 'port', 0, 65535);
+  let tls: { cert: string | Buffer; key: string | Buffer } | undefined;
+  if (o.tls !== undefined) {
+    aoptions(o.tls, 'tls', ['cert', 'key']);
+    tls = { cert: apem(o.tls.cert, 'tls.cert'), key: apem(o.tls.key, 'tls.key') };
+  }
+  const ca = o.ca === undefined ? undefined : apem(o.ca, 'ca');
+
+  return {
+    async listen(accept: (link: Link) => void): Promise<Listener> {
+      const http: HttpServer = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }) : createHttpServer();
+      const wss = new WebSocketServer({ server: http, maxPayload: MAX_WS_PAYLOAD, perMessageDeflate: false, clientTracking: true });
+      wss.on('connection', (ws, req) => {
+        const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+        accept(new WsLink(ws, remote));
+      });
+      // Errors on the listening socket after start surface as closed links; never throw from here.
+      wss.on('error', () => {});
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', (e) => reject(new ConfideError('E_IO', `net: cannot listen on ${host}:${port}: ${e.message}`, { field: 'port', cause: e })));
+        http.listen(port, host, () => resolve());
+      });
+      http.on('error', () => {});
+      const addr = http.address() as AddressInfo;
+      const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      const address = `${tls ? 'wss' : 'ws'}://${shownHost}:${addr.port}`;
+      return {
+        address,
+        close: () =>
+          new Promise<void>((resolve) => {
+            for (const ws of wss.clients) ws.terminate();
+            wss.close(() => http.close(() => resolve()));
+            http.closeAllConnections?.();
+          }),
+      };
+    },
+
+    dial(address: string): Promise<Link> {
+      astring(address, 'address');
+      if (!/^wss?:\/\//.test(address))
+        return Promise.reject(new ConfideError('E_BAD_INPUT', `"address" expected a ws:// or wss:// URL, got ${describe(address)}`, { field: 'address' }));
+      return new Promise<Link>((resolve, reject) => {
+        const ws = new WebSocket(address, { maxPayload: MAX_WS_PAYLOAD, perMessageDeflate: false, ...(ca ? { ca } : {}) });
+        // Attach the link at once so that no message between 'open' and the caller's handlers is lost.
+        const link = new WsLink(ws, address);
+        const onError = (e: Error) => {
+          ws.off('open', onOpen);
+          reject(new ConfideError('E_IO', `net: cannot connect to ${address}: ${e.message}`, { field: 'address', cause: e }));
+        };
+        const onOpen = () => {
+          ws.off('error', onError);
+          resolve(link);
+        };
+        ws.once('error', onError);
+        ws.once('open', onOpen);
+      });
+    },
+  };
+}
