@@ -66,3 +66,4 @@ export { AboveThreshold, NumericSparse, type AboveThresholdOptions, type Numeric
 export * from './accounting/index.ts';
 export * from './budget/index.ts';
 export { auditMechanism, clopperPearson, statDpTest } from './audit/index.ts';
+export * from './stats/index.ts';

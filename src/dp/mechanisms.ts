@@ -278,7 +278,7 @@ function discreteSigmaFor(epsilon: number, targetDelta: number, sensitivity: num
 }
 
 /** The largest ρ whose tight (ε, δ) conversion (CKS20 Prop. 12) meets δ. */
-function rhoFor(epsilon: number, targetDelta: number): number {
+export function rhoFor(epsilon: number, targetDelta: number): number {
   const delta = targetDelta * (1 - DELTA_MARGIN);
   // rhoToEpsilon is increasing in ρ; bisect for the largest ρ with rhoToEpsilon(ρ, δ) <= ε.
   let lo = 0, hi = epsilon;

@@ -169,5 +169,6 @@ export function queryFromJson(v: unknown): NormalizedQuery {
   const q: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(o)) if (x !== null) q[k] = x;
   if (q.groupBuckets !== undefined) delete q.publicGroups;
+  if (Array.isArray(q.quantiles) && q.quantiles.length === 0) delete q.quantiles;
   return normalizeQuery(q as unknown as StatsQuery);
 }

@@ -1,0 +1,110 @@
+/**
+ * One pass over a corpus: read rows (reader.ts), bound each unit's
+ * contribution (bounding.ts) and add the bounded contributions into exact
+ * per-group state (partial.ts). Memory holds the groups and, while reading,
+ * O(L0·Linf) per privacy unit; with `shard` a run keeps only the units of one
+ * shard, so n runs (on one machine or many) each hold 1/n of the units, and
+ * `mergePartials` adds their states.
+ */
+import { ainteger, aobject, aoptions } from '../../core/assert.ts';
+import { arng, systemRng, type Rng } from '../../core/random.ts';
+import { ContributionBounder, unitShard } from './bounding.ts';
+import { accumulator, emptyPartial, type StatsPartial } from './partial.ts';
+import { bucketIndex, bucketLabels, normalizeQuery, type NormalizedQuery, type StatsQuery } from './query.ts';
+import { readCorpus, type CorpusFormat, type ReadProgress } from './reader.ts';
+
+export interface CollectOptions {
+  /** The input format for every input (default: from each file's extension). */
+  format?: CorpusFormat;
+  /** Keep only the units of shard `index` of `count` (see unitShard). */
+  shard?: { index: number; count: number };
+  onProgress?: (p: ReadProgress) => void;
+  /** Standard input, when an input is '-' (default process.stdin). */
+  stdin?: NodeJS.ReadableStream;
+  rng?: Rng;
+}
+
+function key(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return undefined;
+}
+
+/** The type of a bad field, never its value: reasons are printed beside DP releases and must not quote the data. */
+function kind(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'string' ? (v === '' ? 'empty string' : 'non-numeric string') : typeof v;
+}
+
+function numeric(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v === 'string' && v.trim() !== '') {
+    const x = Number(v);
+    return Number.isFinite(x) ? x : undefined;
+  }
+  return undefined;
+}
+
+/** Reads `inputs` and returns the exact bounded state of `query` over them (no noise: release it with releaseStats). */
+export async function collectStats(inputs: readonly string[], query: StatsQuery, options: CollectOptions = {}): Promise<StatsPartial> {
+  aoptions(options, 'options', ['format', 'shard', 'onProgress', 'stdin', 'rng']);
+  const q: NormalizedQuery = normalizeQuery(query);
+  let shard: StatsPartial['shard'] = null;
+  if (options.shard !== undefined) {
+    const s = aobject(options.shard, 'shard');
+    const count = ainteger(s.count, 'shard.count', 1, 1 << 20);
+    shard = { index: ainteger(s.index, 'shard.index', 0, count - 1), count };
+  }
+  const rng = options.rng === undefined ? systemRng() : arng(options.rng, 'rng');
+  const partial = emptyPartial(q, shard);
+  const bounder = new ContributionBounder({
+    maxGroupsPerUnit: q.maxGroupsPerUnit,
+    maxRowsPerGroup: q.maxRowsPerGroup,
+    values: q.value !== null,
+    rng,
+  });
+  const publicSet = q.publicGroups && !q.groupBuckets ? new Set(q.publicGroups) : null;
+  const labels = q.groupBuckets ? bucketLabels(q.groupBuckets) : null;
+  const { unit: unitField, groupBy, value: valueField } = q;
+  const summary = await readCorpus(inputs, {
+    format: options.format,
+    stdin: options.stdin,
+    onProgress: options.onProgress,
+    onRecord(record) {
+      const unit = key(record[unitField]);
+      if (unit === undefined) return `field "${unitField}" (privacy unit) is missing or not a string or number (got ${kind(record[unitField])})`;
+      let group: string | undefined;
+      if (labels) {
+        const x = numeric(record[groupBy]);
+        if (x === undefined) return `field "${groupBy}" is missing or not a number (got ${kind(record[groupBy])})`;
+        group = labels[bucketIndex(q.groupBuckets!, x) + 1];
+      } else {
+        group = key(record[groupBy]);
+        if (group === undefined) return `field "${groupBy}" (group) is missing or not a string or number (got ${kind(record[groupBy])})`;
+      }
+      let value = 0;
+      if (valueField !== null) {
+        const x = numeric(record[valueField]);
+        if (x === undefined) return `field "${valueField}" is missing or not a number (got ${kind(record[valueField])})`;
+        value = x;
+      }
+      if (shard && unitShard(unit, shard.count) !== shard.index) return;
+      if (publicSet && !publicSet.has(group)) {
+        partial.bounding.rowsOutsideGroups++;
+        return;
+      }
+      bounder.add(unit, group, value);
+    },
+  });
+  Object.assign(partial.input, {
+    records: summary.records,
+    malformed: summary.malformed,
+    samples: [...summary.samples],
+    files: summary.files,
+    skippedFiles: [...summary.skippedFiles],
+    bytes: summary.bytes,
+  });
+  Object.assign(partial.bounding, bounder.counts);
+  bounder.drain(accumulator(partial));
+  return partial;
+}
