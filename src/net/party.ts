@@ -150,7 +150,7 @@ export class Party {
   }
 
   /** The next message for this party in `round` (from `from`, if given); E_TIMEOUT after `timeoutMs`. */
-  receive(round: number, options: { from?: PartyId; timeoutMs: number }): Promise<Received> {
+  async receive(round: number, options: { from?: PartyId; timeoutMs: number }): Promise<Received> {
     around(round);
     aoptions(options, 'options', ['from', 'timeoutMs']);
     const timeoutMs = atimeout(options?.timeoutMs, 'timeoutMs');

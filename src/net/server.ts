@@ -194,7 +194,7 @@ export class PartyServer {
   }
 
   /** Resolves with `parties()` once at least `count` parties are in the session; E_TIMEOUT after `timeoutMs`. */
-  waitForParties(count: number, options: { timeoutMs: number }): Promise<PartyId[]> {
+  async waitForParties(count: number, options: { timeoutMs: number }): Promise<PartyId[]> {
     ainteger(count, 'count', 1, this.#maxParties);
     aoptions(options, 'options', ['timeoutMs']);
     const timeoutMs = atimeout(options?.timeoutMs, 'timeoutMs');
@@ -225,7 +225,7 @@ export class PartyServer {
    * until all have sent, dropped, or the deadline passes. The round is then
    * closed: later messages for it are discarded (a 'late' event).
    */
-  collect(round: number, options: CollectOptions): Promise<RoundResult> {
+  async collect(round: number, options: CollectOptions): Promise<RoundResult> {
     around(round);
     aoptions(options, 'options', ['deadlineMs', 'from']);
     const deadlineMs = atimeout(options?.deadlineMs, 'deadlineMs');
@@ -270,7 +270,7 @@ export class PartyServer {
   }
 
   /** The next message for this server in `round` (from `from`, if given); E_TIMEOUT after `timeoutMs`. */
-  receive(round: number, options: ReceiveOptions): Promise<Received> {
+  async receive(round: number, options: ReceiveOptions): Promise<Received> {
     around(round);
     aoptions(options, 'options', ['from', 'timeoutMs']);
     const timeoutMs = atimeout(options?.timeoutMs, 'timeoutMs');
@@ -418,7 +418,7 @@ export class PartyServer {
     p.status = 'live';
     if (p.awayTimer) clearTimeout(p.awayTimer);
     p.awayTimer = undefined;
-    old?.close('replaced by a new connection of the same party');
+    old?.close('replaced by a new connection of the same party', false, { type: FRAME_BYE, bytes: encodeBye('replaced by a new connection of the same party') });
     conn.party = p;
     conn.channel.setMaxMessageBytes(this.#limits.maxMessageBytes);
     const signature = signBytes(this.#identity, welcomeTranscript(this.sessionId, this.#identity.publicKey, conn.challenge, auth.publicKey, auth.nonce));
