@@ -25,3 +25,21 @@ export {
   type StatsRelease,
   type StatsReleaseOptions,
 } from './release.ts';
+export {
+  PARTITION_SELECTION_STRATEGIES,
+  partitionSelector,
+  type PartitionSelectionStrategy,
+  type PartitionSelector,
+  type PartitionSelectorOptions,
+} from './partition_selection.ts';
+export {
+  DEFAULT_BRANCHING_FACTOR,
+  DEFAULT_TREE_HEIGHT,
+  QUANTILE_TREE_ALPHA,
+  QuantileTree,
+  releaseQuantiles,
+  type QuantileTreeJson,
+  type QuantileTreeOptions,
+  type QuantilesRelease,
+  type ReleaseQuantilesOptions,
+} from './quantiles.ts';
