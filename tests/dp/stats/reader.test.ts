@@ -314,6 +314,8 @@ describe('gzip, stdin, directories', () => {
     const { records, summary } = await read([a, b, c]);
     expect(records.map((r) => r.record)).toEqual([{ a: 1 }, { a: 2 }, { b: 1 }, { c: 1 }, { c: 2 }]);
     expect(summary.bytes).toBe(16 + 8 + 17); // bytes after gunzip
+    // Reads of one byte still see both magic bytes.
+    expect((await read([a, b, c], { chunkBytes: 1 })).records).toEqual(records);
   });
 
   it('a truncated gzip stream keeps the records before the break, is reported, and the next input is read', async () => {
