@@ -696,7 +696,7 @@ const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const SPACE = /\s/;
 
 /** Counts for a plain-text document: its lines (a final line without newline counts) and whitespace-separated words. */
-export function textRecord(text: string, file: string, bytes: number): Record<string, unknown> {
+function textRecord(text: string, file: string, bytes: number): Record<string, unknown> {
   let lines = 0;
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines++;
   if (text.length !== 0 && text.charCodeAt(text.length - 1) !== 10) lines++;
@@ -721,7 +721,7 @@ export function textRecord(text: string, file: string, bytes: number): Record<st
  * derived fields, which take precedence over a header of the same name.
  * Returns a reason when the text has no header fields at all.
  */
-export function emailRecord(text: string, file: string, group?: string): Record<string, unknown> | string {
+function emailRecord(text: string, file: string, group?: string): Record<string, unknown> | string {
   const m = /\r?\n\r?\n/.exec(text);
   const head = m === null ? text : text.slice(0, m.index);
   const body = m === null ? '' : text.slice(m.index + m[0].length);
