@@ -12,7 +12,8 @@ import { kernelInfo } from '../core/wasm/loader.ts';
 import { deltaFor, describeEvent, epsilonFor, parseEvent, type AccountingMethod } from '../dp/index.ts';
 import { AUDIT_USAGE, auditCommand } from './_audit.ts';
 import { BUDGET_USAGE, budgetCommand } from './_budget.ts';
-import { runMailbox, type MailboxReport } from './_mailbox.ts';
+import { runCorpusReport, type CorpusReport } from './_corpus_report.ts';
+import { STATS_USAGE, statsCommand, statsJson, statsTable } from './_stats.ts';
 
 function readFile(path: string): string {
   try {
@@ -25,12 +26,14 @@ function readFile(path: string): string {
 const USAGE = () => `confide: privacy-preserving computation
 
 usage:
-  confide run [--corpus DIR] [--epsilon E] [--delta D] [--ledger L.db --dataset D] [--frac-bits N] [--bound X] [--json]
-      Joint mailbox statistics across parties (one sub-directory of DIR per
-      party; default: the SpamAssassin corpus, 5 mailboxes). Each party's
-      vector is fixed-point encoded and blinded with pairwise ChaCha20 masks;
-      only the sum is revealed, and it is released with differential
-      privacy (default ε = 1, δ = 1e-6 per message).
+  confide run [--corpus DIR] [--out DIR] [--epsilon E] [--delta D] [--ledger L.db --dataset D] [--json]
+      The main job: a DP composition report of a mailbox archive (default:
+      the SpamAssassin corpus) with the sender address as privacy unit:
+      sender domains (selected privately), hour of day, message length.
+      Each of the three releases spends ε (default 1) from the ledger
+      (default out/ledger.db, budget ε = 30, δ = 1e-5 when new) before it is
+      drawn; the HTML report goes to out/report.html.
+  ${STATS_USAGE.replace(/\n/g, '\n  ')}
   confide accountant --event JSON|@FILE|- (--delta D | --epsilon E)
                      [--method pld|rdp|zcdp|basic] [--discretization X] [--json]
       The privacy cost of an event (see the event grammar in the README):
@@ -43,53 +46,14 @@ usage:
   confide version | --version
 `;
 
-function bar(x: number, max: number, width = 30): string {
-  return '█'.repeat(max > 0 ? Math.round((x / max) * width) : 0);
-}
-
-function printMailbox(r: MailboxReport): void {
-  const out: string[] = [];
-  const total = r.parties.reduce((s, p) => s + p.messages, 0);
-  out.push(`confide run: joint mailbox statistics over ${r.parties.length} parties, ${total} messages`);
-  out.push(`corpus ${r.corpus}`);
-  for (const p of r.parties) out.push(`  party ${p.name.padEnd(12)} ${String(p.messages).padStart(6)} messages, ${p.clipped} values clipped`);
-  if (r.unreadable.length) {
-    out.push(`  ${r.unreadable.length} files unreadable:`);
-    for (const u of r.unreadable.slice(0, 10)) out.push(`    ${u.file}: ${u.reason}`);
-  }
-  const get = (f: string) => r.release.values[f];
-  const section = (title: string, prefix: string) => {
-    const rows = r.schema.filter((f) => f.startsWith(prefix));
-    const max = Math.max(...rows.map(get));
-    out.push('', `${title}  (each ± ${r.release.margin95[rows[0]].toFixed(0)} at 95%)`);
-    for (const f of rows) out.push(`  ${f.slice(prefix.length).padEnd(8)} ${get(f).toFixed(0).padStart(6)} ${bar(Math.max(0, get(f)), max)}`);
-  };
-  section('hour sent (UTC)', 'hour:');
-  section('weekday', 'weekday:');
-  section('body size (bytes)', 'body:');
-  section('sender top-level domain', 'tld:');
-  const msgs = get('messages');
-  out.push('', `html ${get('html').toFixed(0)}, multipart ${get('multipart').toFixed(0)}, undated ${get('undated').toFixed(0)}, ` +
-    `geometric-mean body ${(2 ** (get('log2-body-sum') / msgs) - 1).toFixed(0)} bytes`);
-  out.push('', `aggregation: Z_2^${r.ring}, scale 2^${r.fracBits}, bound ±${r.bound}, kernels ${r.kernel}, ${r.millis.toFixed(0)} ms`);
-  out.push(`check: aggregate = sum of clipped inputs within ${r.maxErrorQuanta.toFixed(2)} quanta (stochastic rounding, < ${r.parties.length} allowed); ` +
-    `masked coordinates equal to the party's own: ${(r.unmaskedFraction * 100).toFixed(2)}%`);
-  const g = r.release.guarantee;
-  out.push(
-    `released with differential privacy: ${g.kind === 'approx' ? `(ε = ${g.epsilon}, δ = ${g.delta})` : JSON.stringify(g)} per message; ` +
-      `counts by the discrete Gaussian (σ = ${r.release.noise[0].scale.toFixed(2)}), ` +
-      `log-size sum by the Laplace mechanism on a 2^k grid; the exact aggregate is never printed.`,
-  );
-  out.push(
-    `ledger: spend #${r.receipt.id} on ${r.receipt.dataset} recorded before the noise was drawn; ` +
-      `${r.receipt.unit} spent ${r.receipt.spent.toPrecision(4)} of ${r.receipt.budget}, hash ${r.receipt.hash.slice(0, 16)}…`,
-  );
-  out.push('not yet: key agreement and dropout recovery (secagg module).');
+function printCorpusReport(r: CorpusReport): void {
+  const out: string[] = [`confide run: DP composition report of ${r.corpus}`, ''];
+  for (const s of r.sections) out.push(`== ${s.title}`, statsTable(s.release));
+  out.push(`report: ${r.reportPath}`, `ledger: ${r.ledgerPath} (see \`confide budget status --ledger ${r.ledgerPath}\`)`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [cmd = 'help', ...rest] = argv;
   switch (cmd) {
     case 'run': {
@@ -97,8 +61,7 @@ function main(argv: string[]): number {
         args: rest,
         options: {
           corpus: { type: 'string' },
-          'frac-bits': { type: 'string' },
-          bound: { type: 'string' },
+          out: { type: 'string' },
           epsilon: { type: 'string' },
           delta: { type: 'string' },
           ledger: { type: 'string' },
@@ -107,20 +70,21 @@ function main(argv: string[]): number {
         },
         strict: true,
       });
-      const report = runMailbox({
-        ledger: values.ledger,
-        dataset: values.dataset,
-        corpus: values.corpus,
-        fracBits: numberFlag(values['frac-bits'], 'frac-bits'),
-        bound: numberFlag(values.bound, 'bound'),
-        epsilon: numberFlag(values.epsilon, 'epsilon'),
-        delta: numberFlag(values.delta, 'delta'),
+      const report = await runCorpusReport({
+        ...(values.corpus !== undefined ? { corpus: values.corpus } : {}),
+        ...(values.out !== undefined ? { out: values.out } : {}),
+        ...(values.ledger !== undefined ? { ledger: values.ledger } : {}),
+        ...(values.dataset !== undefined ? { dataset: values.dataset } : {}),
+        ...(values.epsilon !== undefined ? { epsilon: numberFlag(values.epsilon, 'epsilon') } : {}),
+        ...(values.delta !== undefined ? { delta: numberFlag(values.delta, 'delta') } : {}),
       });
-      const { exact: _exact, ...published } = report;
-      if (values.json) process.stdout.write(`${JSON.stringify(published, null, 2)}\n`);
-      else printMailbox(report);
-      return report.maxErrorQuanta < report.parties.length && report.unmaskedFraction < 0.01 ? 0 : 1;
+      if (values.json)
+        process.stdout.write(`${JSON.stringify({ corpus: report.corpus, report: report.reportPath, ledger: report.ledgerPath, sections: report.sections.map((s) => ({ title: s.title, ...statsJson(s.release) })) }, null, 2)}\n`);
+      else printCorpusReport(report);
+      return 0;
     }
+    case 'stats':
+      return statsCommand(rest);
     case 'budget':
       return budgetCommand(rest);
     case 'audit':
@@ -183,7 +147,7 @@ function version(): string {
 }
 
 try {
-  process.exitCode = main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2));
 } catch (e) {
   if (isConfideError(e)) {
     process.stderr.write(`confide: ${e.code}: ${e.message}\n`);

@@ -1,118 +1,145 @@
 /**
- * `confide run`, the main job, as a user runs it: on the SpamAssassin corpus
- * (5 mailboxes), and on a small corpus whose answer is known exactly.
+ * `confide run`, the main job, as a user runs it: the DP composition report
+ * of the SpamAssassin corpus, checked against the exact answers.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/core/index.ts';
-import { defaultCorpus, localStatistics, parseEmail, runMailbox, SCHEMA } from '../../src/cli/_mailbox.ts';
+import { PrivacyLedger, collectStats } from '../../src/dp/index.ts';
+import { DEFAULT_BUDGET, defaultCorpus, runCorpusReport } from '../../src/cli/_corpus_report.ts';
+import { zQuantile } from '../_stats.ts';
 
 const main = join(import.meta.dirname, '../../src/cli/main.ts');
 const run = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
 
-function message(date: string, from: string, body: string, type = 'text/plain'): string {
-  return `From: Someone <${from}>\nDate: ${date}\nSubject: hi\nContent-Type: ${type};\n  charset=us-ascii\n\n${body}`;
+/** Largest k with P(Binomial(n, p) >= k) > alpha: more misses than this has probability <= alpha. */
+function binomialUpper(n: number, p: number, alpha: number): number {
+  let tail = 1, pmf = (1 - p) ** n;
+  for (let k = 0; k <= n; k++) {
+    tail -= pmf; // tail = P(X > k)
+    if (tail <= alpha) return k;
+    pmf *= ((n - k) / (k + 1)) * (p / (1 - p));
+  }
+  return n;
 }
 
 describe('confide run', () => {
-  it('aggregates the SpamAssassin corpus: the aggregate equals the plaintext sums, masks hide every party', () => {
-    const report = runMailbox({ rng: seededRng(1) });
-    const at = (f: string) => report.exact[SCHEMA.indexOf(f)];
-    expect(report.parties.map((p) => p.name)).toEqual(['easy-ham-1', 'easy-ham-2', 'hard-ham-1', 'spam-1', 'spam-2']);
-    const files = readdirSync(defaultCorpus(), { recursive: true }).filter((f) => String(f).endsWith('.json') && String(f).includes('/'));
-    expect(at('messages') + report.unreadable.length).toBe(files.length);
-    expect(at('messages')).toBeGreaterThan(6000);
-    const hours = SCHEMA.filter((f) => f.startsWith('hour:')).reduce((s, f) => s + at(f), 0);
-    expect(hours + at('undated')).toBe(at('messages'));
-    expect(report.maxErrorQuanta).toBeLessThan(report.parties.length);
-    expect(report.unmaskedFraction).toBeLessThan(0.01);
-    // The release is noisy, within its stated 95% margin almost everywhere (5 sigma bound per value).
-    for (const f of SCHEMA) expect(Math.abs(report.release.values[f] - at(f))).toBeLessThan(report.release.margin95[f] * 3);
-    expect(report.release.guarantee).toEqual({ kind: 'approx', epsilon: 1, delta: 1e-6 });
+  it('releases each value within its 95% interval of the exact bounded answer, at the stated rate', async () => {
+    const out = tmp('confide-run-');
+    const r = await runCorpusReport({ out, rng: seededRng(11) });
+    expect(r.sections.map((s) => s.release.query.groupBy)).toEqual(['sender_domain', 'hour', 'body_bytes']);
+    let intervals = 0, misses = 0;
+    for (const { release, partial } of r.sections) {
+      expect(partial.input.records).toBeGreaterThan(5900);
+      for (const g of release.groups) {
+        const exact = partial.groups.get(g.key);
+        for (const m of ['count', 'units'] as const) {
+          if (g[m] === undefined) continue;
+          const truth = exact ? exact[m] : 0;
+          intervals++;
+          if (!(g.ci[m]![0] <= truth && truth <= g.ci[m]![1])) misses++;
+        }
+      }
+    }
+    expect(intervals).toBeGreaterThan(35);
+    expect(misses).toBeLessThanOrEqual(binomialUpper(intervals, 0.05, 1e-6));
+    // The hours and length buckets are public: all of them, in order.
+    expect(r.sections[1].release.groups.map((g) => g.key)).toEqual(Array.from({ length: 24 }, (_, h) => String(h)));
+    expect(r.sections[2].release.groups.map((g) => g.key)).toEqual(['<256', '[256, 1024)', '[1024, 4096)', '[4096, 16384)', '[16384, 65536)', '>=65536']);
+    // Only domains with enough senders appear, and the big ones do.
+    const domains = r.sections[0].release.groups.map((g) => g.key);
+    expect(domains).toContain('hotmail.com');
+    for (const d of domains) expect(r.sections[0].partial.groups.get(d)!.units).toBeGreaterThan(10);
+    const html = readFileSync(r.reportPath, 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toContain('hotmail.com');
+    const ledger = PrivacyLedger.open(r.ledgerPath, { create: false });
+    try {
+      expect(ledger.history('spamassassin').filter((x) => x.kind === 'spend')).toHaveLength(3);
+      expect(ledger.verify().ok).toBe(true);
+    } finally {
+      ledger.close();
+    }
   }, 120_000);
 
-  it('publishes only the DP release in its JSON, never the exact aggregate', () => {
-    const r = run('run', '--json', '--epsilon', '0.5');
+  it('counts hours exactly as an independent reading of the Date headers does, when no cap binds', async () => {
+    const corpus = defaultCorpus();
+    const expected = new Map<string, number>();
+    let undated = 0;
+    for (const f of readdirSync(corpus, { recursive: true }).map(String)) {
+      if (!f.includes('/') || !f.endsWith('.json')) continue;
+      const text = (JSON.parse(readFileSync(join(corpus, f), 'utf8')) as { text: string }).text;
+      const head = text.split(/\r?\n\r?\n/)[0].replace(/\r?\n[ \t]+/g, ' ');
+      const date = /^date:[ \t]*(.*)$/im.exec(head)?.[1];
+      const t = date === undefined ? NaN : Date.parse(date);
+      const from = /^from:.*$/im.exec(head)?.[0] ?? '';
+      if (!/@/.test(from)) continue; // no sender address: no privacy unit, counted as malformed by the engine
+      if (Number.isNaN(t)) undated++;
+      else expected.set(String(new Date(t).getUTCHours()), (expected.get(String(new Date(t).getUTCHours())) ?? 0) + 1);
+    }
+    const p = await collectStats([corpus], { unit: 'sender', groupBy: 'hour', aggregations: ['count'], maxGroupsPerUnit: 24, maxRowsPerGroup: 100_000 }, { format: 'email', rng: seededRng(1) });
+    expect(p.bounding.rowsOverGroupLimit + p.bounding.rowsOverRowLimit).toBe(0);
+    const got = new Map([...p.groups].map(([k, g]) => [k, g.count]));
+    expect(got).toEqual(expected);
+    expect(undated).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('publishes only DP values in its JSON, with what was dropped and spent', () => {
+    const out = tmp('confide-run-json-');
+    const r = run('run', '--json', '--out', out, '--epsilon', '0.5');
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report.exact).toBeUndefined();
-    expect(report.totals).toBeUndefined();
-    expect(Object.keys(report.release.values)).toEqual([...SCHEMA.filter((f) => f !== 'log2-body-sum'), 'log2-body-sum']);
-    expect(report.release.guarantee.epsilon).toBe(0.5);
-    expect(report.release.events.map((e: { type: string }) => e.type)).toEqual(['zcdp', 'discrete-laplace']);
+    expect(report.sections).toHaveLength(3);
+    for (const s of report.sections) {
+      expect(Object.keys(s)).toEqual(expect.arrayContaining(['groups', 'dropped_lines', 'clamped', 'spent']));
+      expect(s.spent.guarantee.epsilon).toBe(0.5);
+      for (const g of s.groups) expect(Object.keys(g).every((k) => ['key', 'count', 'units', 'ci'].includes(k))).toBe(true);
+    }
+    expect(JSON.stringify(report)).not.toMatch(/"partial"|"exact"/);
+    expect(existsSync(join(out, 'report.html'))).toBe(true);
   }, 120_000);
 
-  it('spends from a ledger before releasing, and is refused at the limit with nothing released', () => {
-    const db = join(mkdtempSync(join(tmpdir(), 'confide-run-ledger-')), 'l.db');
-    const set = run('budget', 'set', '--ledger', db, '--dataset', 'mail', '--epsilon', '1.5', '--delta', '1e-6', '--method', 'basic', '--principal', 'officer');
+  it('checks the whole report against the ledger first: refused with nothing spent or released', () => {
+    const dir = tmp('confide-run-ledger-');
+    const db = join(dir, 'l.db');
+    const set = run('budget', 'set', '--ledger', db, '--dataset', 'mail', '--epsilon', '2.5', '--delta', '1e-5', '--method', 'basic', '--principal', 'officer');
     expect(set.status, set.stderr).toBe(0);
-    const first = run('run', '--json', '--ledger', db, '--dataset', 'mail');
-    expect(first.status, first.stderr).toBe(0);
-    expect(JSON.parse(first.stdout).receipt).toMatchObject({ dataset: 'mail', spent: 1, remaining: 0.5 });
-    const second = run('run', '--json', '--ledger', db, '--dataset', 'mail');
-    expect(second.status).toBe(2);
-    expect(second.stderr).toContain('E_BUDGET_EXCEEDED');
-    expect(second.stdout).toBe('');
+    const refused = run('run', '--json', '--out', dir, '--ledger', db, '--dataset', 'mail');
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('E_BUDGET_EXCEEDED');
+    expect(refused.stdout).toBe('');
+    const ok = run('run', '--json', '--out', dir, '--ledger', db, '--dataset', 'mail', '--epsilon', '0.8');
+    expect(ok.status, ok.stderr).toBe(0);
     const history = JSON.parse(run('budget', 'history', '--ledger', db, '--json').stdout);
-    expect(history).toHaveLength(2);
-    expect(history[1].laterOutputHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(history.filter((h: { kind: string }) => h.kind === 'spend')).toHaveLength(3);
+    for (const h of history.filter((x: { kind: string }) => x.kind === 'spend')) expect(h.laterOutputHash).toMatch(/^[0-9a-f]{64}$/);
   }, 120_000);
 
-  it('prints the tables a person reads', () => {
-    const r = run('run');
+  it('prints the tables a person reads and where the report is', () => {
+    const out = tmp('confide-run-table-');
+    const r = run('run', '--out', out);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain('joint mailbox statistics over 5 parties');
-    expect(r.stdout).toContain('hour sent (UTC)');
-    expect(r.stdout).toContain('sender top-level domain');
+    expect(r.stdout).toContain('Who writes: messages per sender domain');
+    expect(r.stdout).toContain('When: messages per hour of day (UTC)');
+    expect(r.stdout).toContain(`report: ${join(out, 'report.html')}`);
+    expect(DEFAULT_BUDGET.epsilon).toBeGreaterThan(3);
   }, 120_000);
-
-  it('gets an exactly known answer on a hand-made corpus, and reports unreadable files', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'confide-corpus-'));
-    mkdirSync(join(dir, 'alpha'));
-    mkdirSync(join(dir, 'beta'));
-    writeFileSync(join(dir, 'alpha', '1'), message('Mon, 2 Sep 2002 10:15:00 +0000', 'a@x.org', 'hello'));
-    writeFileSync(join(dir, 'alpha', '2'), message('Tue, 3 Sep 2002 23:59:00 -0100', 'b@y.de', 'x'.repeat(3000), 'text/html'));
-    writeFileSync(join(dir, 'beta', '1'), message('not a date', 'c@z.com', 'hi'));
-    writeFileSync(join(dir, 'beta', 'junk.bin'), 'no headers here');
-    const r = run('run', '--json', '--corpus', dir);
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).unreadable).toEqual([{ file: join('beta', 'junk.bin'), reason: 'no header lines' }]);
-    const report = runMailbox({ corpus: dir });
-    const t = Object.fromEntries(SCHEMA.map((f, i) => [f, report.exact[i]]));
-    expect(t.messages).toBe(3);
-    expect(t['hour:10']).toBe(1);
-    expect(t['hour:00']).toBe(1); // 23:59 at -0100 is 00:59 UTC
-    expect(t['weekday:Mon']).toBe(1);
-    expect(t['weekday:Wed']).toBe(1);
-    expect(t.undated).toBe(1);
-    expect(t['tld:org'] + t['tld:de'] + t['tld:com']).toBe(3);
-    expect(t.html).toBe(1);
-    expect(t['body:<4096']).toBe(1);
-  });
 
   it('refuses bad input with a code and exit status 2', () => {
-    const bad = run('run', '--bound', 'lots');
-    expect(bad.status).toBe(2);
-    expect(bad.stderr).toContain('E_BAD_INPUT');
-    const missing = run('run', '--corpus', '/nonexistent/confide');
+    const missing = run('run', '--corpus', '/nonexistent/confide', '--out', tmp('confide-run-bad-'));
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain('E_IO');
-    const one = mkdtempSync(join(tmpdir(), 'confide-one-'));
-    mkdirSync(join(one, 'only'));
-    writeFileSync(join(one, 'only', 'm'), message('Mon, 2 Sep 2002 10:15:00 +0000', 'a@x.org', 'hi'));
-    const single = run('run', '--corpus', one);
-    expect(single.status).toBe(2);
-    expect(single.stderr).toContain('at least 2 parties');
-    const overflow = run('run', '--frac-bits', '20', '--bound', '1000000');
-    expect(overflow.status).toBe(2);
-    expect(overflow.stderr).toContain('E_OVERFLOW');
     expect(run('run', '--nope').status).toBe(2);
-    const eps = run('run', '--epsilon', '0');
+    const eps = run('run', '--epsilon', '0', '--out', tmp('confide-run-bad-'));
     expect(eps.status).toBe(2);
     expect(eps.stderr).toContain('"epsilon"');
+    const noLedger = run('run', '--ledger', '/nonexistent/l.db', '--out', tmp('confide-run-bad-'));
+    expect(noLedger.status).toBe(2);
+    expect(noLedger.stderr).toContain('E_IO');
   }, 60_000);
 });
 
@@ -157,16 +184,5 @@ describe('confide accountant', () => {
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/E_(BAD_INPUT|IO|UNSUPPORTED)/);
     }
-  });
-});
-
-describe('mailbox parsing', () => {
-  it('unfolds headers and measures the body in bytes', () => {
-    const m = parseEmail('Subject: a\n  b\nFrom: x@y.org\n\nbody é', 'p');
-    expect(m.headers.get('subject')).toBe('a b');
-    expect(m.bodyBytes).toBe(7);
-    const v = localStatistics([m], SCHEMA);
-    expect(v[SCHEMA.indexOf('tld:org')]).toBe(1);
-    expect(v[SCHEMA.indexOf('undated')]).toBe(1);
   });
 });

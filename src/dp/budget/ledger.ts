@@ -569,6 +569,36 @@ export class PrivacyLedger {
     });
   }
 
+  /**
+   * What the odometer would read after `event`, without recording anything:
+   * for a job of several releases to check that all of them fit before the
+   * first is drawn. Advisory: only `spend` decides, in its own transaction.
+   */
+  preview(dataset: string, event: PrivacyEvent): Odometer & { readonly fits: boolean } {
+    adataset(dataset);
+    const e = aevent(event);
+    return this.#read((db) => {
+      const budget = this.#budgetOf(db, dataset);
+      if (budget === undefined) throw new ConfideError('E_STATE', `dataset ${describe(dataset)} has no budget`, { field: 'dataset' });
+      const events = (db.prepare("SELECT event FROM records WHERE dataset = ? AND kind = 'spend' ORDER BY id").all(dataset) as { event: string }[]).map(
+        (r) => JSON.parse(r.event) as PrivacyEvent,
+      );
+      const limit = budget.unit === 'rho' ? budget.rho! : budget.epsilon!;
+      const spent = costOf(budget, { type: 'composed', events: [...events, e] });
+      return {
+        dataset,
+        method: budget.method,
+        unit: budget.unit,
+        spent,
+        budget: limit,
+        remaining: Math.max(0, limit - spent),
+        ...(budget.unit === 'epsilon' ? { delta: budget.delta! } : {}),
+        releases: events.length + 1,
+        fits: spent <= limit,
+      };
+    });
+  }
+
   /** The budget, method and spend so far of a dataset. */
   odometer(dataset: string): Odometer {
     adataset(dataset);

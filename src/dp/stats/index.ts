@@ -18,6 +18,7 @@ export {
 export { collectStats, type CollectOptions } from './collect.ts';
 export {
   releaseStats,
+  statsEvent,
   type GroupRelease,
   type Interval,
   type MeasurementInfo,

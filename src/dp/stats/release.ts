@@ -36,7 +36,7 @@ import {
 } from '../mechanisms.ts';
 import type { PrivacyLedger, Receipt } from '../budget/ledger.ts';
 import { release as spendThenCompute } from '../budget/release.ts';
-import { partitionSelector, type PartitionSelectionStrategy } from './partition_selection.ts';
+import { PARTITION_SELECTION_STRATEGIES, partitionSelector, type PartitionSelectionStrategy } from './partition_selection.ts';
 import { QuantileTree, releaseQuantiles } from './quantiles.ts';
 import { valueScales, type GroupState, type StatsPartial } from './partial.ts';
 import type { Aggregation, NormalizedQuery } from './query.ts';
@@ -138,13 +138,10 @@ function describeQuery(q: NormalizedQuery, note: string | undefined): string {
   return `${q.aggregations.join(',')}${v} by ${groups}; unit ${q.unit}, at most ${q.maxGroupsPerUnit} groups and ${q.maxRowsPerGroup} rows per group per unit${note ? `; ${note}` : ''}`;
 }
 
-/**
- * Releases `partial` with differential privacy: spends (ε, δ) from the ledger
- * (refused with E_BUDGET_EXCEEDED before anything is drawn), then selects
- * groups, adds noise and derives means, variances and intervals.
- */
-export async function releaseStats(partial: StatsPartial, options: StatsReleaseOptions): Promise<StatsRelease> {
-  aoptions(options, 'options', ['epsilon', 'delta', 'noise', 'selection', 'top', 'level', 'ledger', 'dataset', 'principal', 'purpose', 'note', 'rng']);
+type PlanOptions = Omit<StatsReleaseOptions, 'ledger' | 'dataset' | 'principal' | 'purpose' | 'note'>;
+
+/** Checks the options and fixes the split, the selector and the event, before any data-dependent step. */
+function prepare(partial: StatsPartial, options: PlanOptions) {
   if (typeof partial !== 'object' || partial === null || !(partial.groups instanceof Map))
     throw new ConfideError('E_BAD_INPUT', '"partial" expected a StatsPartial (from collectStats, mergePartials or partialFromJson)', { field: 'partial' });
   const q = partial.query;
@@ -152,11 +149,10 @@ export async function releaseStats(partial: StatsPartial, options: StatsReleaseO
   const delta = options.delta === undefined ? 0 : anumber(options.delta, 'delta', 0, 1);
   if (delta >= 1) throw new ConfideError('E_BAD_INPUT', '"delta" expected a number in [0, 1)', { field: 'delta' });
   const noise = aoneof(options.noise ?? 'laplace', 'noise', ['laplace', 'gaussian'] as const);
-  const strategy = aoneof(options.selection ?? 'truncated-geometric', 'selection', ['truncated-geometric', 'laplace', 'gaussian', 'weighted-gaussian'] as const);
+  const strategy = aoneof(options.selection ?? 'truncated-geometric', 'selection', PARTITION_SELECTION_STRATEGIES);
   const top = options.top === undefined ? undefined : ainteger(options.top, 'top', 1);
   const level = options.level === undefined ? 0.95 : anumber(options.level, 'level', 0, 1, true);
   if (level >= 1) throw new ConfideError('E_BAD_INPUT', '"level" expected a number in (0, 1)', { field: 'level' });
-  const dataset = astring(options.dataset, 'dataset', 200);
   const rng = options.rng === undefined ? systemRng() : arng(options.rng, 'rng');
   const measurements = measurementsOf(q.aggregations);
   const selecting = q.publicGroups === null;
@@ -181,7 +177,29 @@ export async function releaseStats(partial: StatsPartial, options: StatsReleaseO
     events.push({ type: 'epsilon-delta', epsilon: eps, ...(deltaEach > 0 ? { delta: deltaEach } : {}), name: `stats:${m}:${noise}` });
   const event: PrivacyEvent = events.length === 1 ? events[0] : { type: 'composed', events };
   const guarantee = approx(epsilon, selecting || noise === 'gaussian' ? delta : 0);
+  const plan: Plan = { measurements, selector, eps, deltaEach, noise, l0, linf, level, top, rng };
+  return { plan, event, guarantee, strategy, deltaSel };
+}
 
+/**
+ * The privacy event a release of `partial` with these options would spend
+ * (for checking that a job of several releases fits its budget first, with
+ * `PrivacyLedger.preview`).
+ */
+export function statsEvent(partial: StatsPartial, options: PlanOptions): PrivacyEvent {
+  aoptions(options, 'options', ['epsilon', 'delta', 'noise', 'selection', 'top', 'level', 'rng']);
+  return prepare(partial, options).event;
+}
+
+/**
+ * Releases `partial` with differential privacy: spends (ε, δ) from the ledger
+ * (refused with E_BUDGET_EXCEEDED before anything is drawn), then selects
+ * groups, adds noise and derives means, variances and intervals.
+ */
+export async function releaseStats(partial: StatsPartial, options: StatsReleaseOptions): Promise<StatsRelease> {
+  aoptions(options, 'options', ['epsilon', 'delta', 'noise', 'selection', 'top', 'level', 'ledger', 'dataset', 'principal', 'purpose', 'note', 'rng']);
+  const { plan, event, guarantee, strategy, deltaSel } = prepare(partial, options);
+  const dataset = astring(options.dataset, 'dataset', 200);
   const done = await spendThenCompute(
     options.ledger,
     {
@@ -190,15 +208,16 @@ export async function releaseStats(partial: StatsPartial, options: StatsReleaseO
       guarantee,
       principal: options.principal ?? 'confide stats',
       purpose: options.purpose ?? 'DP statistics',
-      query: describeQuery(q, options.note),
+      query: describeQuery(partial.query, options.note),
     },
-    () => computeRelease(partial, { measurements, selector, eps, deltaEach, noise, l0, linf, level, top, rng }),
+    () => computeRelease(partial, plan),
   );
+  const selector = plan.selector;
   return {
-    query: q,
+    query: partial.query,
     ...done.value,
     selection: selector
-      ? { strategy, epsilon: eps, delta: deltaSel, unitsFor50: selector.unitsNeeded(0.5), unitsFor95: selector.unitsNeeded(0.95) }
+      ? { strategy, epsilon: plan.eps, delta: deltaSel, unitsFor50: selector.unitsNeeded(0.5), unitsFor95: selector.unitsNeeded(0.95) }
       : null,
     guarantee,
     event,
