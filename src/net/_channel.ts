@@ -46,9 +46,9 @@ export class Channel {
     this.#chunkBytes = chunkBytes;
     link.setHandlers({
       frame: (f) => this.#onFrame(f),
-      close: (reason) => {
+      close: (reason, violation) => {
         this.#linkClosed = true;
-        this.#end(reason, false);
+        this.#end(reason, violation === true);
       },
     });
   }

@@ -9,8 +9,12 @@
 export interface LinkHandlers {
   /** One frame, in the order sent. The array may be a view into a larger buffer. */
   frame(frame: Uint8Array): void;
-  /** The link ended (either side closed it, or the connection failed). Called once. */
-  close(reason: string): void;
+  /**
+   * The link ended (either side closed it, or the connection failed). Called
+   * once. `violation` is true when the backend itself caught the peer
+   * breaking its protocol (e.g. an over-long or text WebSocket message).
+   */
+  close(reason: string, violation?: boolean): void;
 }
 
 /** One ordered, reliable, bidirectional channel of frames to one peer. */

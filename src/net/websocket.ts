@@ -50,7 +50,7 @@ class WsLink implements Link {
   readonly #ws: WebSocket;
   #handlers: LinkHandlers | undefined;
   #early: Uint8Array[] = [];
-  #earlyClose: string | undefined;
+  #earlyClose: { reason: string; violation: boolean } | undefined;
   #outstanding = 0;
   #waiters: (() => void)[] = [];
   #closed = false;
@@ -59,22 +59,28 @@ class WsLink implements Link {
     this.#ws = ws;
     this.remote = remote;
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      const bytes = isBinary ? toBytes(data) : undefined;
-      // A text message cannot be a frame; an empty array fails the frame's length check.
-      const frame = bytes ?? new Uint8Array(0);
+      const frame = isBinary ? toBytes(data) : undefined;
+      if (frame === undefined) {
+        // A text message cannot be a frame.
+        this.close('text WebSocket message (frames are binary)', true);
+        return;
+      }
       if (this.#handlers && this.#early.length === 0) this.#handlers.frame(frame);
       else this.#early.push(frame);
     });
-    ws.on('close', (code: number, reason: Buffer) => this.#ended(reason.length > 0 ? reason.toString('utf8') : `connection closed (code ${code})`));
-    ws.on('error', (err: Error) => this.#ended(`connection error: ${err.message}`));
+    ws.on('close', (code: number, reason: Buffer) => this.#ended(reason.length > 0 ? reason.toString('utf8') : `connection closed (code ${code})`, false));
+    ws.on('error', (err: Error & { code?: string }) =>
+      // ws names the peer's protocol violations WS_ERR_* (over-long message, bad opcode, bad masking...).
+      this.#ended(`connection error: ${err.message}`, typeof err.code === 'string' && err.code.startsWith('WS_ERR_')),
+    );
   }
 
-  #ended(reason: string): void {
+  #ended(reason: string, violation: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#release();
-    if (this.#handlers && this.#early.length === 0) this.#handlers.close(reason);
-    else this.#earlyClose = reason;
+    if (this.#handlers && this.#early.length === 0) this.#handlers.close(reason, violation);
+    else this.#earlyClose = { reason, violation };
   }
 
   #release(): void {
@@ -103,7 +109,7 @@ class WsLink implements Link {
     // caller is still constructing), and frames arriving meanwhile queue behind them.
     setImmediate(() => {
       while (this.#early.length > 0) handlers.frame(this.#early.shift()!);
-      if (this.#earlyClose !== undefined) handlers.close(this.#earlyClose);
+      if (this.#earlyClose !== undefined) handlers.close(this.#earlyClose.reason, this.#earlyClose.violation);
     });
   }
 
@@ -115,7 +121,7 @@ class WsLink implements Link {
     if (!this.#closed) this.#ws.resume();
   }
 
-  close(reason: string): void {
+  close(reason: string, violation = false): void {
     if (this.#closed) return;
     const ws = this.#ws;
     // WebSocket close reasons are at most 123 bytes.
@@ -126,7 +132,7 @@ class WsLink implements Link {
       ws.terminate();
     }
     setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
-    this.#ended(reason);
+    this.#ended(reason, violation);
   }
 }
 
