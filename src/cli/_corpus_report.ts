@@ -6,7 +6,7 @@
  * (sender domains, selected privately), when (hour of day) and how much
  * (message length), each release spending from a ledger before it is drawn.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { ConfideError } from '../core/errors.ts';
@@ -26,6 +26,13 @@ export function defaultCorpus(): string {
       { field: 'corpus', cause: e },
     );
   }
+}
+
+function mailboxes(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => join(dir, e.name))
+    .sort();
 }
 
 const LENGTH_EDGES = [256, 1024, 4096, 16384, 65536];
@@ -83,6 +90,10 @@ export const DEFAULT_BUDGET = { epsilon: 30, delta: 1e-5 };
 
 export async function runCorpusReport(options: CorpusReportOptions = {}): Promise<CorpusReport> {
   const corpus = options.corpus ?? defaultCorpus();
+  // The package's data directory also holds its index files (data.js,
+  // file_list.json): read its mailboxes, the sub-directories, so those are not
+  // reported as malformed messages.
+  const inputs = options.corpus === undefined ? mailboxes(corpus) : [corpus];
   const out = resolve(options.out ?? 'out');
   const ledgerPath = options.ledger ?? join(out, 'ledger.db');
   const dataset = options.dataset ?? 'spamassassin';
@@ -108,7 +119,7 @@ export async function runCorpusReport(options: CorpusReportOptions = {}): Promis
     // budget together, so a run is never cut off half-way by the ledger.
     const partials = [];
     for (const s of REPORT_QUERIES)
-      partials.push(await collectStats([corpus], s.query, { format: 'email', ...(options.rng ? { rng: options.rng } : {}) }));
+      partials.push(await collectStats(inputs, s.query, { format: 'email', ...(options.rng ? { rng: options.rng } : {}) }));
     const plans = REPORT_QUERIES.map((s) => ({
       epsilon,
       ...(s.query.publicGroups || s.query.groupBuckets ? {} : { delta }),

@@ -285,7 +285,7 @@ function csvField(x: unknown): string {
 }
 
 export function statsCsv(r: StatsRelease): string {
-  const cols = COLUMNS.filter((c) => r.groups.some((g) => g[c] !== undefined));
+  const cols = COLUMNS.filter((c) => r.query.aggregations.includes(c));
   const head = ['key'];
   for (const c of cols) head.push(c, ...(c === 'variance' ? [] : [`${c}_lo`, `${c}_hi`]));
   const ranks = r.query.quantiles.map(String);
@@ -314,9 +314,9 @@ export function statsTable(r: StatsRelease, html?: string): string {
   const out: string[] = [];
   const q = r.query;
   const digits = (c: string) => (c === 'count' || c === 'units' ? 0 : 2);
-  const cols = COLUMNS.filter((c) => r.groups.some((g) => g[c] !== undefined));
+  const cols = COLUMNS.filter((c) => q.aggregations.includes(c));
   const ranks = q.quantiles.map(String);
-  const header = ['group', ...cols.map((c) => (c === 'variance' ? c : `${c} ± ${Math.round(r.groups[0]?.ci.level * 100 || 95)}%`)), ...ranks.map((x) => `q${x}`)];
+  const header = ['group', ...cols.map((c) => (c === 'variance' ? c : `${c} ± ${Math.round((r.groups[0]?.ci.level ?? 0.95) * 100)}%`)), ...ranks.map((x) => `q${x}`)];
   const rows = r.groups.map((g) => [
     g.key,
     ...cols.map((c) => {
@@ -342,7 +342,7 @@ export function statsTable(r: StatsRelease, html?: string): string {
   );
   out.push(
     `read ${r.input.records} records from ${r.input.files} files (${(r.input.bytes / 1e6).toFixed(1)} MB); ` +
-      `${r.input.malformed} malformed lines dropped${r.input.skippedFiles.length ? `, ${r.input.skippedFiles.length} files of unknown type skipped` : ''}`,
+      `${r.input.malformed} malformed records dropped${r.input.skippedFiles.length ? `, ${r.input.skippedFiles.length} files of unknown type skipped` : ''}`,
   );
   for (const s of r.input.samples.slice(0, 5)) out.push(`  ${s.file}:${s.line}: ${s.reason}`);
   const b = r.bounding;
