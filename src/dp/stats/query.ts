@@ -59,7 +59,7 @@ export interface NormalizedQuery {
   readonly buckets: readonly number[] | null;
   readonly maxGroupsPerUnit: number;
   readonly maxRowsPerGroup: number;
-  /** Sorted, unique; null when groups are selected privately. */
+  /** Unique, in the caller's order; null when groups are selected privately. */
   readonly publicGroups: readonly string[] | null;
 }
 
@@ -127,7 +127,8 @@ export function normalizeQuery(query: StatsQuery): NormalizedQuery {
     if (groupBuckets) bad('publicGroups', '"publicGroups" and "groupBuckets" exclude each other (bucketed groups are public already)');
     if (!Array.isArray(query.publicGroups) || query.publicGroups.length === 0 || query.publicGroups.length > 10_000_000)
       bad('publicGroups', `"publicGroups" expected a non-empty array of strings, got ${describe(query.publicGroups)}`);
-    publicGroups = [...new Set(query.publicGroups.map((g, i) => astring(g, `publicGroups[${i}]`, 10_000)))].sort();
+    // In the caller's order (reports show them so), without repeats.
+    publicGroups = [...new Set(query.publicGroups.map((g, i) => astring(g, `publicGroups[${i}]`, 10_000)))];
   } else if (groupBuckets) publicGroups = bucketLabels(groupBuckets);
   return {
     unit,
