@@ -5,7 +5,7 @@
  * violation as its reason; the owner decides what that means for the party.
  */
 import { isConfideError } from '../core/errors.ts';
-import { CHUNK_BYTES, Reassembler, frameMessage } from './_frame.ts';
+import { CHUNK_BYTES, Reassembler, framePieces } from './_frame.ts';
 import type { Link } from './transport.ts';
 
 /** How long a farewell message may take before the link is cut anyway. */
@@ -73,19 +73,19 @@ export class Channel {
    * Queues one message; resolves when its last chunk has been accepted by the
    * link (under backpressure). Messages go out in call order, never interleaved.
    */
-  send(type: number, bytes: Uint8Array): Promise<void> {
-    return this.#enqueue(type, bytes, false);
+  send(type: number, parts: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    return this.#enqueue(type, parts, false);
   }
 
-  #enqueue(type: number, bytes: Uint8Array, closing: boolean): Promise<void> {
+  #enqueue(type: number, parts: Uint8Array | readonly Uint8Array[], closing: boolean): Promise<void> {
     const no = this.#nextMessageNo;
     this.#nextMessageNo = (no + 1) >>> 0;
     const run = async () => {
       // After close, only the farewell message still goes out.
       if (this.#linkClosed || (this.#closed && !closing)) return;
-      for (const f of frameMessage(type, no, bytes, this.#chunkBytes)) {
+      for (const f of framePieces(type, no, parts instanceof Uint8Array ? [parts] : parts, this.#chunkBytes)) {
         if (this.#linkClosed) return;
-        this.bytesOut += f.length;
+        for (const p of f) this.bytesOut += p.length;
         await this.link.send(f);
       }
     };

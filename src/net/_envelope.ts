@@ -79,9 +79,12 @@ export function prepareBody(message: Message): PreparedBody {
   return { body, digest: sha256(body) };
 }
 
-/** Builds and signs an envelope around a prepared body. */
-export function sealPrepared(identity: Identity, f: EnvelopeFields, p: PreparedBody): Uint8Array {
-  const out = new Uint8Array(ENVELOPE_HEADER_BYTES + p.body.length);
+/**
+ * Builds and signs an envelope around a prepared body, as two parts: its
+ * 160-byte header and the body (shared, not copied).
+ */
+export function sealPrepared(identity: Identity, f: EnvelopeFields, p: PreparedBody): Uint8Array[] {
+  const out = new Uint8Array(ENVELOPE_HEADER_BYTES);
   const dv = new DataView(out.buffer);
   out[64] = NET_VERSION;
   out[65] = KIND_DATA;
@@ -90,14 +93,17 @@ export function sealPrepared(identity: Identity, f: EnvelopeFields, p: PreparedB
   out.set(f.from, 88);
   out.set(f.to, 120);
   dv.setBigUint64(152, BigInt(f.seq), true);
-  out.set(p.body, ENVELOPE_HEADER_BYTES);
   out.set(signBytes(identity, signedData(out, p.digest)), 0);
-  return out;
+  return [out, p.body];
 }
 
-/** Encodes and signs an envelope. `message` is validated by the codec (E_BAD_INPUT). */
+/** Encodes and signs an envelope into one buffer. `message` is validated by the codec (E_BAD_INPUT). */
 export function sealEnvelope(identity: Identity, f: EnvelopeFields, message: Message): Uint8Array {
-  return sealPrepared(identity, f, prepareBody(message));
+  const [head, body] = sealPrepared(identity, f, prepareBody(message));
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
 }
 
 /** Reads the fixed fields; checks layout only (no signature, no body decoding). */

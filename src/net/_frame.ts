@@ -46,30 +46,64 @@ export function frameError(reason: string, details?: Record<string, unknown>): C
 }
 
 /**
- * Cuts one message into frames. The frames are fresh buffers (header plus a
- * copy of the chunk), ready to hand to a link.
+ * Cuts one message, given as parts whose concatenation is the message, into
+ * frames. Each frame is a list of pieces (a fresh 16-byte header, then views
+ * of the parts) whose concatenation is the frame on the wire: nothing is
+ * copied, so a backend can write the pieces straight to its socket.
  */
-export function frameMessage(type: number, messageNo: number, message: Uint8Array, chunkBytes = CHUNK_BYTES): Uint8Array[] {
-  const total = message.length;
+export function framePieces(type: number, messageNo: number, parts: readonly Uint8Array[], chunkBytes = CHUNK_BYTES): Uint8Array[][] {
+  let total = 0;
+  for (const p of parts) total += p.length;
   if (total > U32_MAX) throw new ConfideError('E_BAD_INPUT', `net: message of ${total} bytes exceeds 2^32 - 1`, { field: 'message' });
   const count = total === 0 ? 1 : Math.ceil(total / chunkBytes);
-  const frames: Uint8Array[] = new Array<Uint8Array>(count);
+  const frames: Uint8Array[][] = new Array<Uint8Array[]>(count);
+  let part = 0;
+  let at = 0; // offset in parts[part]
   for (let i = 0; i < count; i++) {
-    const start = i * chunkBytes;
-    const len = Math.min(chunkBytes, total - start);
-    const f = new Uint8Array(FRAME_HEADER_BYTES + len);
-    const dv = new DataView(f.buffer);
-    f[0] = MAGIC_0;
-    f[1] = MAGIC_1;
-    f[2] = NET_VERSION;
-    f[3] = type;
+    const h = new Uint8Array(FRAME_HEADER_BYTES);
+    const dv = new DataView(h.buffer);
+    h[0] = MAGIC_0;
+    h[1] = MAGIC_1;
+    h[2] = NET_VERSION;
+    h[3] = type;
     dv.setUint32(4, messageNo >>> 0, true);
     dv.setUint32(8, i, true);
     dv.setUint32(12, total, true);
-    f.set(message.subarray(start, start + len), FRAME_HEADER_BYTES);
-    frames[i] = f;
+    const pieces: Uint8Array[] = [h];
+    let need = Math.min(chunkBytes, total - i * chunkBytes);
+    while (need > 0) {
+      const p = parts[part];
+      const take = Math.min(need, p.length - at);
+      if (take > 0) pieces.push(p.subarray(at, at + take));
+      at += take;
+      need -= take;
+      if (at === p.length) {
+        part++;
+        at = 0;
+      }
+    }
+    frames[i] = pieces;
   }
   return frames;
+}
+
+/** Concatenates pieces into one buffer (for backends without scatter-gather writes, and tests). */
+export function concatPieces(pieces: readonly Uint8Array[]): Uint8Array {
+  if (pieces.length === 1) return pieces[0].slice();
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  const out = new Uint8Array(n);
+  let pos = 0;
+  for (const p of pieces) {
+    out.set(p, pos);
+    pos += p.length;
+  }
+  return out;
+}
+
+/** Cuts one message into frames, each one fresh contiguous buffer. */
+export function frameMessage(type: number, messageNo: number, message: Uint8Array, chunkBytes = CHUNK_BYTES): Uint8Array[] {
+  return framePieces(type, messageNo, [message], chunkBytes).map(concatPieces);
 }
 
 export interface ReassemblyLimits {

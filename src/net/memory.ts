@@ -6,6 +6,7 @@
  */
 import { ConfideError } from '../core/errors.ts';
 import { astring } from '../core/assert.ts';
+import { concatPieces } from './_frame.ts';
 import { HIGH_WATER_BYTES, type Link, type LinkHandlers, type Listener, type Transport } from './transport.ts';
 
 class MemoryLink implements Link {
@@ -24,10 +25,12 @@ class MemoryLink implements Link {
     this.remote = remote;
   }
 
-  send(frame: Uint8Array): Promise<void> {
+  send(pieces: readonly Uint8Array[]): Promise<void> {
     const peer = this.peer;
     if (this.#closed || peer === undefined || peer.#closed) return Promise.resolve();
-    peer.#inbox.push(frame.slice());
+    // One copy, as a wire would make.
+    const frame = concatPieces(pieces);
+    peer.#inbox.push(frame);
     peer.#inboxBytes += frame.length;
     peer.#schedule();
     if (peer.#inboxBytes < HIGH_WATER_BYTES) return Promise.resolve();

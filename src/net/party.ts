@@ -144,7 +144,7 @@ export class Party {
     this.#open();
     const env = sealPrepared(this.#identity, { round, sessionId: this.#hello!.sessionId, from: this.#identity.publicKey, to: key, seq: ++this.#seq }, prepared);
     await this.#ready();
-    this.#emit({ type: 'bytes', direction: 'out', party: to, bytes: wireBytes(env.length) });
+    this.#emit({ type: 'bytes', direction: 'out', party: to, bytes: wireBytes(env[0].length + env[1].length) });
     // A link lost mid-send loses the message; the round's deadline covers that (see README).
     await this.#channel!.send(FRAME_ENVELOPE, env);
   }

@@ -119,8 +119,8 @@ interface PartyState {
   /** Highest sequence number accepted from the party. */
   lastSeq: number;
   awayTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Envelopes for the party that arrived while it was away. */
-  pending: Uint8Array[];
+  /** Envelopes (as parts) for the party that arrived while it was away. */
+  pending: Uint8Array[][];
   pendingBytes: number;
 }
 
@@ -346,15 +346,17 @@ export class PartyServer {
     return this.#deliver(p, env, this.id);
   }
 
-  /** Hands an envelope to a party's link, or queues it while the party reconnects. */
-  #deliver(p: PartyState, env: Uint8Array, from: PartyId): Promise<boolean> | boolean {
+  /** Hands an envelope (as parts) to a party's link, or queues it while the party reconnects. */
+  #deliver(p: PartyState, env: Uint8Array[], from: PartyId): Promise<boolean> | boolean {
+    let n = 0;
+    for (const part of env) n += part.length;
     if (p.status === 'live' && p.channel !== undefined) {
-      this.#emit({ type: 'bytes', direction: 'out', party: p.id, bytes: wireBytes(env.length) });
+      this.#emit({ type: 'bytes', direction: 'out', party: p.id, bytes: wireBytes(n) });
       return p.channel.send(FRAME_ENVELOPE, env).then(() => true);
     }
-    if (p.status === 'away' && p.pendingBytes + env.length <= this.#limits.maxBufferedBytes) {
+    if (p.status === 'away' && p.pendingBytes + n <= this.#limits.maxBufferedBytes) {
       p.pending.push(env);
-      p.pendingBytes += env.length;
+      p.pendingBytes += n;
       return true;
     }
     this.#emit({ type: 'undeliverable', from, to: p.id, reason: p.status === 'away' ? 'queue for a reconnecting party is full' : 'recipient dropped' });
@@ -481,7 +483,7 @@ export class PartyServer {
       this.#emit({ type: 'undeliverable', from: p.id, to, reason: target === undefined ? 'unknown recipient' : 'recipient dropped' });
       return;
     }
-    const r = this.#deliver(target, bytes, p.id);
+    const r = this.#deliver(target, [bytes], p.id);
     if (typeof r !== 'boolean') return r.then(() => undefined);
   }
 

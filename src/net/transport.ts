@@ -22,12 +22,14 @@ export interface Link {
   /** Where the peer is (an address for logs; not an identity). */
   readonly remote: string;
   /**
-   * Sends one frame. The returned promise settles once the link has room for
-   * more (its unsent bytes are below the backend's high-water mark), so a
-   * sender that awaits it never buffers without bound. Frames sent after the
-   * link closed are discarded.
+   * Sends one frame, given as pieces whose concatenation is the frame (so
+   * large payloads are never copied just to prepend a header). The pieces
+   * must not be modified afterwards. The returned promise settles once the
+   * link has room for more (its unsent bytes are below the backend's
+   * high-water mark), so a sender that awaits it never buffers without
+   * bound. Frames sent after the link closed are discarded.
    */
-  send(frame: Uint8Array): Promise<void>;
+  send(frame: readonly Uint8Array[]): Promise<void>;
   setHandlers(handlers: LinkHandlers): void;
   /** Stops delivering frames until `resume` (the peer's sends then back up). */
   pause(): void;

@@ -89,15 +89,21 @@ class WsLink implements Link {
     for (const r of w) r();
   }
 
-  send(frame: Uint8Array): Promise<void> {
+  send(pieces: readonly Uint8Array[]): Promise<void> {
     if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) return Promise.resolve();
-    const n = frame.length;
+    let n = 0;
+    for (const p of pieces) n += p.length;
     this.#outstanding += n;
-    this.#ws.send(frame, { binary: true }, () => {
+    const done = () => {
       // Called once the bytes are handed to the socket (or the send failed).
       this.#outstanding -= n;
       if (this.#outstanding < HIGH_WATER_BYTES) this.#release();
-    });
+    };
+    // One frame is one WebSocket message; its pieces go out as fragments of
+    // that message (RFC 6455, section 5.4), so no piece is copied to join them.
+    const last = pieces.length - 1;
+    for (let i = 0; i < last; i++) this.#ws.send(pieces[i], { binary: true, fin: false });
+    this.#ws.send(pieces[last], { binary: true, fin: true }, done);
     if (this.#outstanding < HIGH_WATER_BYTES) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }

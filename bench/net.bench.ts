@@ -1,0 +1,256 @@
+/**
+ * net: the party runtime on loopback, against bare `ws` in the same run.
+ *
+ * 1. `1M f32 from 10 processes`: 10 client processes each send one
+ *    2^20-entry Float32Array (4 MiB) to one server. Time from the server's
+ *    go-signal to the last vector received. Ours: authenticated parties,
+ *    signed envelopes (SHA-256 + Ed25519), framing, verification and
+ *    decoding at the server, one round `broadcast` + `collect`. Anchor
+ *    `raw ws`: the same bytes as one binary message over bare `ws`, no
+ *    framing, signing or checks.
+ * 2. `1000 clients join`: seconds for 1,000 concurrent clients (opened from
+ *    two other processes) to be admitted by one server process. Ours: the
+ *    Ed25519 challenge-response against an allow-list. Anchor `raw ws`:
+ *    1,000 bare WebSocket connections.
+ *
+ * The tinybench harness times synchronous functions only, so this suite
+ * times its own iterations (a few, each a whole multi-process exchange) and
+ * writes bench/results/net.json in the harness's shape with its table.
+ *
+ * Run with `npm run bench -- net`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { generateIdentity, identityFromSeed, identitySeed, serve, webSocketTransport } from '../src/net/index.ts';
+import { formatTable, ratio, type CaseResult, type Stats, type SuiteResult } from './_harness.ts';
+
+const SENDERS = 10;
+const JOINERS = 1000;
+const JOIN_PROCESSES = 2;
+const ITERATIONS = Number(process.env.BENCH_NET_ITERATIONS ?? 10);
+const WARMUP = 2;
+const fixture = (name: string) => new URL(`../tests/net/fixtures/${name}`, import.meta.url).pathname;
+
+interface Proc {
+  child: ChildProcess;
+  lines: string[];
+  waitFor(line: string): Promise<void>;
+}
+
+function start(script: string, args: string[]): Proc {
+  const child = spawn(process.execPath, [fixture(script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  const waiters: { line: string; resolve(): void }[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      lines.push(line);
+      for (const w of waiters.filter((x) => x.line === line)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  });
+  return {
+    child,
+    lines,
+    waitFor: (line) => (lines.includes(line) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ line, resolve }))),
+  };
+}
+
+const exited = (p: Proc) => (p.child.exitCode !== null ? Promise.resolve() : new Promise<void>((r) => p.child.once('exit', () => r())));
+
+function stats(samplesMs: number[]): Stats {
+  const s = [...samplesMs].sort((a, b) => a - b);
+  const n = s.length;
+  const mean = s.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(s.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1));
+  // 95% margin of the mean with the normal quantile (n is small; indicative only).
+  return { meanMs: mean, p50Ms: s[Math.floor(n / 2)], minMs: s[0], rme: (100 * 1.96 * sd) / Math.sqrt(n) / mean, samples: n };
+}
+
+async function timeIterations(fn: () => Promise<number>, iterations: number, warmup: number): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const out: number[] = [];
+  for (let i = 0; i < iterations; i++) out.push(await fn());
+  return out;
+}
+
+/** Ours: 10 authenticated sender processes, one round per iteration. */
+async function oursSenders(): Promise<number[]> {
+  const ids = Array.from({ length: SENDERS }, () => generateIdentity());
+  const server = await serve({ transport: webSocketTransport(), identity: generateIdentity(), allow: ids.map((i) => i.id) });
+  const procs = ids.map((id) => start('bench_sender.ts', ['ours', server.address, Buffer.from(identitySeed(id)).toString('hex'), server.id]));
+  await Promise.all(procs.map((p) => p.waitFor('ready')));
+  let round = 0;
+  const samples = await timeIterations(
+    async () => {
+      round++;
+      const t0 = performance.now();
+      await server.broadcast(round, { header: { go: true }, payloads: [] });
+      const r = await server.collect(round, { deadlineMs: 600_000 });
+      const t = performance.now() - t0;
+      if (r.messages.size !== SENDERS) throw new Error(`ours: ${r.messages.size} of ${SENDERS} vectors arrived`);
+      for (const m of r.messages.values()) if ((m.payloads[0] as Float32Array).length !== 1 << 20) throw new Error('ours: wrong vector length');
+      return t;
+    },
+    ITERATIONS,
+    WARMUP,
+  );
+  await server.broadcast(round + 1, { header: { stop: true }, payloads: [] });
+  await Promise.all(procs.map(exited));
+  await server.close();
+  return samples;
+}
+
+/** Anchor: the same bytes over bare ws. */
+async function rawSenders(): Promise<number[]> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const address = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+  const sockets: WebSocket[] = [];
+  let received = 0;
+  let onAll: (() => void) | undefined;
+  wss.on('connection', (ws) => {
+    sockets.push(ws);
+    ws.on('message', (data: Buffer) => {
+      if (data.length !== 4 << 20) throw new Error('raw: wrong vector length');
+      if (++received === SENDERS) onAll?.();
+    });
+  });
+  const procs = Array.from({ length: SENDERS }, () => start('bench_sender.ts', ['raw', address]));
+  await Promise.all(procs.map((p) => p.waitFor('ready')));
+  while (sockets.length < SENDERS) await new Promise((r) => setTimeout(r, 5));
+  const samples = await timeIterations(
+    async () => {
+      received = 0;
+      const all = new Promise<void>((r) => (onAll = r));
+      const t0 = performance.now();
+      for (const ws of sockets) ws.send(new Uint8Array([1]), { binary: true });
+      await all;
+      return performance.now() - t0;
+    },
+    ITERATIONS,
+    WARMUP,
+  );
+  for (const ws of sockets) ws.send('stop');
+  await Promise.all(procs.map(exited));
+  await new Promise<void>((r) => wss.close(() => r()));
+  return samples;
+}
+
+function seedOf(master: string, i: number): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(Buffer.from(master, 'hex')).update(String(i)).digest());
+}
+
+/** One join iteration: fresh server, JOIN_PROCESSES processes opening JOINERS connections at once. */
+async function joinOnce(mode: 'ours' | 'raw'): Promise<number> {
+  const master = Buffer.from(generateIdentity().publicKey).toString('hex');
+  const per = JOINERS / JOIN_PROCESSES;
+  let address: string;
+  let count: () => number;
+  let close: () => Promise<void>;
+  if (mode === 'ours') {
+    const allow = Array.from({ length: JOINERS }, (_, i) => identityFromSeed(seedOf(master, i)).id);
+    const server = await serve({ transport: webSocketTransport(), identity: generateIdentity(), allow, authTimeoutMs: 120_000 });
+    address = server.address;
+    count = () => server.parties().length;
+    close = () => server.close();
+  } else {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, backlog: 2048 });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    address = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+    let n = 0;
+    wss.on('connection', () => n++);
+    count = () => n;
+    close = () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => r());
+      });
+  }
+  const procs = Array.from({ length: JOIN_PROCESSES }, (_, k) => start('bench_joiner.ts', [mode, address, master, String(k * per), String(per)]));
+  await Promise.all(procs.map((p) => p.waitFor('ready')));
+  const t0 = performance.now();
+  for (const p of procs) p.child.stdin!.write('go\n');
+  while (count() < JOINERS) await new Promise((r) => setImmediate(r));
+  const t = performance.now() - t0;
+  await Promise.all(procs.map((p) => p.waitFor('joined')));
+  for (const p of procs) p.child.stdin!.end();
+  await Promise.all(procs.map(exited));
+  await close();
+  return t;
+}
+
+function caseResult(name: string, ours: number[], anchors: Record<string, number[]>, notes: string): CaseResult {
+  const st: Record<string, Stats> = { ours: stats(ours) };
+  const a: Record<string, number | null> = {};
+  const r: Record<string, number | null> = {};
+  const oursS = st.ours.meanMs / 1000;
+  for (const [k, v] of Object.entries(anchors)) {
+    st[k] = stats(v);
+    a[k] = st[k].meanMs / 1000;
+    r[k] = ratio('lower', oursS, a[k]);
+  }
+  return { name, unit: 's', better: 'lower', ours: oursS, anchors: a, ratios: r, stats: st, check: 'skipped', notes };
+}
+
+process.stderr.write(`suite net (${ITERATIONS} iterations after ${WARMUP} warm-up ones per figure)\n`);
+process.stderr.write('  1M f32 from 10 processes ...');
+// Alternate the two so that neither always runs on a cooler or warmer machine.
+const raw1 = await rawSenders();
+const ours1 = await oursSenders();
+process.stderr.write(' done\n  1000 clients join ...');
+const joinIters = Math.max(3, Math.ceil(ITERATIONS / 2));
+const oursJoin: number[] = [];
+const rawJoin: number[] = [];
+await joinOnce('raw');
+await joinOnce('ours');
+for (let i = 0; i < joinIters; i++) {
+  rawJoin.push(await joinOnce('raw'));
+  oursJoin.push(await joinOnce('ours'));
+}
+process.stderr.write(' done\n');
+
+const result: SuiteResult = {
+  suite: 'net',
+  node: process.version,
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  date: new Date().toISOString(),
+  machine: {
+    platform: process.platform,
+    arch: process.arch,
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    v8: process.versions.v8,
+  },
+  settings: { timeMs: 0, warmupMs: 0, minIterations: ITERATIONS },
+  iterations: { senders: ITERATIONS, join: joinIters, warmup: WARMUP },
+  targets: { '1M f32 from 10 processes': 'ours within 1.25x of raw ws (ratio >= 0.8)' },
+  cases: [
+    caseResult(
+      '1M f32 from 10 processes',
+      ours1,
+      { 'raw ws': raw1 },
+      'ours: Ed25519-authenticated parties, signed envelopes (SHA-256 + Ed25519), 16-byte frame headers, verification and decoding at the server; raw ws: the same 4 MiB per client as one bare binary message',
+    ),
+    caseResult(
+      '1000 clients join',
+      oursJoin,
+      { 'raw ws (no auth)': rawJoin },
+      `ours: Ed25519 challenge-response against a 1,000-key allow-list; clients from ${JOIN_PROCESSES} processes; the anchor only opens WebSocket connections`,
+    ),
+  ],
+};
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+const file = new URL('./results/net.json', import.meta.url);
+writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+console.log(formatTable(result));
+console.log(`wrote ${file.pathname}`);
