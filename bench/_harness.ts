@@ -48,6 +48,17 @@ export interface CaseSpec {
   notes?: string;
   /** Releases what the case allocated (e.g. WASM arena vectors). */
   dispose?: () => void;
+  /**
+   * For calls that take seconds or return promises (a pass over a 1 GB file):
+   * time each runner this many times after one warm-up call, interleaving
+   * ours and the anchors so that machine noise falls on all of them alike.
+   */
+  runs?: number;
+  /**
+   * For figures that are not times (peak RSS): computes every figure itself,
+   * keyed 'ours' and by anchor name; the runners are then not timed.
+   */
+  figures?: () => Promise<Record<string, number>>;
 }
 
 /** Builds a case just before it runs, so that only one case's buffers are live at a time. */
@@ -151,6 +162,8 @@ async function runCase(factory: CaseFactory): Promise<CaseResult> {
         check = `failed: ${describe(e)}`;
       }
     }
+    if (spec.figures) return await figuresCase(spec, check);
+    if (spec.runs !== undefined) return await timedCase(spec, check);
     const bench = new Bench({
       name: spec.name,
       time: TIME_MS,
@@ -208,6 +221,82 @@ async function runCase(factory: CaseFactory): Promise<CaseResult> {
   }
 }
 
+function result(spec: CaseSpec, check: CaseResult['check'], figures: Record<string, number | null>, stats: Record<string, Stats>, unavailable: Record<string, string>): CaseResult {
+  const anchors: Record<string, number | null> = {};
+  const ratios: Record<string, number | null> = {};
+  for (const name of Object.keys(spec.anchors)) {
+    anchors[name] = figures[name] ?? null;
+    ratios[name] = ratio(spec.better, figures[OURS] ?? null, anchors[name]);
+  }
+  return {
+    name: spec.name,
+    unit: spec.unit,
+    better: spec.better,
+    ours: figures[OURS] ?? null,
+    anchors,
+    ratios,
+    stats,
+    ...(Object.keys(unavailable).length ? { unavailable } : {}),
+    check,
+    ...(spec.notes ? { notes: spec.notes } : {}),
+  };
+}
+
+async function figuresCase(spec: CaseSpec, check: CaseResult['check']): Promise<CaseResult> {
+  process.stderr.write(`  ${spec.name} ...`);
+  const figures = await spec.figures!();
+  process.stderr.write(' done\n');
+  return result(spec, check, figures, {}, {});
+}
+
+/** Student's t quantile (two-sided 95%) for small samples, as tinybench reports rme. */
+function t95(df: number): number {
+  const table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+  return df >= 1 && df <= table.length ? table[df - 1] : 1.96;
+}
+
+async function timedCase(spec: CaseSpec, check: CaseResult['check']): Promise<CaseResult> {
+  const runners: [string, Runner][] = [[OURS, spec.ours], ...Object.entries(spec.anchors)];
+  const unavailable: Record<string, string> = {};
+  const samples: Record<string, number[]> = {};
+  for (const [name, r] of runners) if (typeof r !== 'function') unavailable[name] = r.unavailable;
+  const live = runners.filter(([name]) => !(name in unavailable)) as [string, () => unknown][];
+  process.stderr.write(`  ${spec.name} ...`);
+  for (let i = -1; i < spec.runs!; i++) {
+    for (const [name, fn] of live) {
+      if (name in unavailable) continue;
+      gc?.();
+      const t0 = performance.now();
+      try {
+        await fn();
+      } catch (e) {
+        unavailable[name] = `threw ${describe(e)}`;
+        continue;
+      }
+      if (i >= 0) (samples[name] ??= []).push(performance.now() - t0);
+    }
+  }
+  process.stderr.write(' done\n');
+  const stats: Record<string, Stats> = {};
+  const figures: Record<string, number | null> = {};
+  for (const [name] of live) {
+    const xs = samples[name];
+    if (name in unavailable || !xs) continue;
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+    stats[name] = {
+      meanMs: mean,
+      p50Ms: sorted[sorted.length >> 1],
+      minMs: sorted[0],
+      rme: xs.length > 1 ? ((t95(xs.length - 1) * sd) / Math.sqrt(xs.length) / mean) * 100 : 0,
+      samples: xs.length,
+    };
+    figures[name] = figure(spec, mean);
+  }
+  return result(spec, check, figures, stats, unavailable);
+}
+
 const fmtFigure = (v: number | null) =>
   v === null ? 'n/a' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 const fmtRatio = (r: number | null) => (r === null ? 'n/a' : `${r.toFixed(2)}x`);
@@ -218,6 +307,7 @@ export function formatTable(result: SuiteResult): string {
   const rows: string[][] = [['case', 'unit', 'ours', '', 'anchor', 'figure', '', 'ours vs anchor']];
   for (const c of result.cases) {
     const names = Object.keys(c.anchors);
+    if (names.length === 0) rows.push([c.name, `${c.unit}${c.better === 'lower' ? ' (lower=better)' : ''}`, fmtFigure(c.ours), fmtRme(c.stats[OURS]), '-', '', '', '']);
     names.forEach((a, i) => {
       rows.push([
         i === 0 ? c.name : '',

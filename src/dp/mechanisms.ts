@@ -262,7 +262,7 @@ export interface DiscreteGaussianOptions extends NoiseOptions {
 }
 
 /** σ for a scalar discrete Gaussian with integer sensitivity Δ: the least σ (to 1e-9) with CKS20 Thm 7's δ(ε) <= δ. */
-function discreteSigmaFor(epsilon: number, targetDelta: number, sensitivity: number): number {
+export function discreteSigmaFor(epsilon: number, targetDelta: number, sensitivity: number): number {
   // Aim a hair below δ so that floating-point error in δ(σ) (about 1e-13 relative) cannot cross it.
   const delta = targetDelta * (1 - DELTA_MARGIN);
   let hi = analyticGaussianSigma(epsilon, delta, sensitivity);

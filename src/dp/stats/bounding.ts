@@ -60,27 +60,22 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
+/** A keyed 32-bit hash of a string's UTF-16 code units, finalised with full avalanche. */
+function keyedHash(key: number, s: string): number {
+  let h = key ^ Math.imul(s.length, 0x9e3779b1);
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return fmix32(h);
+}
+
 /**
- * A 53-bit priority for (unit, group) under a 64-bit key: two independently
- * keyed 32-bit lanes over the UTF-16 code units, unit and group separated by
- * their lengths so that ("ab","c") and ("a","bc") differ. Not a cryptographic
+ * A 53-bit priority for (unit, group) from their keyed hashes (the unit's is
+ * computed once per unit): two finalised mixes of both. Not a cryptographic
  * PRF: it decides which of a unit's groups are kept, which the caps make
- * private whatever the choice; the key only keeps the choice unbiased.
+ * private whatever the choice; the secret key only keeps the choice unbiased.
  */
-function priority(k0: number, k1: number, unit: string, group: string): number {
-  let a = k0 ^ unit.length, b = k1 ^ Math.imul(group.length, 0x9e3779b1);
-  const mix = (s: string) => {
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      a = Math.imul(a ^ c, 0x01000193);
-      b = Math.imul((b + c) ^ (b >>> 15), 0x2c1b3c6d);
-    }
-  };
-  mix(unit);
-  a = fmix32(a ^ 0x5bd1e995);
-  mix(group);
-  const hi = fmix32(a ^ Math.imul(b, 0x27d4eb2f)) >>> 11; // 21 bits
-  const lo = fmix32(b ^ hi ^ k0);
+function priority(unitHash: number, groupHash: number, k1: number): number {
+  const hi = fmix32(unitHash ^ Math.imul(groupHash, 0x27d4eb2f)) >>> 11; // 21 bits
+  const lo = fmix32(groupHash ^ Math.imul(unitHash ^ k1, 0x2c1b3c6d) ^ hi);
   return hi * 4294967296 + lo;
 }
 
@@ -110,7 +105,7 @@ export class ContributionBounder {
   readonly #rng: Rng;
   readonly #k0: number;
   readonly #k1: number;
-  #units = new Map<string, Slot[]>();
+  #units = new Map<string, { hash: number; slots: Slot[] }>();
   #rows = 0;
   #overGroups = 0;
   #overRows = 0;
@@ -129,8 +124,9 @@ export class ContributionBounder {
   /** Offers one row. `value` is ignored unless values are tracked. */
   add(unit: string, group: string, value: number): void {
     this.#rows++;
-    let slots = this.#units.get(unit);
-    if (slots === undefined) this.#units.set(unit, (slots = []));
+    let state = this.#units.get(unit);
+    if (state === undefined) this.#units.set(unit, (state = { hash: keyedHash(this.#k0, unit), slots: [] }));
+    const slots = state.slots;
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i];
       if (s.group === group) {
@@ -138,7 +134,7 @@ export class ContributionBounder {
         return;
       }
     }
-    const p = priority(this.#k0, this.#k1, unit, group);
+    const p = priority(state.hash, keyedHash(this.#k1, group), this.#k1);
     if (slots.length < this.#l0) {
       slots.push(this.#slot(group, p, value));
       return;
@@ -179,7 +175,7 @@ export class ContributionBounder {
    */
   drain(visit: (contributions: readonly Contribution[], unit: string) => void): void {
     const linf = this.#linf;
-    for (const [unit, slots] of this.#units) {
+    for (const [unit, { slots }] of this.#units) {
       visit(slots.map((s) => ({ group: s.group, rows: Math.min(s.rows, linf), values: s.values })), unit);
     }
     this.#units = new Map();

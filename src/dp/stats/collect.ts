@@ -71,7 +71,9 @@ export async function collectStats(inputs: readonly string[], query: StatsQuery,
     stdin: options.stdin,
     onProgress: options.onProgress,
     onRecord(record) {
-      const unit = key(record[unitField]);
+      // The common types first, inline: this runs once per row.
+      const u = record[unitField];
+      const unit = typeof u === 'string' ? u : key(u);
       if (unit === undefined) return `field "${unitField}" (privacy unit) is missing or not a string or number (got ${kind(record[unitField])})`;
       let group: string | undefined;
       if (labels) {
@@ -79,12 +81,14 @@ export async function collectStats(inputs: readonly string[], query: StatsQuery,
         if (x === undefined) return `field "${groupBy}" is missing or not a number (got ${kind(record[groupBy])})`;
         group = labels[bucketIndex(q.groupBuckets!, x) + 1];
       } else {
-        group = key(record[groupBy]);
+        const g = record[groupBy];
+        group = typeof g === 'string' ? g : key(g);
         if (group === undefined) return `field "${groupBy}" (group) is missing or not a string or number (got ${kind(record[groupBy])})`;
       }
       let value = 0;
       if (valueField !== null) {
-        const x = numeric(record[valueField]);
+        const v = record[valueField];
+        const x = typeof v === 'number' && v - v === 0 ? v : numeric(v);
         if (x === undefined) return `field "${valueField}" is missing or not a number (got ${kind(record[valueField])})`;
         value = x;
       }

@@ -56,7 +56,7 @@
 import { ainteger, anumber, aoneof, aoptions, apositive } from '../../core/assert.ts';
 import { ConfideError } from '../../core/errors.ts';
 import { arng, systemRng, type Rng } from '../../core/random.ts';
-import { rhoToDelta } from '../accounting/zcdp.ts';
+import { discreteSigmaFor, rhoFor } from '../mechanisms.ts';
 import { analyticGaussianSigma, discreteGaussianDelta, normalCdf } from '../calibration.ts';
 import { approx, type Guarantee, type PrivacyEvent } from '../guarantee.ts';
 import { arational, type Rational } from '../rational.ts';
@@ -247,32 +247,6 @@ function leastThreshold(tail: (k: number) => number, guess: number, target: numb
 // ---------------------------------------------------------------------------
 // Gaussian calibration helpers
 
-/** σ for a scalar discrete Gaussian, sensitivity 1: the least σ (to 1e-12 relative) with CKS20 Thm 7's δ(ε) <= δ. */
-function discreteSigmaScalar(epsilon: number, delta: number): number {
-  let hi = analyticGaussianSigma(epsilon, delta, 1);
-  while (discreteGaussianDelta(hi, epsilon, 1) > delta) hi *= 1.01;
-  let lo = hi / 2;
-  while (discreteGaussianDelta(lo, epsilon, 1) <= delta && lo > 1e-9) lo /= 2;
-  for (let i = 0; i < 100 && hi - lo > hi * 1e-13; i++) {
-    const mid = (lo + hi) / 2;
-    if (discreteGaussianDelta(mid, epsilon, 1) <= delta) hi = mid;
-    else lo = mid;
-  }
-  return hi;
-}
-
-/** The largest ρ whose CKS20 conversion gives (ε, δ). */
-function rhoForBudget(epsilon: number, delta: number): number {
-  let lo = 0, hi = epsilon;
-  while (rhoToDelta(hi, epsilon) <= delta) hi *= 2;
-  for (let i = 0; i < 200 && hi - lo > hi * 1e-13; i++) {
-    const mid = (lo + hi) / 2;
-    if (mid > 0 && rhoToDelta(mid, epsilon) <= delta) lo = mid;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /** z with Φ(-z) <= u (u in (0, 1/2]), the least such to 1e-13 relative: the upper u-quantile, rounded up. */
 function upperQuantile(u: number): number {
   let lo = 0, hi = 1;
@@ -351,7 +325,7 @@ export function partitionSelector(options: PartitionSelectorOptions): PartitionS
     parameters = { scale: b, threshold, deltaPerPartition: delta / l0 };
   } else if (strategy === 'gaussian') {
     const noiseDelta = (delta / 2) * (1 - DELTA_MARGIN);
-    const sigma = l0 === 1 ? discreteSigmaScalar(epsilon, noiseDelta) : Math.sqrt(l0 / (2 * rhoForBudget(epsilon, noiseDelta)));
+    const sigma = l0 === 1 ? discreteSigmaFor(epsilon, noiseDelta, 1) : Math.sqrt(l0 / (2 * rhoFor(epsilon, noiseDelta)));
     // σ² rounded up by one part in 2^50 so that σ·σ's rounding cannot leave less noise than calibrated.
     const sigma2 = arational(sigma * sigma * (1 + 2 ** -50), 'sigma2');
     const sampler = discreteGaussianSampler(sigma2);
