@@ -159,9 +159,16 @@ async function joinOnce(mode: 'ours' | 'raw'): Promise<number> {
   let close: () => Promise<void>;
   if (mode === 'ours') {
     const allow = Array.from({ length: JOINERS }, (_, i) => identityFromSeed(seedOf(master, i)).id);
-    const server = await serve({ transport: webSocketTransport(), identity: generateIdentity(), allow, authTimeoutMs: 120_000 });
+    let n = 0;
+    const server = await serve({
+      transport: webSocketTransport(),
+      identity: generateIdentity(),
+      allow,
+      authTimeoutMs: 120_000,
+      on: (e) => void (e.type === 'join' && n++),
+    });
     address = server.address;
-    count = () => server.parties().length;
+    count = () => n;
     close = () => server.close();
   } else {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, backlog: 2048 });

@@ -151,6 +151,8 @@ export class PartyServer {
   #listener: Listener | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #seq = 0;
+  /** Parties joined and not dropped. */
+  #members = 0;
   #closed = false;
 
   /** Use `serve(options)`. */
@@ -202,8 +204,7 @@ export class PartyServer {
     return new Promise((resolve, reject) => {
       const check = () => {
         if (this.#closed) return done(new ConfideError('E_STATE', 'net: server closed', { field: 'server' }));
-        const ps = this.parties();
-        if (ps.length >= count) done(undefined, ps);
+        if (this.#members >= count) done(undefined, this.parties());
       };
       const timer = setTimeout(
         () => done(new ConfideError('E_TIMEOUT', `net: ${this.parties().length} of ${count} parties joined within ${timeoutMs} ms`, { field: 'timeoutMs' })),
@@ -408,12 +409,13 @@ export class PartyServer {
     }
     let p = this.#parties.get(id);
     if (p?.status === 'dropped') return this.#refuse(conn, `identity ${id} was dropped from this session`);
-    if (p === undefined && this.parties().length >= this.#maxParties) return this.#refuse(conn, `session full (${this.#maxParties} parties)`);
+    if (p === undefined && this.#members >= this.#maxParties) return this.#refuse(conn, `session full (${this.#maxParties} parties)`);
     clearTimeout(conn.authTimer);
     const resumed = p !== undefined;
     if (p === undefined) {
       p = { id, key: auth.publicKey.slice(), channel: undefined, status: 'live', lastSeq: 0, awayTimer: undefined, pending: [], pendingBytes: 0 };
       this.#parties.set(id, p);
+      this.#members++;
     }
     const old = p.channel;
     p.channel = conn.channel;
@@ -505,6 +507,7 @@ export class PartyServer {
   #drop(p: PartyState, reason: string, violation: boolean, tell = true): void {
     if (p.status === 'dropped') return;
     p.status = 'dropped';
+    this.#members--;
     if (p.awayTimer) clearTimeout(p.awayTimer);
     p.awayTimer = undefined;
     p.pending = [];
