@@ -15,7 +15,9 @@ import {
   FRAME_PING,
   NET_VERSION,
   Reassembler,
+  concatPieces,
   frameMessage,
+  framePieces,
 } from '../../src/net/_frame.ts';
 import {
   ENVELOPE_HEADER_BYTES,
@@ -73,6 +75,19 @@ describe('frames', () => {
           for (const m of back) expect(m.bytes.byteOffset % 8).toBe(0);
         },
       ),
+    );
+  });
+
+  it('frames a message given in parts exactly as the same bytes in one piece, without copying (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.array(fc.integer({ min: 0, max: 90 }), { maxLength: 5 }), (chunk, lens) => {
+        const parts = lens.map((n) => rng.bytes(n));
+        const whole = concatPieces(parts.length ? parts : [new Uint8Array(0)]);
+        const pieces = framePieces(FRAME_ENVELOPE, 3, parts, chunk);
+        expect(pieces.map(concatPieces)).toEqual(frameMessage(FRAME_ENVELOPE, 3, whole, chunk));
+        // Every piece after a header is a view of a part.
+        for (const f of pieces) for (const p of f.slice(1)) expect(parts.some((q) => q.buffer === p.buffer)).toBe(true);
+      }),
     );
   });
 
