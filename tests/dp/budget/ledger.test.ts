@@ -45,6 +45,19 @@ describe('budget enforcement', () => {
     expect(ledger.verify()).toMatchObject({ ok: true, records: 11 });
   });
 
+  it('preview() tells what a spend would bring the odometer to, and records nothing', async () => {
+    using ledger = PrivacyLedger.open(fresh());
+    ledger.setBudget('d', { epsilon: 1, delta: 0 }, { method: 'basic', principal: 'officer' });
+    ledger.spend(spendArgs('d', small));
+    const head = ledger.head();
+    expect(ledger.preview('d', { type: 'composed', events: [small, small] })).toMatchObject({ spent: 0.375, remaining: 0.625, releases: 2, fits: true });
+    expect(ledger.preview('d', { type: 'epsilon-delta', epsilon: 0.9 })).toMatchObject({ fits: false, remaining: 0 });
+    expect(ledger.head()).toBe(head);
+    expect(ledger.odometer('d').spent).toBe(0.125);
+    expect(thrown(() => ledger.preview('nobody', small)).code).toBe('E_STATE');
+    expect(await confusionFailures('preview', (d, e) => ledger.preview(d as string, e as PrivacyEvent), () => ['d', small], { accept: { 0: ['string'] } })).toEqual([]);
+  });
+
   it('100 Gaussian releases (σ = 50) cost what PLD says for the composition, not 100× one', () => {
     using ledger = PrivacyLedger.open(fresh());
     const delta = 1e-5;

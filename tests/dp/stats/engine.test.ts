@@ -16,6 +16,7 @@ import {
   partialFromJson,
   partialToJson,
   releaseStats,
+  statsEvent,
   type StatsPartial,
   type StatsQuery,
 } from '../../../src/dp/index.ts';
@@ -254,6 +255,26 @@ describe('releaseStats', () => {
     // Users i ≡ 3 (mod 4) write 4 rows; d3 and d5 have the most rows.
     const exact = [...p.groups].sort((a, b) => b[1].count - a[1].count).slice(0, 2).map(([k]) => k).sort();
     expect(r.groups.map((g) => g.key).sort()).toEqual(exact);
+  });
+
+  it('releases quantiles and histograms with Gaussian noise, and statsEvent names what a release spends', async () => {
+    const q: StatsQuery = { unit: 'user', groupBy: 'domain', aggregations: ['count', 'quantiles', 'histogram'], value: 'tokens', bounds: [0, 600], buckets: [0, 200, 400, 600], quantiles: [0.5, 0.9], publicGroups: ['d1', 'd5'], maxGroupsPerUnit: 2, maxRowsPerGroup: 4 };
+    const p = await collectStats([file('corpus.jsonl')], q, { rng: seededRng(1) });
+    const options = { epsilon: 200, delta: 1e-6, noise: 'gaussian' as const, rng: seededRng(8) };
+    const r = await releaseStats(p, { ...options, ledger: ledger(1e6), dataset: 'd' });
+    expect(statsEvent(p, { epsilon: 200, delta: 1e-6, noise: 'gaussian' })).toEqual(r.event);
+    expect(r.measurements.map((m) => [m.name, m.noise?.distribution])).toEqual([['count', 'discrete-gaussian'], ['histogram', 'discrete-gaussian'], ['quantiles', 'discrete-gaussian']]);
+    const rows = corpusRows();
+    for (const g of r.groups) {
+      const xs = rows.filter((x) => x.domain === g.key).map((x) => x.tokens).sort((a, b) => a - b);
+      // d1 holds 100..103 and 50s, d5 holds 500..503 and 50s: the median is within one leaf (600/65536) plus noise.
+      expect(Math.abs(g.quantiles!['0.5'] - xs[Math.floor(xs.length / 2)])).toBeLessThan(5);
+      expect(g.quantiles!['0.9']).toBeGreaterThanOrEqual(g.quantiles!['0.5']);
+      const exact = [0, 0, 0];
+      for (const x of xs) exact[Math.min(2, Math.floor(x / 200))]++;
+      g.histogram!.forEach((h, i) => expect(Math.abs(h - exact[i])).toBeLessThanOrEqual(g.ci.histogram!));
+    }
+    expect(await confusionFailures('statsEvent', (o) => statsEvent(p, o as never), () => [{ epsilon: 1, delta: 1e-6 }])).toEqual([]);
   });
 
   it('refuses bad options with a code', async () => {
