@@ -5,7 +5,7 @@
  * violation as its reason; the owner decides what that means for the party.
  */
 import { isConfideError } from '../core/errors.ts';
-import { CHUNK_BYTES, Reassembler, framePieces } from './_frame.ts';
+import { CHUNK_BYTES, FRAME_HEADER_BYTES, Reassembler, framePieces } from './_frame.ts';
 import type { Link } from './transport.ts';
 
 /** How long a farewell message may take before the link is cut anyway. */
@@ -44,6 +44,7 @@ export class Channel {
     this.#handlers = handlers;
     this.#reassembler = new Reassembler({ maxMessageBytes, chunkBytes });
     this.#chunkBytes = chunkBytes;
+    link.setMaxFrameBytes?.(FRAME_HEADER_BYTES + Math.min(maxMessageBytes, chunkBytes));
     link.setHandlers({
       frame: (f) => this.#onFrame(f),
       close: (reason, violation) => {
@@ -62,6 +63,7 @@ export class Channel {
   /** Raises or lowers the largest message accepted (e.g. after authentication). */
   setMaxMessageBytes(n: number): void {
     this.#reassembler.setMaxMessageBytes(n);
+    this.link.setMaxFrameBytes?.(FRAME_HEADER_BYTES + Math.min(n, this.#chunkBytes));
   }
 
   /** Bytes held for a partly received message. */

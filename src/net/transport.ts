@@ -36,6 +36,12 @@ export interface Link {
   resume(): void;
   /** Ends the link; the peer sees `reason` where the backend can carry it. */
   close(reason: string): void;
+  /**
+   * Optional: the largest frame the backend should accept from the peer from
+   * now on, so that an unauthenticated peer cannot make it buffer a large
+   * frame before the runtime sees it. A larger frame ends the link as a violation.
+   */
+  setMaxFrameBytes?(bytes: number): void;
 }
 
 /** A running listener. */

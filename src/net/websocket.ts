@@ -126,6 +126,13 @@ class WsLink implements Link {
     });
   }
 
+  setMaxFrameBytes(bytes: number): void {
+    // ws 8 reads its per-socket limit from the receiver's _maxPayload on every
+    // frame; it has no public setter, so this reaches in (ws is pinned exactly).
+    const receiver = (this.#ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
+    if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = Math.min(bytes, MAX_WS_PAYLOAD);
+  }
+
   pause(): void {
     if (!this.#closed) this.#ws.pause();
   }

@@ -203,6 +203,9 @@ describe('robustness against a live server', () => {
     await r9.auth(generateIdentity());
     // A client that never authenticates: cut after authTimeoutMs.
     const r10 = await RawClient.open(server.address);
+    // A large frame before authenticating: refused by the WebSocket layer at 4 KiB + 16, not buffered.
+    const r11 = await RawClient.open(server.address);
+    r11.sendRaw(new Uint8Array(64 * 1024));
 
     // Meanwhile the honest parties do their round.
     await Promise.all(parties.map((p, i) => p.send(p.serverId, 1, { header: { i }, payloads: [new Float32Array(1000).fill(i)] })));
@@ -210,7 +213,7 @@ describe('robustness against a live server', () => {
     expect(result.dropped).toEqual([]);
     expect(result.messages.size).toBe(2);
 
-    await eventually(() => attackers.every((a) => dropReason(a.id) !== undefined) && of(events, 'reject').length >= 3, 20);
+    await eventually(() => attackers.every((a) => dropReason(a.id) !== undefined) && of(events, 'reject').length >= 4, 20);
     expect(dropReason(attackers[0].id)).toMatch(/magic|truncated|version|frame/);
     expect(dropReason(attackers[1].id)).toMatch(/carries .* bytes, expected/);
     expect(dropReason(attackers[2].id)).toMatch(/exceeds the limit/);
@@ -223,7 +226,9 @@ describe('robustness against a live server', () => {
     expect(rejects.some((r) => /not on the allow-list/.test(r))).toBe(true);
     expect(rejects.some((r) => /expected an authentication message|magic|truncated|frame/.test(r))).toBe(true);
     expect(rejects.some((r) => /no authentication within/.test(r))).toBe(true);
-    for (const c of [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]) await eventually(() => c.closed, 20);
+    expect(rejects.some((r) => /max payload size exceeded/i.test(r))).toBe(true);
+    for (const c of [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11]) await eventually(() => c.closed, 20);
+    expect(r11.closed!.code).toBe(1009);
     // Offenders were told why (where the socket still carried a close reason).
     expect(r5.closed!.reason).toMatch(/replayed/);
 
