@@ -23,7 +23,8 @@ import { arng, type Rng } from '../../core/random.ts';
 
 /** One (unit, group) slot: its priority, the rows seen and the sampled values. */
 interface Slot {
-  group: string;
+  /** Index into the bounder's interned groups. */
+  group: number;
   priority: number;
   rows: number;
   /** Up to Linf sampled values (absent when the query needs no values). */
@@ -90,6 +91,20 @@ export function unitShard(unit: string, count: number): number {
   return fmix32(h) % count;
 }
 
+interface UnitState {
+  /** The unit's keyed hash, computed once. */
+  hash: number;
+  slots: Slot[];
+  /** Index of the slot of highest priority once all L0 slots are taken (-1 before). */
+  worst: number;
+}
+
+function worstOf(slots: readonly Slot[]): number {
+  let w = 0;
+  for (let i = 1; i < slots.length; i++) if (slots[i].priority > slots[w].priority) w = i;
+  return w;
+}
+
 export interface BounderOptions {
   maxGroupsPerUnit: number;
   maxRowsPerGroup: number;
@@ -105,7 +120,11 @@ export class ContributionBounder {
   readonly #rng: Rng;
   readonly #k0: number;
   readonly #k1: number;
-  #units = new Map<string, { hash: number; slots: Slot[] }>();
+  #units = new Map<string, UnitState>();
+  /** Groups interned once (a small map: one entry per group), so slots compare integers and reuse the group's hash. */
+  #groupIds = new Map<string, number>();
+  #groupNames: string[] = [];
+  #groupHashes: number[] = [];
   #rows = 0;
   #overGroups = 0;
   #overRows = 0;
@@ -124,32 +143,40 @@ export class ContributionBounder {
   /** Offers one row. `value` is ignored unless values are tracked. */
   add(unit: string, group: string, value: number): void {
     this.#rows++;
+    let gid = this.#groupIds.get(group);
+    if (gid === undefined) {
+      gid = this.#groupNames.length;
+      this.#groupIds.set(group, gid);
+      this.#groupNames.push(group);
+      this.#groupHashes.push(keyedHash(this.#k1, group));
+    }
     let state = this.#units.get(unit);
-    if (state === undefined) this.#units.set(unit, (state = { hash: keyedHash(this.#k0, unit), slots: [] }));
+    if (state === undefined) this.#units.set(unit, (state = { hash: keyedHash(this.#k0, unit), slots: [], worst: -1 }));
     const slots = state.slots;
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i];
-      if (s.group === group) {
+      if (s.group === gid) {
         this.#addRow(s, value);
         return;
       }
     }
-    const p = priority(state.hash, keyedHash(this.#k1, group), this.#k1);
+    const p = priority(state.hash, this.#groupHashes[gid], this.#k1);
     if (slots.length < this.#l0) {
-      slots.push(this.#slot(group, p, value));
+      slots.push(this.#slot(gid, p, value));
+      if (slots.length === this.#l0) state.worst = worstOf(slots);
       return;
     }
-    let worst = 0;
-    for (let i = 1; i < slots.length; i++) if (slots[i].priority > slots[worst].priority) worst = i;
-    if (p < slots[worst].priority) {
+    const worst = slots[state.worst];
+    if (p < worst.priority) {
       // The evicted group's kept rows now count as over the group limit (its
       // rows over Linf were counted when they came).
-      this.#overGroups += Math.min(slots[worst].rows, this.#linf);
-      slots[worst] = this.#slot(group, p, value);
+      this.#overGroups += Math.min(worst.rows, this.#linf);
+      slots[state.worst] = this.#slot(gid, p, value);
+      state.worst = worstOf(slots);
     } else this.#overGroups++;
   }
 
-  #slot(group: string, p: number, value: number): Slot {
+  #slot(group: number, p: number, value: number): Slot {
     return { group, priority: p, rows: 1, values: this.#values ? [value] : null };
   }
 
@@ -176,8 +203,11 @@ export class ContributionBounder {
   drain(visit: (contributions: readonly Contribution[], unit: string) => void): void {
     const linf = this.#linf;
     for (const [unit, { slots }] of this.#units) {
-      visit(slots.map((s) => ({ group: s.group, rows: Math.min(s.rows, linf), values: s.values })), unit);
+      visit(slots.map((s) => ({ group: this.#groupNames[s.group], rows: Math.min(s.rows, linf), values: s.values })), unit);
     }
     this.#units = new Map();
+    this.#groupIds = new Map();
+    this.#groupNames = [];
+    this.#groupHashes = [];
   }
 }
