@@ -30,8 +30,8 @@ import { formatTable, ratio, type CaseResult, type Stats, type SuiteResult } fro
 const SENDERS = 10;
 const JOINERS = 1000;
 const JOIN_PROCESSES = 2;
-const ITERATIONS = Number(process.env.BENCH_NET_ITERATIONS ?? 10);
-const WARMUP = 2;
+const ITERATIONS = Number(process.env.BENCH_NET_ITERATIONS ?? 20);
+const WARMUP = 3;
 const fixture = (name: string) => new URL(`../tests/net/fixtures/${name}`, import.meta.url).pathname;
 
 interface Proc {
@@ -76,22 +76,21 @@ function stats(samplesMs: number[]): Stats {
   return { meanMs: mean, p50Ms: s[Math.floor(n / 2)], minMs: s[0], rme: (100 * 1.96 * sd) / Math.sqrt(n) / mean, samples: n };
 }
 
-async function timeIterations(fn: () => Promise<number>, iterations: number, warmup: number): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const out: number[] = [];
-  for (let i = 0; i < iterations; i++) out.push(await fn());
-  return out;
+/** A set-up case: `iterate` times one exchange (ms); `stop` tears it down. */
+interface Running {
+  iterate(): Promise<number>;
+  stop(): Promise<void>;
 }
 
 /** Ours: 10 authenticated sender processes, one round per iteration. */
-async function oursSenders(): Promise<number[]> {
+async function oursSenders(): Promise<Running> {
   const ids = Array.from({ length: SENDERS }, () => generateIdentity());
   const server = await serve({ transport: webSocketTransport(), identity: generateIdentity(), allow: ids.map((i) => i.id) });
   const procs = ids.map((id) => start('bench_sender.ts', ['ours', server.address, Buffer.from(identitySeed(id)).toString('hex'), server.id]));
   await Promise.all(procs.map((p) => p.waitFor('ready')));
   let round = 0;
-  const samples = await timeIterations(
-    async () => {
+  return {
+    async iterate() {
       round++;
       const t0 = performance.now();
       await server.broadcast(round, { header: { go: true }, payloads: [] });
@@ -101,17 +100,16 @@ async function oursSenders(): Promise<number[]> {
       for (const m of r.messages.values()) if ((m.payloads[0] as Float32Array).length !== 1 << 20) throw new Error('ours: wrong vector length');
       return t;
     },
-    ITERATIONS,
-    WARMUP,
-  );
-  await server.broadcast(round + 1, { header: { stop: true }, payloads: [] });
-  await Promise.all(procs.map(exited));
-  await server.close();
-  return samples;
+    async stop() {
+      await server.broadcast(round + 1, { header: { stop: true }, payloads: [] });
+      await Promise.all(procs.map(exited));
+      await server.close();
+    },
+  };
 }
 
 /** Anchor: the same bytes over bare ws. */
-async function rawSenders(): Promise<number[]> {
+async function rawSenders(): Promise<Running> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const address = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
@@ -128,8 +126,8 @@ async function rawSenders(): Promise<number[]> {
   const procs = Array.from({ length: SENDERS }, () => start('bench_sender.ts', ['raw', address]));
   await Promise.all(procs.map((p) => p.waitFor('ready')));
   while (sockets.length < SENDERS) await new Promise((r) => setTimeout(r, 5));
-  const samples = await timeIterations(
-    async () => {
+  return {
+    async iterate() {
       received = 0;
       const all = new Promise<void>((r) => (onAll = r));
       const t0 = performance.now();
@@ -137,13 +135,34 @@ async function rawSenders(): Promise<number[]> {
       await all;
       return performance.now() - t0;
     },
-    ITERATIONS,
-    WARMUP,
-  );
-  for (const ws of sockets) ws.send('stop');
-  await Promise.all(procs.map(exited));
-  await new Promise<void>((r) => wss.close(() => r()));
-  return samples;
+    async stop() {
+      for (const ws of sockets) ws.send('stop');
+      await Promise.all(procs.map(exited));
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+}
+
+/**
+ * Runs ours and the anchor in alternation, iteration by iteration, so that
+ * load from anything else on the machine falls on both alike.
+ */
+async function alternate(ours: () => Promise<number>, anchor: () => Promise<number>, iterations: number, warmup: number): Promise<[number[], number[]]> {
+  // As the harness does between tasks: collect the previous iteration's garbage so it is not charged to the next.
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+  for (let i = 0; i < warmup; i++) {
+    await anchor();
+    await ours();
+  }
+  const a: number[] = [];
+  const o: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    gc();
+    a.push(await anchor());
+    gc();
+    o.push(await ours());
+  }
+  return [o, a];
 }
 
 function seedOf(master: string, i: number): Uint8Array {
@@ -209,21 +228,16 @@ function caseResult(name: string, ours: number[], anchors: Record<string, number
   return { name, unit: 's', better: 'lower', ours: oursS, anchors: a, ratios: r, stats: st, check: 'skipped', notes };
 }
 
-process.stderr.write(`suite net (${ITERATIONS} iterations after ${WARMUP} warm-up ones per figure)\n`);
+process.stderr.write(`suite net (${ITERATIONS} iterations after ${WARMUP} warm-up ones per figure, ours and the anchor alternating)\n`);
 process.stderr.write('  1M f32 from 10 processes ...');
-// Alternate the two so that neither always runs on a cooler or warmer machine.
-const raw1 = await rawSenders();
-const ours1 = await oursSenders();
+const raw = await rawSenders();
+const ours = await oursSenders();
+const [ours1, raw1] = await alternate(() => ours.iterate(), () => raw.iterate(), ITERATIONS, WARMUP);
+await ours.stop();
+await raw.stop();
 process.stderr.write(' done\n  1000 clients join ...');
 const joinIters = Math.max(3, Math.ceil(ITERATIONS / 2));
-const oursJoin: number[] = [];
-const rawJoin: number[] = [];
-await joinOnce('raw');
-await joinOnce('ours');
-for (let i = 0; i < joinIters; i++) {
-  rawJoin.push(await joinOnce('raw'));
-  oursJoin.push(await joinOnce('ours'));
-}
+const [oursJoin, rawJoin] = await alternate(() => joinOnce('ours'), () => joinOnce('raw'), joinIters, 1);
 process.stderr.write(' done\n');
 
 const result: SuiteResult = {
