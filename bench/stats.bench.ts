@@ -1,6 +1,7 @@
 /**
  * stats: the DP statistics engine over a synthetic JSONL corpus (bench/_corpus.ts:
- * 100,000 users, 2,000 Zipf-distributed domains), against the practical limit
+ * 10,000 users, all of whom appear in the 100 MB file already, and 2,000
+ * Zipf-distributed domains), against the practical limit
  * here, `raw read + JSON.parse` of the same file in the same run
  * (bench/_raw_read.ts). Ours reads, bounds each user to 4 domains and 1 row
  * per domain, and sums tokens per domain in fixed point: the issue's command.
@@ -25,14 +26,15 @@ import { STATS_QUERY } from './_stats_query.ts';
 import { runSuite, type CaseFactory } from './_harness.ts';
 
 const LARGE_MB = Number(process.env.BENCH_STATS_MB ?? 1000);
+const UNITS = 10_000;
 const FLOOD = { unit: 'flooder', group: 'private.example', rows: 20_000 };
 const files: string[] = [];
 
 async function corpus(mb: number): Promise<string> {
-  const path = join(tmpdir(), `confide-bench-stats-${mb}MB.jsonl`);
+  const path = join(tmpdir(), `confide-bench-stats-${mb}MB-${UNITS}u.jsonl`);
   if (!existsSync(path) || Math.abs(statSync(path).size - mb * 1e6) > 1e6) {
     process.stderr.write(`  generating ${mb} MB corpus at ${path} ...`);
-    await generateCorpus(path, mb * 1e6, { seed: 1, flood: FLOOD });
+    await generateCorpus(path, mb * 1e6, { seed: 1, units: UNITS, flood: FLOOD });
     process.stderr.write(' done\n');
   }
   files.push(path);
@@ -68,7 +70,7 @@ const peak = (mb: number): CaseFactory => async () => {
     ours: { unavailable: 'measured in a fresh process' },
     anchors: { 'raw read + JSON.parse': { unavailable: 'measured in a fresh process' } },
     figures: async () => ({ ours: rss(file, 'ours'), 'raw read + JSON.parse': rss(file, 'raw') }),
-    notes: 'maxRSS of a fresh Node process doing one pass; the same 100,000 users and 2,000 domains at every size',
+    notes: `maxRSS of a fresh Node process doing one pass; the same ${UNITS} users and 2,000 domains at every size`,
   };
 };
 
