@@ -31,7 +31,8 @@ const SENDERS = 10;
 const JOINERS = 1000;
 const JOIN_PROCESSES = 2;
 const ITERATIONS = Number(process.env.BENCH_NET_ITERATIONS ?? 20);
-const WARMUP = 3;
+// Each sender process runs its own JIT; a few iterations leave its send path half-warm.
+const WARMUP = 8;
 const fixture = (name: string) => new URL(`../tests/net/fixtures/${name}`, import.meta.url).pathname;
 
 interface Proc {

@@ -30,8 +30,6 @@ export interface WebSocketOptions {
 const OPTION_KEYS = ['host', 'port', 'tls', 'ca'];
 /** The largest WebSocket message: one frame header and one full chunk. */
 const MAX_WS_PAYLOAD = FRAME_HEADER_BYTES + CHUNK_BYTES;
-/** Frames up to this size are copied into one buffer rather than sent as fragments. */
-const SMALL_FRAME_BYTES = 64 * 1024;
 /** How long a closing socket may take before it is cut. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -101,16 +99,11 @@ class WsLink implements Link {
       this.#outstanding -= n;
       if (this.#outstanding < HIGH_WATER_BYTES) this.#release();
     };
-    if (n <= SMALL_FRAME_BYTES || pieces.length === 1) {
-      // Small frames are joined: one WebSocket message, one write.
-      this.#ws.send(pieces.length === 1 ? pieces[0] : concatPieces(pieces), { binary: true }, done);
-      return this.#outstanding < HIGH_WATER_BYTES ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve));
-    }
-    // A large frame's pieces go out as fragments of one WebSocket message
-    // (RFC 6455, section 5.4), so the payload is not copied to join them.
-    const last = pieces.length - 1;
-    for (let i = 0; i < last; i++) this.#ws.send(pieces[i], { binary: true, fin: false });
-    this.#ws.send(pieces[last], { binary: true, fin: true }, done);
+    // One frame is one unfragmented WebSocket message. Joining the pieces here
+    // costs the sender one copy; sending them as fragments would cost the
+    // receiver one more (ws joins fragments after reading each), and a
+    // server receiving from many parties is the side to spare.
+    this.#ws.send(pieces.length === 1 ? pieces[0] : concatPieces(pieces), { binary: true }, done);
     if (this.#outstanding < HIGH_WATER_BYTES) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
