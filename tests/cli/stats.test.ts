@@ -90,7 +90,8 @@ describe('confide stats', () => {
     const m = run(['stats', 'merge', ...parts, '--epsilon', '1', '--delta', '1e-6', '--format', 'json']);
     expect(m.status, m.stderr).toBe(0);
     const out = JSON.parse(m.stdout);
-    expect(out.input.records).toBe(3 * rows.length); // each shard reads everything, keeps its units
+    expect(out.input.records).toBe(rows.length); // each shard reads everything and reports its own units' records
+    expect(out.dropped_lines).toBe(2); // once, from shard 0
     expect(out.bounding.units).toBe(2000 + 3 + 1);
     expect(out.groups.map((g: { key: string }) => g.key).sort()).toEqual(['site0.example', 'site1.example', 'site2.example', 'site3.example']);
     // A partial of the whole input cannot be merged with a shard: a unit could count twice.

@@ -11,7 +11,7 @@ import { arng, systemRng, type Rng } from '../../core/random.ts';
 import { ContributionBounder, unitShard } from './bounding.ts';
 import { accumulator, emptyPartial, type StatsPartial } from './partial.ts';
 import { bucketIndex, bucketLabels, normalizeQuery, type NormalizedQuery, type StatsQuery } from './query.ts';
-import { readCorpus, type CorpusFormat, type ReadProgress } from './reader.ts';
+import { readCorpus, type CorpusFormat, type Malformed, type ReadProgress } from './reader.ts';
 
 export interface CollectOptions {
   /** The input format for every input (default: from each file's extension). */
@@ -66,33 +66,47 @@ export async function collectStats(inputs: readonly string[], query: StatsQuery,
   const publicSet = q.publicGroups && !q.groupBuckets ? new Set(q.publicGroups) : null;
   const labels = q.groupBuckets ? bucketLabels(q.groupBuckets) : null;
   const { unit: unitField, groupBy, value: valueField } = q;
+  // Under sharding every shard reads the same input: it reports only its own
+  // units' records (and shard 0 the input-wide facts), so that merged shards
+  // count each record, malformed line, file and byte once.
+  let mine = 0, ownMalformed = 0;
+  const ownSamples: Malformed[] = [];
+  const own = (file: string, line: number, reason: string): string => {
+    mine--;
+    ownMalformed++;
+    if (ownSamples.length < 100) ownSamples.push({ file, line, reason });
+    return reason;
+  };
   const summary = await readCorpus(inputs, {
     format: options.format,
     stdin: options.stdin,
     onProgress: options.onProgress,
-    onRecord(record) {
+    onRecord(record, file, line) {
       // The common types first, inline: this runs once per row.
       const u = record[unitField];
       const unit = typeof u === 'string' ? u : key(u);
-      if (unit === undefined) return `field "${unitField}" (privacy unit) is missing or not a string or number (got ${kind(record[unitField])})`;
+      if (unit === undefined)
+        // A record without a unit belongs to no shard: shard 0 reports it, so merged shards count it once.
+        return shard && shard.index !== 0 ? undefined : `field "${unitField}" (privacy unit) is missing or not a string or number (got ${kind(record[unitField])})`;
+      if (shard && unitShard(unit, shard.count) !== shard.index) return;
+      mine++;
       let group: string | undefined;
       if (labels) {
         const x = numeric(record[groupBy]);
-        if (x === undefined) return `field "${groupBy}" is missing or not a number (got ${kind(record[groupBy])})`;
+        if (x === undefined) return own(file, line, `field "${groupBy}" is missing or not a number (got ${kind(record[groupBy])})`);
         group = labels[bucketIndex(q.groupBuckets!, x) + 1];
       } else {
         const g = record[groupBy];
         group = typeof g === 'string' ? g : key(g);
-        if (group === undefined) return `field "${groupBy}" (group) is missing or not a string or number (got ${kind(record[groupBy])})`;
+        if (group === undefined) return own(file, line, `field "${groupBy}" (group) is missing or not a string or number (got ${kind(record[groupBy])})`);
       }
       let value = 0;
       if (valueField !== null) {
         const v = record[valueField];
         const x = typeof v === 'number' && v - v === 0 ? v : numeric(v);
-        if (x === undefined) return `field "${valueField}" is missing or not a number (got ${kind(record[valueField])})`;
+        if (x === undefined) return own(file, line, `field "${valueField}" is missing or not a number (got ${kind(record[valueField])})`);
         value = x;
       }
-      if (shard && unitShard(unit, shard.count) !== shard.index) return;
       if (publicSet && !publicSet.has(group)) {
         partial.bounding.rowsOutsideGroups++;
         return;
@@ -100,13 +114,14 @@ export async function collectStats(inputs: readonly string[], query: StatsQuery,
       bounder.add(unit, group, value);
     },
   });
+  const first = shard === null || shard.index === 0;
   Object.assign(partial.input, {
-    records: summary.records,
-    malformed: summary.malformed,
-    samples: [...summary.samples],
-    files: summary.files,
-    skippedFiles: [...summary.skippedFiles],
-    bytes: summary.bytes,
+    records: shard === null ? summary.records : mine,
+    malformed: first ? summary.malformed : ownMalformed,
+    samples: first ? [...summary.samples] : ownSamples,
+    files: first ? summary.files : 0,
+    skippedFiles: first ? [...summary.skippedFiles] : [],
+    bytes: first ? summary.bytes : 0,
   });
   Object.assign(partial.bounding, bounder.counts);
   bounder.drain(accumulator(partial));
