@@ -46,16 +46,16 @@ function rss(file: string, mode: 'ours' | 'raw'): number {
   return (JSON.parse(out) as { maxRssMB: number }).maxRssMB;
 }
 
-const throughput = (mb: number, runs: number): CaseFactory => async () => {
+const throughput = (mb: number, runs: number, threads = 1): CaseFactory => async () => {
   const file = await corpus(mb);
   const size = statSync(file).size / 1e6;
   return {
-    name: `stats ${mb >= 1000 ? `${mb / 1000}GB` : `${mb}MB`} jsonl`,
+    name: `stats ${mb >= 1000 ? `${mb / 1000}GB` : `${mb}MB`} jsonl${threads > 1 ? `, ${threads} threads` : ''}`,
     unit: 'MB/s',
     better: 'higher',
     work: size,
     runs,
-    ours: () => collectStats([file], STATS_QUERY),
+    ours: () => collectStats([file], STATS_QUERY, { threads }),
     anchors: { 'raw read + JSON.parse': () => rawReadJsonl(file) },
     notes: `${size.toFixed(0)} MB; ours = read, bound (4 domains, 1 row per domain per user), fixed-point sums; anchor = the same reads and JSON.parse of every line, nothing else`,
   };
@@ -107,7 +107,7 @@ const flood: CaseFactory = async () => {
 };
 
 try {
-  await runSuite('stats', [throughput(100, 5), throughput(LARGE_MB, 3), peak(100), peak(LARGE_MB), flood]);
+  await runSuite('stats', [throughput(100, 5), throughput(LARGE_MB, 3), throughput(LARGE_MB, 3, 2), peak(100), peak(LARGE_MB), flood]);
 } finally {
   if (!process.env.BENCH_STATS_KEEP) for (const f of files) rmSync(f, { force: true });
 }

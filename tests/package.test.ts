@@ -4,7 +4,8 @@
  * from the bundle, and the `confide` bin runs.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -59,6 +60,17 @@ describe('dist', () => {
     core.addMask(v, seed, -1);
     expect(v.every((x) => x === 7)).toBe(true);
     expect(() => core.Z32.zeros(-1)).toThrow(top.ConfideError);
+  });
+
+  it('runs statistics in worker threads from the bundle (the worker imports the bundled chunk)', async () => {
+    const dp = await import('confide/dp');
+    const dir = mkdtempSync(join(tmpdir(), 'confide-dist-stats-'));
+    const file = join(dir, 'rows.jsonl');
+    writeFileSync(file, Array.from({ length: 300 }, (_, i) => JSON.stringify({ u: `u${i}`, g: `g${i % 3}` })).join('\n'));
+    const query = { unit: 'u', groupBy: 'g', aggregations: ['count' as const] };
+    const one = await dp.collectStats([file], query);
+    const two = await dp.collectStats([file], query, { threads: 2 });
+    expect([...two.groups].sort().map(([k, g]) => [k, g.count])).toEqual([...one.groups].sort().map(([k, g]) => [k, g.count]));
   });
 
   it('bundles no dev-only code and no node-seal', () => {

@@ -35,7 +35,7 @@ export const STATS_USAGE = `confide stats <input...> --unit F --group-by F [aggr
       --groups a,b,...|@FILE (public list), or --group-buckets e0,e1,... for a
       numeric field. --noise laplace|gaussian, --top K, --level 0.95,
       --format table|json|csv, --html report.html, --input-format
-      jsonl|csv|json|text|email, --progress, --ledger L.db --dataset D
+      jsonl|csv|json|text|email, --progress, --threads N, --ledger L.db --dataset D
       [--principal P --purpose T]. --partial out.json [--shard i/n] writes
       the exact bounded state of this shard instead of releasing.
   confide stats merge <partial.json...> --epsilon E [--delta D] [release options] [--assume-disjoint-units]
@@ -68,6 +68,7 @@ const OPTIONS = {
   html: { type: 'string' },
   'input-format': { type: 'string' },
   progress: { type: 'boolean', default: false },
+  threads: { type: 'string' },
   ledger: { type: 'string' },
   dataset: { type: 'string' },
   principal: { type: 'string' },
@@ -225,6 +226,7 @@ export async function statsCommand(argv: string[]): Promise<number> {
       ...(v['input-format'] !== undefined ? { format: v['input-format'] as CorpusFormat } : {}),
       ...(shard ? { shard } : {}),
       ...(progress ? { onProgress: progress } : {}),
+      ...(v.threads !== undefined ? { threads: numberFlag(v.threads, 'threads') } : {}),
     });
     if (progress && process.stderr.isTTY) process.stderr.write('\n');
     if (v.partial !== undefined) {

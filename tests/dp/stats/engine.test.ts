@@ -126,6 +126,26 @@ describe('partials', () => {
     expect(m.input.samples.map((x) => x.line).sort()).toEqual(one.input.samples.map((x) => x.line).sort());
   });
 
+  it('splits the units over worker threads and merges them into the one-thread state', async () => {
+    // L0 and Linf do not bind here, so the state does not depend on the threads' own random keys.
+    const single = await collectStats([file('corpus.jsonl')], base, { rng: seededRng(3) });
+    let progressed = false;
+    const threaded = await collectStats([file('corpus.jsonl')], base, { threads: 3, onProgress: () => (progressed = true) });
+    const view = (p: StatsPartial) => [...p.groups].sort().map(([k, g]) => [k, g.units, g.count, g.sum, g.sumsq]);
+    expect(view(threaded)).toEqual(view(single));
+    expect(threaded.input).toEqual(single.input);
+    expect(threaded.bounding).toEqual(single.bounding);
+    expect(threaded.shard).toBeNull();
+    expect(progressed).toBe(true);
+    // Inside an outer shard, the threads split that shard only.
+    const outer = await collectStats([file('corpus.jsonl')], base, { shard: { index: 1, count: 2 }, threads: 2 });
+    const direct = await collectStats([file('corpus.jsonl')], base, { shard: { index: 1, count: 2 }, rng: seededRng(4) });
+    expect(view(outer)).toEqual(view(direct));
+    expect(outer.shard).toEqual({ index: 1, count: 2 });
+    await expect(collectStats(['-'], base, { threads: 2 })).rejects.toMatchObject({ code: 'E_BAD_INPUT', field: 'threads' });
+    await expect(collectStats([file('missing.jsonl')], base, { threads: 2 })).rejects.toMatchObject({ code: 'E_IO' });
+  });
+
   it('refuses to merge what could count a unit twice, or different queries', async () => {
     const a = await collectStats([file('corpus.jsonl')], base, { rng: seededRng(1), shard: { index: 0, count: 2 } });
     const b = await collectStats([file('corpus.jsonl')], base, { rng: seededRng(1), shard: { index: 0, count: 2 } });
