@@ -268,9 +268,9 @@ export class Party {
       case FRAME_ENVELOPE:
         return this.#onEnvelope(bytes);
       case FRAME_PING:
-        void ch.send(FRAME_PONG, new Uint8Array(0));
-        return;
       case FRAME_PONG:
+        if (bytes.length !== 0) return ch.close(`heartbeat frame with a ${bytes.length}-byte body from the server`, true);
+        if (type === FRAME_PING) void ch.send(FRAME_PONG, new Uint8Array(0));
         return;
       case FRAME_BYE: {
         const reason = decodeBye(bytes);

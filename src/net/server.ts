@@ -441,9 +441,9 @@ export class PartyServer {
       case FRAME_ENVELOPE:
         return this.#onEnvelope(p, bytes);
       case FRAME_PING:
-        void ch.send(FRAME_PONG, new Uint8Array(0));
-        return;
       case FRAME_PONG:
+        if (bytes.length !== 0) return this.#drop(p, `heartbeat frame with a ${bytes.length}-byte body`, true);
+        if (type === FRAME_PING) void ch.send(FRAME_PONG, new Uint8Array(0));
         return;
       case FRAME_BYE:
         this.#drop(p, `left: ${decodeBye(bytes)}`, false, false);
