@@ -120,8 +120,9 @@ export class Party {
     return this.#channel !== undefined && !this.#channel.closed;
   }
 
-  /** @internal */
+  /** @internal Called once by `join`. */
   async start(): Promise<void> {
+    if (this.#hello !== undefined || this.#closed) throw new ConfideError('E_STATE', 'net: party already started', { field: 'party' });
     await this.#connect();
     this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
     this.#heartbeat.unref?.();

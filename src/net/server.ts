@@ -134,7 +134,7 @@ interface Conn {
 export class PartyServer {
   /** The server's party id (its public key). */
   readonly id: PartyId;
-  readonly sessionId: Uint8Array;
+  readonly #sessionId: Uint8Array;
   readonly #identity: Identity;
   readonly #allow: Set<PartyId> | undefined;
   readonly #token: Uint8Array | undefined;
@@ -160,7 +160,7 @@ export class PartyServer {
     if (secret !== CONSTRUCT) throw new ConfideError('E_STATE', 'net: use serve(options) to start a server');
     this.#identity = o.identity;
     this.id = o.identity.id;
-    this.sessionId = o.sessionId === undefined ? randomBytes(SESSION_ID_BYTES) : o.sessionId.slice();
+    this.#sessionId = o.sessionId === undefined ? randomBytes(SESSION_ID_BYTES) : o.sessionId.slice();
     this.#allow = o.allow === undefined ? undefined : new Set(o.allow);
     this.#token = o.token?.slice();
     this.#limits = {
@@ -180,8 +180,14 @@ export class PartyServer {
     return this.#listener?.address ?? '';
   }
 
-  /** @internal */
+  /** The 16-byte session id (a copy). */
+  get sessionId(): Uint8Array {
+    return this.#sessionId.slice();
+  }
+
+  /** @internal Called once by `serve`. */
   async start(transport: Transport): Promise<void> {
+    if (this.#listener !== undefined || this.#closed) throw new ConfideError('E_STATE', 'net: server already started', { field: 'server' });
     this.#listener = await transport.listen((link) => this.#accept(link));
     this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
     this.#heartbeat.unref?.();
@@ -343,7 +349,7 @@ export class PartyServer {
   async #sendPrepared(to: PartyId, round: number, prepared: ReturnType<typeof prepareBody>): Promise<boolean> {
     const p = this.#parties.get(to);
     if (p === undefined || p.status === 'dropped') return false;
-    const env = sealPrepared(this.#identity, { round, sessionId: this.sessionId, from: this.#identity.publicKey, to: p.key, seq: ++this.#seq }, prepared);
+    const env = sealPrepared(this.#identity, { round, sessionId: this.#sessionId, from: this.#identity.publicKey, to: p.key, seq: ++this.#seq }, prepared);
     return this.#deliver(p, env, this.id);
   }
 
@@ -384,7 +390,7 @@ export class PartyServer {
     this.#conns.add(conn);
     conn.authTimer = setTimeout(() => this.#refuse(conn, `no authentication within ${this.#authTimeoutMs} ms`), this.#authTimeoutMs);
     conn.authTimer.unref?.();
-    void conn.channel.send(FRAME_HELLO, encodeHello({ sessionId: this.sessionId, serverKey: this.#identity.publicKey, challenge: conn.challenge }));
+    void conn.channel.send(FRAME_HELLO, encodeHello({ sessionId: this.#sessionId, serverKey: this.#identity.publicKey, challenge: conn.challenge }));
   }
 
   #refuse(conn: Conn, reason: string): void {
@@ -400,7 +406,7 @@ export class PartyServer {
       return this.#refuse(conn, `malformed authentication: ${isConfideError(e) ? e.message : 'undecodable'}`);
     }
     const id = toHex(auth.publicKey);
-    const t = authTranscript(this.sessionId, this.#identity.publicKey, conn.challenge, auth.publicKey, auth.nonce);
+    const t = authTranscript(this.#sessionId, this.#identity.publicKey, conn.challenge, auth.publicKey, auth.nonce);
     if (!verifyBytes(auth.publicKey, t, auth.signature)) return this.#refuse(conn, `bad signature on the challenge from ${id}`);
     if (this.#allow !== undefined && !this.#allow.has(id)) return this.#refuse(conn, `identity ${id} is not on the allow-list`);
     if (this.#token !== undefined) {
@@ -425,7 +431,7 @@ export class PartyServer {
     old?.close('replaced by a new connection of the same party', false, { type: FRAME_BYE, bytes: encodeBye('replaced by a new connection of the same party') });
     conn.party = p;
     conn.channel.setMaxMessageBytes(this.#limits.maxMessageBytes);
-    const signature = signBytes(this.#identity, welcomeTranscript(this.sessionId, this.#identity.publicKey, conn.challenge, auth.publicKey, auth.nonce));
+    const signature = signBytes(this.#identity, welcomeTranscript(this.#sessionId, this.#identity.publicKey, conn.challenge, auth.publicKey, auth.nonce));
     void conn.channel.send(FRAME_WELCOME, encodeWelcome({ signature, lastSeq: p.lastSeq, resumed }));
     const pending = p.pending;
     p.pending = [];
@@ -461,7 +467,7 @@ export class PartyServer {
       return this.#drop(p, isConfideError(e) ? e.message : 'malformed envelope', true);
     }
     if (!bytesEqual(env.from, p.key)) return this.#drop(p, 'envelope sender is not the authenticated identity', true);
-    if (!bytesEqual(env.sessionId, this.sessionId)) return this.#drop(p, 'envelope for another session', true);
+    if (!bytesEqual(env.sessionId, this.#sessionId)) return this.#drop(p, 'envelope for another session', true);
     if (env.seq <= p.lastSeq) return this.#drop(p, `replayed or reordered envelope: sequence ${env.seq} after ${p.lastSeq}`, true);
     if (!verifyEnvelope(env)) return this.#drop(p, 'bad envelope signature', true);
     let body: Message;

@@ -32,6 +32,12 @@ describe('rounds', () => {
   it('runs three rounds: collect from every party, broadcast the sum, relay between parties', async () => {
     const s = await session(4);
     const ids = s.parties.map((p) => p.id);
+    for (const p of s.parties) {
+      expect(p.sessionId).toEqual(s.server.sessionId);
+      expect(p.serverId).toBe(s.server.id);
+    }
+    s.server.sessionId.fill(0); // a copy: the session is unchanged
+    expect(s.server.sessionId).toEqual(s.parties[0].sessionId);
     const inputs = s.parties.map((_, i) => Float32Array.from({ length: 1000 }, (_, k) => i + k));
     let sum = new Float32Array(1000);
     for (let round = 1; round <= 3; round++) {
