@@ -161,7 +161,7 @@ function openLedger(v: Values): { ledger: PrivacyLedger; dataset: string; note: 
     const dataset = v.dataset ?? 'stats';
     const epsilon = numberFlag(v.epsilon, 'epsilon') ?? 0;
     if (!(epsilon > 0)) bad('epsilon', '"--epsilon" is required: the privacy budget of this release');
-    ledger.setBudget(dataset, { epsilon, delta: Math.max(numberFlag(v.delta, 'delta') ?? 0, 1e-300) }, { method: 'basic', principal: 'confide stats', purpose: 'this run only (no --ledger)' });
+    ledger.setBudget(dataset, { epsilon, delta: numberFlag(v.delta, 'delta') ?? 0 }, { method: 'basic', principal: 'confide stats', purpose: 'this run only (no --ledger)' });
     return { ledger, dataset, note: 'in-memory ledger (no --ledger given)' };
   }
   if (!v.dataset) bad('dataset', '"--dataset" is required with --ledger: the dataset whose budget this release spends');

@@ -138,6 +138,21 @@ function describeQuery(q: NormalizedQuery, note: string | undefined): string {
   return `${q.aggregations.join(',')}${v} by ${groups}; unit ${q.unit}, at most ${q.maxGroupsPerUnit} groups and ${q.maxRowsPerGroup} rows per group per unit${note ? `; ${note}` : ''}`;
 }
 
+/**
+ * The largest share x <= (total - first)/n with first + x + x + ... (n times,
+ * added left to right as the accountants add a composition) <= total, so that
+ * an equal split never composes back to a hair over the budget it came from.
+ */
+function fitSplit(first: number, total: number, n: number): number {
+  let x = (total - first) / n;
+  for (;;) {
+    let sum = first;
+    for (let i = 0; i < n; i++) sum += x;
+    if (sum <= total) return x;
+    x *= 1 - 2 ** -52;
+  }
+}
+
 type PlanOptions = Omit<StatsReleaseOptions, 'ledger' | 'dataset' | 'principal' | 'purpose' | 'note'>;
 
 /** Checks the options and fixes the split, the selector and the event, before any data-dependent step. */
@@ -165,9 +180,9 @@ function prepare(partial: StatsPartial, options: PlanOptions) {
 
   // The split: equal ε among measurements and selection; δ to selection (Laplace) or half to it (Gaussian).
   const parts = measurements.length + (selecting ? 1 : 0);
-  const eps = epsilon / parts;
+  const eps = fitSplit(0, epsilon, parts);
   const deltaSel = selecting ? (noise === 'gaussian' ? delta / 2 : delta) : 0;
-  const deltaEach = noise === 'gaussian' ? (delta - deltaSel) / measurements.length : 0;
+  const deltaEach = noise === 'gaussian' ? fitSplit(deltaSel, delta, measurements.length) : 0;
   const l0 = q.maxGroupsPerUnit, linf = q.maxRowsPerGroup;
   const selector = selecting ? partitionSelector({ strategy, epsilon: eps, delta: deltaSel, maxPartitionsContributed: l0 }) : null;
 

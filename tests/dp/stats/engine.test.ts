@@ -232,6 +232,17 @@ describe('releaseStats', () => {
     expect(r.event.type).toBe('composed');
   });
 
+  it('splits a budget so that its parts never compose to more than it (0.053/3 added thrice is 0.053000000000000005)', async () => {
+    const p = await collectStats([file('corpus.jsonl')], { ...base, aggregations: ['count', 'sum'] }, { rng: seededRng(1) });
+    expect(0.053 / 3 + 0.053 / 3 + 0.053 / 3).toBeGreaterThan(0.053);
+    for (const [epsilon, delta, noise] of [[0.053, 3e-7, 'laplace'], [0.007, 1e-6, 'gaussian'], [0.056, 7e-6, 'gaussian']] as const) {
+      const l = PrivacyLedger.open(':memory:');
+      l.setBudget('d', { epsilon, delta }, { method: 'basic', principal: 'test' });
+      const r = await releaseStats(p, { epsilon, delta, noise, ledger: l, dataset: 'd', rng: seededRng(2) });
+      expect(r.receipt.spent).toBeLessThanOrEqual(epsilon);
+    }
+  });
+
   it('gives intervals that cover the exact bounded values at their level', async () => {
     // Public groups, so every release has the same six groups; 200 releases × 6 groups × (count, sum, mean).
     const q: StatsQuery = { ...base, publicGroups: ['d0', 'd1', 'd2', 'd3', 'd4', 'd5'] };
