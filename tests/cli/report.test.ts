@@ -1,5 +1,5 @@
 /**
- * The HTML budget report as a person sees it: headless Chromium renders it
+ * The HTML reports as a person sees them: headless Chromium renders them
  * and the screenshot must show the plot (the blue spend line and the red
  * budget line). Skipped, with a message, where Chromium is not installed;
  * .ci/run installs Debian's chromium so CI always runs it.
@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { renderReport } from '../../src/cli/_budget.ts';
-import { PrivacyLedger } from '../../src/dp/index.ts';
+import { renderStatsReport } from '../../src/cli/_stats_report.ts';
+import { seededRng } from '../../src/core/random.ts';
+import { PrivacyLedger, collectStats, releaseStats } from '../../src/dp/index.ts';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 if (!CHROMIUM) console.warn('report screenshot test skipped: install Debian\'s chromium (apt-get install chromium) to run it');
@@ -69,6 +71,22 @@ function countColour(img: { rgba: Uint8Array }, [r, g, b]: number[], tolerance =
   return n;
 }
 
+/** Renders `html` in headless Chromium at 900 px wide and returns the PNG's path. */
+function screenshot(dir: string, html: string, height = 800): string {
+  const png = join(dir, 'shot.png');
+  const r = spawnSync(
+    CHROMIUM!,
+    [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      `--user-data-dir=${join(dir, 'profile')}`, `--window-size=900,${height}`, `--screenshot=${png}`, `file://${html}`,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  expect(existsSync(png), `chromium failed: ${r.stderr}`).toBe(true);
+  return png;
+}
+
 describe('confide budget report', () => {
   it.skipIf(!CHROMIUM)('renders in headless Chromium with the spend plot drawn', () => {
     const dir = mkdtempSync(join(tmpdir(), 'confide-report-'));
@@ -79,21 +97,30 @@ describe('confide budget report', () => {
     const html = join(dir, 'report.html');
     writeFileSync(html, renderReport(ledger, 'l.db'));
     ledger.close();
-    const png = join(dir, 'shot.png');
-    const r = spawnSync(
-      CHROMIUM!,
-      [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        `--user-data-dir=${join(dir, 'profile')}`, '--window-size=900,800', `--screenshot=${png}`, `file://${html}`,
-      ],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
-    expect(existsSync(png), `chromium failed: ${r.stderr}`).toBe(true);
+    const png = screenshot(dir, html);
     const img = decodePng(readFileSync(png));
     expect(img.width).toBe(900);
     // The spend line and its points (#1f6feb) and the dashed budget line (#c0392b) are drawn.
     expect(countColour(img, [0x1f, 0x6f, 0xeb])).toBeGreaterThan(300);
     expect(countColour(img, [0xc0, 0x39, 0x2b], 60)).toBeGreaterThan(100);
+  }, 90_000);
+});
+
+describe('confide stats report', () => {
+  it.skipIf(!CHROMIUM)('renders the bar chart of released groups with their intervals', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'confide-stats-report-'));
+    const rows = [];
+    for (let i = 0; i < 600; i++) rows.push(JSON.stringify({ user: `u${i}`, site: ['alpha', 'beta', 'gamma'][i % 3] }));
+    writeFileSync(join(dir, 'rows.jsonl'), rows.join('\n'));
+    const ledger = PrivacyLedger.open(':memory:');
+    ledger.setBudget('d', { epsilon: 10, delta: 1e-5 }, { method: 'basic', principal: 'test' });
+    const partial = await collectStats([join(dir, 'rows.jsonl')], { unit: 'user', groupBy: 'site', aggregations: ['count'], publicGroups: ['alpha', 'beta', 'gamma'] }, { rng: seededRng(1) });
+    const release = await releaseStats(partial, { epsilon: 1, ledger, dataset: 'd', rng: seededRng(2) });
+    const html = join(dir, 'report.html');
+    writeFileSync(html, renderStatsReport({ title: 'test', sections: [{ title: 'sites', release }] }));
+    const img = decodePng(readFileSync(screenshot(dir, html)));
+    // Three bars of about 200 (#1f6feb, 14 px tall) and their black whiskers.
+    expect(countColour(img, [0x1f, 0x6f, 0xeb])).toBeGreaterThan(3 * 14 * 100);
+    expect(countColour(img, [0x11, 0x11, 0x11], 30)).toBeGreaterThan(3 * 20);
   }, 90_000);
 });
