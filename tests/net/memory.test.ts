@@ -165,6 +165,17 @@ describe('reconnection and heartbeats', () => {
     expect(s.parties[0].connected).toBe(true);
     await s.close();
   });
+
+  it('a party that hears nothing from the server for three heartbeats reconnects', async () => {
+    // The server pings rarely, so the party's own check fires first.
+    const s = await session(1, { server: { heartbeatMs: 60_000 }, party: { heartbeatMs: 30 } });
+    await eventually(() => of(s.partyEvents[0], 'disconnect').length > 0);
+    expect(of(s.partyEvents[0], 'disconnect')[0].reason).toMatch(/server silent for \d+ ms/);
+    await eventually(() => of(s.partyEvents[0], 'join').some((e) => e.resumed));
+    await s.parties[0].send(s.server.id, 1, { header: { after: 'reconnect' }, payloads: [] });
+    expect((await s.server.receive(1, { timeoutMs: 5000 })).header.after).toBe('reconnect');
+    await s.close();
+  });
 });
 
 describe('limits and backpressure', () => {
