@@ -197,25 +197,9 @@ async function runCase(factory: CaseFactory): Promise<CaseResult> {
       stats[name] = { meanMs: l.mean, p50Ms: l.p50, minMs: l.min, rme: l.rme, samples: l.samplesCount };
       return figure(spec, res.latency.mean);
     };
-    const ours = value(OURS);
-    const anchors: Record<string, number | null> = {};
-    const ratios: Record<string, number | null> = {};
-    for (const name of Object.keys(spec.anchors)) {
-      anchors[name] = value(name);
-      ratios[name] = ratio(spec.better, ours, anchors[name]);
-    }
-    return {
-      name: spec.name,
-      unit: spec.unit,
-      better: spec.better,
-      ours,
-      anchors,
-      ratios,
-      stats,
-      ...(Object.keys(unavailable).length ? { unavailable } : {}),
-      check,
-      ...(spec.notes ? { notes: spec.notes } : {}),
-    };
+    const figures: Record<string, number | null> = { [OURS]: value(OURS) };
+    for (const name of Object.keys(spec.anchors)) figures[name] = value(name);
+    return result(spec, check, figures, stats, unavailable);
   } finally {
     spec.dispose?.();
   }

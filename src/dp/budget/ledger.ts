@@ -576,38 +576,25 @@ export class PrivacyLedger {
    */
   preview(dataset: string, event: PrivacyEvent): Odometer & { readonly fits: boolean } {
     adataset(dataset);
-    const e = aevent(event);
-    return this.#read((db) => {
-      const budget = this.#budgetOf(db, dataset);
-      if (budget === undefined) throw new ConfideError('E_STATE', `dataset ${describe(dataset)} has no budget`, { field: 'dataset' });
-      const events = (db.prepare("SELECT event FROM records WHERE dataset = ? AND kind = 'spend' ORDER BY id").all(dataset) as { event: string }[]).map(
-        (r) => JSON.parse(r.event) as PrivacyEvent,
-      );
-      const limit = budget.unit === 'rho' ? budget.rho! : budget.epsilon!;
-      const spent = costOf(budget, { type: 'composed', events: [...events, e] });
-      return {
-        dataset,
-        method: budget.method,
-        unit: budget.unit,
-        spent,
-        budget: limit,
-        remaining: Math.max(0, limit - spent),
-        ...(budget.unit === 'epsilon' ? { delta: budget.delta! } : {}),
-        releases: events.length + 1,
-        fits: spent <= limit,
-      };
-    });
+    const reading = this.#reading(dataset, aevent(event));
+    return { ...reading, fits: reading.spent <= reading.budget };
   }
 
   /** The budget, method and spend so far of a dataset. */
   odometer(dataset: string): Odometer {
     adataset(dataset);
+    return this.#reading(dataset, null);
+  }
+
+  /** The odometer of `dataset`, with `extra` composed after its spends when given. */
+  #reading(dataset: string, extra: PrivacyEvent | null): Odometer {
     return this.#read((db) => {
       const budget = this.#budgetOf(db, dataset);
       if (budget === undefined) throw new ConfideError('E_STATE', `dataset ${describe(dataset)} has no budget`, { field: 'dataset' });
       const events = (db.prepare("SELECT event FROM records WHERE dataset = ? AND kind = 'spend' ORDER BY id").all(dataset) as { event: string }[]).map(
         (r) => JSON.parse(r.event) as PrivacyEvent,
       );
+      if (extra) events.push(extra);
       const limit = budget.unit === 'rho' ? budget.rho! : budget.epsilon!;
       const spent = events.length === 0 ? 0 : costOf(budget, { type: 'composed', events });
       return {
