@@ -5,4 +5,5 @@
 export * as core from './core/index.ts';
 export * as dp from './dp/index.ts';
 export * as net from './net/index.ts';
+export * as he from './he/index.ts';
 export { ConfideError, isConfideError, type ConfideErrorCode } from './core/errors.ts';
