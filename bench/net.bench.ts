@@ -13,25 +13,26 @@
  *    Ed25519 challenge-response against an allow-list. Anchor `raw ws`:
  *    1,000 bare WebSocket connections.
  *
- * The tinybench harness times synchronous functions only, so this suite
- * times its own iterations (a few, each a whole multi-process exchange) and
- * writes bench/results/net.json in the harness's shape with its table.
+ * Case 1 is a harness `runs` case (ours and the anchor interleaved, a GC
+ * before each run), after extra warm-up exchanges so that the sender
+ * processes' send paths are compiled. Case 2 needs a fresh server and fresh
+ * client processes for every sample, set up outside the timed span, so it
+ * computes its figures itself (`figures`), alternating ours and the anchor.
  *
  * Run with `npm run bench -- net`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { generateIdentity, identityFromSeed, identitySeed, serve, webSocketTransport } from '../src/net/index.ts';
-import { formatTable, ratio, type CaseResult, type Stats, type SuiteResult } from './_harness.ts';
+import { runSuite, type CaseFactory } from './_harness.ts';
 
 const SENDERS = 10;
 const JOINERS = 1000;
 const JOIN_PROCESSES = 2;
-const ITERATIONS = Number(process.env.BENCH_NET_ITERATIONS ?? 20);
-// Each sender process runs its own JIT; a few iterations leave its send path half-warm.
+const RUNS = Number(process.env.BENCH_NET_RUNS ?? 20);
+const JOIN_RUNS = Math.max(3, Math.ceil(RUNS / 2));
+// Each sender process runs its own JIT; a few exchanges leave its send path half-warm.
 const WARMUP = 8;
 const fixture = (name: string) => new URL(`../tests/net/fixtures/${name}`, import.meta.url).pathname;
 
@@ -67,15 +68,6 @@ function start(script: string, args: string[]): Proc {
 }
 
 const exited = (p: Proc) => (p.child.exitCode !== null ? Promise.resolve() : new Promise<void>((r) => p.child.once('exit', () => r())));
-
-function stats(samplesMs: number[]): Stats {
-  const s = [...samplesMs].sort((a, b) => a - b);
-  const n = s.length;
-  const mean = s.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(s.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1));
-  // 95% margin of the mean with the normal quantile (n is small; indicative only).
-  return { meanMs: mean, p50Ms: s[Math.floor(n / 2)], minMs: s[0], rme: (100 * 1.96 * sd) / Math.sqrt(n) / mean, samples: n };
-}
 
 /** A set-up case: `iterate` times one exchange (ms); `stop` tears it down. */
 interface Running {
@@ -216,63 +208,40 @@ async function joinOnce(mode: 'ours' | 'raw'): Promise<number> {
   return t;
 }
 
-function caseResult(name: string, ours: number[], anchors: Record<string, number[]>, notes: string): CaseResult {
-  const st: Record<string, Stats> = { ours: stats(ours) };
-  const a: Record<string, number | null> = {};
-  const r: Record<string, number | null> = {};
-  const oursS = st.ours.meanMs / 1000;
-  for (const [k, v] of Object.entries(anchors)) {
-    st[k] = stats(v);
-    a[k] = st[k].meanMs / 1000;
-    r[k] = ratio('lower', oursS, a[k]);
+const exchange: CaseFactory = async () => {
+  const raw = await rawSenders();
+  const ours = await oursSenders();
+  for (let i = 0; i < WARMUP; i++) {
+    await raw.iterate();
+    await ours.iterate();
   }
-  return { name, unit: 's', better: 'lower', ours: oursS, anchors: a, ratios: r, stats: st, check: 'skipped', notes };
-}
-
-process.stderr.write(`suite net (${ITERATIONS} iterations after ${WARMUP} warm-up ones per figure, ours and the anchor alternating)\n`);
-process.stderr.write('  1M f32 from 10 processes ...');
-const raw = await rawSenders();
-const ours = await oursSenders();
-const [ours1, raw1] = await alternate(() => ours.iterate(), () => raw.iterate(), ITERATIONS, WARMUP);
-await ours.stop();
-await raw.stop();
-process.stderr.write(' done\n  1000 clients join ...');
-const joinIters = Math.max(3, Math.ceil(ITERATIONS / 2));
-const [oursJoin, rawJoin] = await alternate(() => joinOnce('ours'), () => joinOnce('raw'), joinIters, 1);
-process.stderr.write(' done\n');
-
-const result: SuiteResult = {
-  suite: 'net',
-  node: process.version,
-  cpu: os.cpus()[0]?.model ?? 'unknown',
-  date: new Date().toISOString(),
-  machine: {
-    platform: process.platform,
-    arch: process.arch,
-    cores: os.availableParallelism(),
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    v8: process.versions.v8,
-  },
-  settings: { timeMs: 0, warmupMs: 0, minIterations: ITERATIONS },
-  iterations: { senders: ITERATIONS, join: joinIters, warmup: WARMUP },
-  targets: { '1M f32 from 10 processes': 'ours within 1.25x of raw ws (ratio >= 0.8)' },
-  cases: [
-    caseResult(
-      '1M f32 from 10 processes',
-      ours1,
-      { 'raw ws': raw1 },
-      'ours: Ed25519-authenticated parties, signed envelopes (SHA-256 + Ed25519), 16-byte frame headers, verification and decoding at the server; raw ws: the same 4 MiB per client as one bare binary message',
-    ),
-    caseResult(
-      '1000 clients join',
-      oursJoin,
-      { 'raw ws (no auth)': rawJoin },
-      `ours: Ed25519 challenge-response against a 1,000-key allow-list; clients from ${JOIN_PROCESSES} processes; the anchor only opens WebSocket connections`,
-    ),
-  ],
+  return {
+    name: '1M f32 from 10 processes',
+    unit: 'ms',
+    better: 'lower',
+    runs: RUNS,
+    ours: () => ours.iterate(),
+    anchors: { 'raw ws': () => raw.iterate() },
+    notes:
+      'go-signal to all 10 vectors received; ours: Ed25519-authenticated parties, signed envelopes (SHA-256 + Ed25519), 16-byte frame headers, 4 MiB chunks, verification and decoding at the server; raw ws: the same 4 MiB per client as one bare binary message',
+    dispose: () => void Promise.all([ours.stop(), raw.stop()]),
+  };
 };
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-const file = new URL('./results/net.json', import.meta.url);
-writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-console.log(formatTable(result));
-console.log(`wrote ${file.pathname}`);
+
+const joins: CaseFactory = () => ({
+  name: '1000 clients join',
+  unit: 'ms',
+  better: 'lower',
+  ours: { unavailable: 'figures computed by the case' },
+  anchors: { 'raw ws (no auth)': { unavailable: 'figures computed by the case' } },
+  async figures() {
+    const [o, a] = await alternate(() => joinOnce('ours'), () => joinOnce('raw'), JOIN_RUNS, 1);
+    const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+    return { ours: mean(o), 'raw ws (no auth)': mean(a) };
+  },
+  notes: `mean of ${JOIN_RUNS} runs, each with a fresh server and ${JOIN_PROCESSES} fresh client processes, timed from the go-signal to the last admission; ours: Ed25519 challenge-response against a 1,000-key allow-list; the anchor only opens WebSocket connections`,
+});
+
+await runSuite('net', [exchange, joins], {
+  targets: { '1M f32 from 10 processes': 'ours within 1.25x of raw ws (ratio >= 0.8)' },
+});
