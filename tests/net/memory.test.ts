@@ -261,6 +261,21 @@ describe('admission', () => {
   });
 });
 
+describe('session limits and undeliverable relays', () => {
+  it('refuses joins past maxParties, and reports relays to unknown recipients as undeliverable', async () => {
+    const s = await session(2, { server: { maxParties: 2, allow: undefined, token: new Uint8Array(16).fill(1) }, party: { token: new Uint8Array(16).fill(1) } });
+    const third = await join({ transport: s.transport, address: s.server.address, identity: generateIdentity(), token: new Uint8Array(16).fill(1) }).catch((e) => e);
+    expect(String(third)).toMatch(/session full \(2 parties\)/);
+    const stranger = generateIdentity().id;
+    await s.parties[0].send(stranger, 1, { header: {}, payloads: [] });
+    await eventually(() => of(s.serverEvents, 'undeliverable').length === 1);
+    expect(of(s.serverEvents, 'undeliverable')[0]).toEqual({ type: 'undeliverable', from: s.parties[0].id, to: stranger, reason: 'unknown recipient' });
+    // Not a violation: the sender stays.
+    expect(s.server.parties()).toHaveLength(2);
+    await s.close();
+  });
+});
+
 describe('public API', () => {
   it('passes the type-confusion battery', async () => {
     const transport = memoryTransport();
