@@ -31,3 +31,17 @@ export {
   type EncryptedVector,
 } from './vector.ts';
 export { BLOB_VERSION } from './_blob.ts';
+export {
+  runAggregator,
+  runClient,
+  runDecryptor,
+  signKeyBundle,
+  verifyKeyBundle,
+  type AggregateResult,
+  type AggregatorOptions,
+  type ClientOptions,
+  type ClientResult,
+  type DecryptRequest,
+  type DecryptorOptions,
+  type HeEvent,
+} from './roles.ts';
