@@ -14,6 +14,7 @@ import { AUDIT_USAGE, auditCommand } from './_audit.ts';
 import { BUDGET_USAGE, budgetCommand } from './_budget.ts';
 import { runCorpusReport, type CorpusReport } from './_corpus_report.ts';
 import { STATS_USAGE, statsCommand, statsJson, statsTable } from './_stats.ts';
+import { HE_USAGE, heCommand } from './_he.ts';
 
 function readFile(path: string): string {
   try {
@@ -42,6 +43,7 @@ usage:
   confide info [--json]      kernel backend and platform
   ${BUDGET_USAGE.replace(/\n/g, '\n  ')}
   ${AUDIT_USAGE}
+  ${HE_USAGE}
   confide help | --help
   confide version | --version
 `;
@@ -85,6 +87,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'stats':
       return statsCommand(rest);
+    case 'he':
+      return heCommand(rest);
     case 'budget':
       return budgetCommand(rest);
     case 'audit':
