@@ -5,5 +5,6 @@
 export * as core from './core/index.ts';
 export * as dp from './dp/index.ts';
 export * as net from './net/index.ts';
+export * as secagg from './secagg/index.ts';
 export * as he from './he/index.ts';
 export { ConfideError, isConfideError, type ConfideErrorCode } from './core/errors.ts';

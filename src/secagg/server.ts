@@ -1,0 +1,571 @@
+/**
+ * The server of secure aggregation (Bonawitz et al. CCS 2017; SecAgg+ graph
+ * of Bell et al. CCS 2020). `SecAggServer` is the state machine: one method
+ * per step takes the clients' answers (a map from party id to message) and
+ * returns what each client gets next, with no I/O. `runSecAggServer` drives it
+ * over a `net` server with deadlines.
+ *
+ * The sets of the paper: U_1 advertised keys, U_2 sent shares, U_3 sent a
+ * masked input, U_4 signed the survivor set, U_5 sent unmasking shares. A
+ * client that sends something malformed or mis-signed is excluded (listed in
+ * `excluded` with the reason) and counts as a dropout. After each step the
+ * server keeps only clients whose secrets stay recoverable: a client needs t
+ * holders (itself and its neighbours) left. When that fails for the round,
+ * the step throws E_PROTOCOL before the server has asked for any share, so a
+ * failed round reveals nothing; a failure at unmasking (fewer than t shares of
+ * some secret) leaves the server with fewer than t shares, which Shamir's
+ * scheme makes independent of the secret.
+ */
+import { ainteger, aoptions, abytes } from '../core/assert.ts';
+import type { Message } from '../core/codec.ts';
+import { ConfideError, describe, isConfideError } from '../core/errors.ts';
+import { SECRET_FIELD } from '../core/field.ts';
+import { addMask } from '../core/prg.ts';
+import { randomBytes } from '../core/random.ts';
+import { Z32, Z64, type RingVector } from '../core/ring.ts';
+import type { PartyId, PartyServer, Received } from '../net/index.ts';
+import { release, type PrivacyLedger, type Receipt } from '../dp/index.ts';
+import { agree, bytesEqual, KEY_BYTES, SIGNATURE_BYTES, verifyWith, x25519FromSecret, x25519Public } from './_crypto.ts';
+import { advertiseTranscript, consistencyTranscript, graphOf, pairSeed, selfSeed } from './client.ts';
+import { aconfig, checkRound, codecOf, configDigest, wireLength, type SecAggConfig } from './config.ts';
+import {
+  ADVERTISE_BYTES,
+  MAX_ROUND,
+  PHASE,
+  ROUND_STRIDE,
+  SHARE_BYTES,
+  SHARE_CIPHERTEXT_BYTES,
+  SHARE_KIND_B,
+  SHARE_KIND_S,
+  abortMessage,
+  bytesPayload,
+  expectKind,
+  indexPayload,
+  keyAt,
+  message,
+  payloadCount,
+  pointOf,
+  protocolError,
+  type Phase,
+} from './_wire.ts';
+import type { SecAggGraph } from './graph.ts';
+import { distributedGaussianRho, encodedSensitivity, honestSurvivors, noiseDimension } from './noise.ts';
+import { interpolate, lagrangeAtZero } from './shamir.ts';
+
+export interface SecAggServerOptions {
+  /** The session id (16 bytes: `server.sessionId`). */
+  sessionId: Uint8Array;
+  round: number;
+  config: SecAggConfig;
+  /** The round's clients (party ids); at least 2. */
+  participants: readonly PartyId[];
+  /** 32-byte public seed that orders the Harary graph (default: fresh random bytes). */
+  graphSeed?: Uint8Array;
+}
+
+export interface SecAggOutput {
+  /** The sum of the survivors' encoded vectors (their noise included), in the ring. */
+  sum: RingVector;
+  /** The decoded sum of the vectors (weighted by each client's weight when weights are carried). */
+  values: Float64Array;
+  /** The sum of the survivors' weights (config.maxWeight set), else the number of survivors. */
+  weight: number;
+  /** Clients whose inputs are in the sum (U_3). */
+  survivors: PartyId[];
+  /** Clients lost at each step (dropped or excluded). */
+  dropped: Record<Phase, PartyId[]>;
+  /** Clients excluded for malformed or mis-signed messages, with the reason. */
+  excluded: { party: PartyId; step: Phase; reason: string }[];
+}
+
+interface Keys {
+  cPk: Uint8Array;
+  sPk: Uint8Array;
+  sig: Uint8Array;
+}
+
+// A fixed private key to test advertised public keys against: X25519 with a
+// low-order point gives the all-zero secret, which node:crypto refuses.
+let probeKey: ReturnType<typeof x25519FromSecret> | undefined;
+function usableKey(raw: Uint8Array): boolean {
+  probeKey ??= x25519FromSecret(new Uint8Array(32).fill(7));
+  try {
+    return agree(probeKey.privateKey, x25519Public(raw)) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+function hexToBytes(id: PartyId): Uint8Array {
+  return new Uint8Array(Buffer.from(id, 'hex'));
+}
+
+export class SecAggServer {
+  readonly round: number;
+  readonly config: SecAggConfig;
+  readonly sessionId: Uint8Array;
+  readonly participants: readonly PartyId[];
+  readonly graph: SecAggGraph;
+  readonly graphSeed: Uint8Array;
+  readonly excluded: SecAggOutput['excluded'] = [];
+  readonly dropped: Record<Phase, PartyId[]> = { advertise: [], share: [], masked: [], consistency: [], unmask: [] };
+  #list: Uint8Array;
+  #index = new Map<PartyId, number>();
+  #step: Phase | 'begin' | 'done' | 'failed' = 'begin';
+  #alive = new Set<number>();
+  #keys = new Map<number, Keys>();
+  #u2 = new Set<number>();
+  #u3: Uint32Array = new Uint32Array(0);
+  #u3set = new Set<number>();
+  #sum: RingVector | undefined;
+  #sigs = new Map<number, Uint8Array>();
+
+  constructor(options: SecAggServerOptions) {
+    aoptions(options, 'options', ['sessionId', 'round', 'config', 'participants', 'graphSeed']);
+    if (options === undefined) throw new ConfideError('E_BAD_INPUT', '"options" expected { sessionId, round, config, participants }', { field: 'options' });
+    this.sessionId = abytes(options.sessionId, 'sessionId', 16).slice();
+    this.round = ainteger(options.round, 'round', 0, MAX_ROUND);
+    this.config = aconfig(options.config);
+    const ps = options.participants;
+    if (!Array.isArray(ps)) throw new ConfideError('E_BAD_INPUT', `"participants" expected an array of party ids, got ${describe(ps)}`, { field: 'participants' });
+    ps.forEach((p, i) => {
+      if (typeof p !== 'string' || !/^[0-9a-f]{64}$/.test(p)) throw new ConfideError('E_BAD_INPUT', `"participants[${i}]" expected a party id, got ${describe(p)}`, { field: `participants[${i}]` });
+    });
+    // Lowercase hex sorts like the bytes it encodes: indices are canonical.
+    const sorted = [...new Set(ps)].sort();
+    if (sorted.length !== ps.length) throw new ConfideError('E_BAD_INPUT', '"participants" lists a party twice', { field: 'participants' });
+    checkRound(this.config, sorted.length);
+    this.participants = sorted;
+    this.#list = new Uint8Array(sorted.length * KEY_BYTES);
+    sorted.forEach((p, i) => {
+      this.#list.set(hexToBytes(p), i * KEY_BYTES);
+      this.#index.set(p, i);
+    });
+    this.graphSeed = options.graphSeed === undefined ? randomBytes(32) : abytes(options.graphSeed, 'graphSeed', 32).slice();
+    this.graph = graphOf(this.config, sorted.length, this.graphSeed);
+  }
+
+  get step(): string {
+    return this.#step;
+  }
+
+  /** Clients still in the round. */
+  alive(): PartyId[] {
+    return [...this.#alive].sort((a, b) => a - b).map((i) => this.participants[i]);
+  }
+
+  /** The announcement every participant gets (net round 8r + 1). */
+  begin(): Message {
+    this.#expect('begin');
+    this.#step = 'advertise';
+    for (let i = 0; i < this.participants.length; i++) this.#alive.add(i);
+    return message('begin', [this.#list.slice()], { round: this.round, config: configDigest(this.config), seed: this.graphSeed.slice() });
+  }
+
+  #expect(step: string): void {
+    if (this.#step !== step) throw new ConfideError('E_STATE', `secagg server: expected step "${this.#step}", not "${step}"`, { field: 'step' });
+  }
+
+  /**
+   * Runs one step: reads each alive client's message (absent = dropped;
+   * malformed = excluded), then prunes, checks the threshold, and builds the
+   * replies. Any failure moves the server to 'failed'.
+   */
+  #phase<T>(step: Phase, answers: ReadonlyMap<PartyId, Message>, read: (i: number, m: Message) => void, after: () => T): T {
+    this.#expect(step);
+    if (!(answers instanceof Map)) throw new ConfideError('E_BAD_INPUT', `"answers" expected a Map from party id to message, got ${describe(answers)}`, { field: 'answers' });
+    try {
+      for (const i of [...this.#alive]) {
+        const p = this.participants[i];
+        const m = answers.get(p);
+        if (m === undefined) {
+          this.#lose(i, step);
+          continue;
+        }
+        try {
+          if (typeof m !== 'object' || m === null || typeof m.header !== 'object' || !Array.isArray(m.payloads)) throw protocolError('not a message', 'message');
+          read(i, m);
+        } catch (e) {
+          this.excluded.push({ party: p, step, reason: isConfideError(e) ? e.message : 'malformed message' });
+          this.#lose(i, step);
+        }
+      }
+      const out = after();
+      this.#step = step === 'unmask' ? 'done' : (['advertise', 'share', 'masked', 'consistency', 'unmask'] as const)[PHASE[step]];
+      return out;
+    } catch (e) {
+      this.#step = 'failed';
+      throw e;
+    }
+  }
+
+  #lose(i: number, step: Phase): void {
+    if (this.#alive.delete(i)) this.dropped[step].push(this.participants[i]);
+  }
+
+  /** Holders of i's shares among `set`: itself (if in it) and its neighbours in it. */
+  #holders(i: number, set: ReadonlySet<number>): number {
+    let h = set.has(i) ? 1 : 0;
+    for (const v of this.graph.neighbours(i)) if (set.has(v)) h++;
+    return h;
+  }
+
+  /** Drops clients with fewer than t holders alive, until none is left to drop. */
+  #prune(step: Phase): void {
+    const t = this.config.threshold;
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const i of [...this.#alive])
+        if (this.#holders(i, this.#alive) < t) {
+          this.#lose(i, step);
+          changed = true;
+        }
+    }
+    if (this.#alive.size < Math.max(2, t))
+      throw protocolError(`${this.#alive.size} clients remain after ${step}, fewer than the threshold ${t}: the round fails and nothing is revealed`, 'threshold');
+  }
+
+  /** Step 1: the signed keys; returns each client's neighbours' keys. */
+  advertised(answers: ReadonlyMap<PartyId, Message>): Map<PartyId, Message> {
+    const seen = new Set<string>();
+    return this.#phase('advertise', answers, (i, m) => {
+      expectKind(m, 'advertise');
+      payloadCount(m, 1);
+      const rec = bytesPayload(m, 0, ADVERTISE_BYTES, 1);
+      const cPk = rec.slice(0, KEY_BYTES);
+      const sPk = rec.slice(KEY_BYTES, 2 * KEY_BYTES);
+      if (!verifyWith(keyAt(this.#list, i), advertiseTranscript(this.sessionId, this.round, cPk, sPk), rec.subarray(2 * KEY_BYTES)))
+        throw protocolError('the keys are not signed by the client identity', 'advertise');
+      for (const k of [cPk, sPk]) {
+        const h = Buffer.from(k).toString('hex');
+        // Distinct keys, and keys that agree with a fresh key (no low-order points).
+        if (seen.has(h)) throw protocolError('a key was advertised before', 'advertise');
+        seen.add(h);
+        if (!usableKey(k)) throw protocolError('an advertised key is not a usable X25519 key', 'advertise');
+      }
+      this.#keys.set(i, { cPk, sPk, sig: rec.slice(2 * KEY_BYTES) });
+    }, () => {
+      this.#prune('advertise');
+      const out = new Map<PartyId, Message>();
+      for (const i of this.#alive) {
+        const nb = this.graph.neighbours(i).filter((v) => this.#alive.has(v));
+        const recs = new Uint8Array(nb.length * ADVERTISE_BYTES);
+        nb.forEach((v, j) => {
+          const k = this.#keys.get(v)!;
+          recs.set(k.cPk, j * ADVERTISE_BYTES);
+          recs.set(k.sPk, j * ADVERTISE_BYTES + KEY_BYTES);
+          recs.set(k.sig, j * ADVERTISE_BYTES + 2 * KEY_BYTES);
+        });
+        out.set(this.participants[i], message('keys', [Uint32Array.from(nb), recs]));
+      }
+      return out;
+    });
+  }
+
+  #cts = new Map<number, { to: Uint32Array; cts: Uint8Array }>();
+
+  /** Step 2: the encrypted shares; returns each client's incoming ciphertexts. */
+  shared(answers: ReadonlyMap<PartyId, Message>): Map<PartyId, Message> {
+    const u1 = new Set(this.#alive);
+    return this.#phase('share', answers, (i, m) => {
+      expectKind(m, 'shares');
+      payloadCount(m, 2);
+      const to = indexPayload(m, 0, this.participants.length);
+      const expected = this.graph.neighbours(i).filter((v) => u1.has(v));
+      if (to.length !== expected.length || expected.some((v, j) => to[j] !== v)) throw protocolError('shares must go to exactly the neighbours that advertised keys', 'shares');
+      const cts = bytesPayload(m, 1, SHARE_CIPHERTEXT_BYTES, to.length);
+      this.#cts.set(i, { to, cts });
+    }, () => {
+      this.#prune('share');
+      this.#u2 = new Set(this.#alive);
+      const out = new Map<PartyId, Message>();
+      for (const v of this.#alive) {
+        const from = this.graph.neighbours(v).filter((u) => this.#u2.has(u));
+        const cts = new Uint8Array(from.length * SHARE_CIPHERTEXT_BYTES);
+        from.forEach((u, j) => {
+          const e = this.#cts.get(u)!;
+          const pos = e.to.indexOf(v);
+          cts.set(e.cts.subarray(pos * SHARE_CIPHERTEXT_BYTES, (pos + 1) * SHARE_CIPHERTEXT_BYTES), j * SHARE_CIPHERTEXT_BYTES);
+        });
+        out.set(this.participants[v], message('ciphertexts', [Uint32Array.from(from), cts]));
+      }
+      this.#cts.clear();
+      return out;
+    });
+  }
+
+  /** Step 3: the masked inputs, summed as they are read; returns the survivor set for each survivor. */
+  masked(answers: ReadonlyMap<PartyId, Message>): Map<PartyId, Message> {
+    const len = wireLength(this.config);
+    const ring = this.config.bits === 32 ? Z32 : Z64;
+    const sum = ring.zeros(len) as RingVector;
+    const ys = new Map<number, RingVector>();
+    return this.#phase('masked', answers, (i, m) => {
+      expectKind(m, 'masked');
+      payloadCount(m, 1);
+      const y = m.payloads[0];
+      if (!(y instanceof ring.Array) || y.length !== len) throw protocolError(`the masked input expected a ${ring.Array.name} of ${len} values`, 'masked');
+      ys.set(i, y as RingVector);
+    }, () => {
+      // The masked inputs are summed only once the set is final: an excluded client's must not count.
+      const u3 = new Set(this.#alive);
+      for (const v of this.#u2)
+        if (this.#holders(v, u3) < this.config.threshold)
+          throw protocolError(`client ${v}'s secrets have fewer than ${this.config.threshold} holders among the survivors: the round fails and nothing is revealed`, 'threshold');
+      if (u3.size < Math.max(2, this.config.threshold)) throw protocolError(`${u3.size} masked inputs, fewer than the threshold ${this.config.threshold}`, 'threshold');
+      for (const i of u3) (ring.add as (a: RingVector, b: RingVector, o: RingVector) => RingVector)(sum, ys.get(i)!, sum);
+      ys.clear();
+      this.#sum = sum;
+      this.#u3 = Uint32Array.from([...u3].sort((a, b) => a - b));
+      this.#u3set = u3;
+      const msg = message('survivors', [this.#u3.slice()]);
+      return new Map([...u3].map((i) => [this.participants[i], msg] as const));
+    });
+  }
+
+  /** Number of clients whose masked input is in the sum (after step 3). */
+  get survivorCount(): number {
+    return this.#u3.length;
+  }
+
+  /** Step 4: the signatures on the survivor set; returns each client's neighbours' signatures. */
+  consistent(answers: ReadonlyMap<PartyId, Message>): Map<PartyId, Message> {
+    const t = consistencyTranscript(this.sessionId, this.round, this.#u3);
+    return this.#phase('consistency', answers, (i, m) => {
+      expectKind(m, 'consistency');
+      payloadCount(m, 1);
+      const sig = bytesPayload(m, 0, SIGNATURE_BYTES, 1);
+      if (!verifyWith(keyAt(this.#list, i), t, sig)) throw protocolError('the survivor set is not signed by the client identity', 'consistency');
+      this.#sigs.set(i, sig.slice());
+    }, () => {
+      this.#checkRecoverable(this.#alive, 'consistency');
+      const out = new Map<PartyId, Message>();
+      for (const i of this.#alive) {
+        const nb = this.graph.neighbours(i).filter((v) => this.#alive.has(v));
+        const sigs = new Uint8Array(nb.length * SIGNATURE_BYTES);
+        nb.forEach((v, j) => sigs.set(this.#sigs.get(v)!, j * SIGNATURE_BYTES));
+        out.set(this.participants[i], message('signatures', [Uint32Array.from(nb), sigs]));
+      }
+      return out;
+    });
+  }
+
+  /** Every secret still needed has t holders in `set`. */
+  #checkRecoverable(set: ReadonlySet<number>, step: string): void {
+    for (const v of this.#u2)
+      if (this.#holders(v, set) < this.config.threshold)
+        throw protocolError(`after ${step}, client ${v}'s secrets have fewer than ${this.config.threshold} holders left: the round fails`, 'threshold');
+  }
+
+  /** Step 5: the shares; reconstructs the secrets, removes the masks and returns the sum. */
+  unmasked(answers: ReadonlyMap<PartyId, Message>): SecAggOutput {
+    const n = this.participants.length;
+    const bShares = new Map<number, { x: number[]; y: bigint[] }>();
+    const sShares = new Map<number, { x: number[]; y: bigint[] }>();
+    const got = new Map<number, { owners: Uint32Array; kinds: Uint8Array; shares: Uint8Array }>();
+    return this.#phase('unmask', answers, (i, m) => {
+      expectKind(m, 'unmask');
+      payloadCount(m, 3);
+      const owners = indexPayload(m, 0, n);
+      const kinds = bytesPayload(m, 1, 1, owners.length);
+      const shares = bytesPayload(m, 2, SHARE_BYTES, owners.length);
+      for (let j = 0; j < owners.length; j++) {
+        const v = owners[j];
+        if (!this.#u2.has(v) || (v !== i && !this.graph.adjacent(i, v))) throw protocolError(`a share of client ${v}, which this client does not hold`, 'unmask');
+        if (kinds[j] !== (this.#u3set.has(v) ? SHARE_KIND_B : SHARE_KIND_S)) throw protocolError(`the wrong kind of share for client ${v}`, 'unmask');
+        try {
+          SECRET_FIELD.fromBytes(shares.subarray(j * SHARE_BYTES, (j + 1) * SHARE_BYTES));
+        } catch {
+          throw protocolError('a share is not a field element', 'unmask');
+        }
+      }
+      got.set(i, { owners, kinds, shares });
+    }, () => {
+      for (const [i, g] of got) {
+        if (!this.#alive.has(i)) continue;
+        for (let j = 0; j < g.owners.length; j++) {
+          const v = g.owners[j];
+          const into = g.kinds[j] === SHARE_KIND_B ? bShares : sShares;
+          let e = into.get(v);
+          if (e === undefined) into.set(v, (e = { x: [], y: [] }));
+          e.x.push(pointOf(i));
+          e.y.push(SECRET_FIELD.fromBytes(g.shares.subarray(j * SHARE_BYTES, (j + 1) * SHARE_BYTES)));
+        }
+      }
+      const t = this.config.threshold;
+      const secretOf = (v: number, from: Map<number, { x: number[]; y: bigint[] }>, what: string) => {
+        const e = from.get(v);
+        if (e === undefined || e.x.length < t)
+          throw protocolError(`${e?.x.length ?? 0} shares of client ${v}'s ${what}, fewer than the threshold ${t}: the round fails`, 'threshold');
+        const value = interpolate(lagrangeAtZero(e.x.slice(0, t)), e.y.slice(0, t));
+        if (value >= 1n << 256n) throw protocolError(`the shares of client ${v}'s ${what} are inconsistent`, 'unmask');
+        const out = new Uint8Array(32);
+        let x = value;
+        for (let k = 0; k < 32; k++, x >>= 8n) out[k] = Number(x & 0xffn);
+        return out;
+      };
+      // Reconstruct everything first, so that a failure leaves the sum masked.
+      const selfSeeds: Uint8Array[] = [];
+      for (const v of this.#u3) selfSeeds.push(selfSeed(secretOf(v, bShares, 'self-mask seed'), this.sessionId, this.round, keyAt(this.#list, v)));
+      const pairs: [Uint8Array, 1 | -1][] = [];
+      for (const v of this.#u2) {
+        if (this.#u3set.has(v)) continue;
+        const sk = secretOf(v, sShares, 'mask key');
+        const kp = x25519FromSecret(sk);
+        if (!bytesEqual(kp.publicKey, this.#keys.get(v)!.sPk)) throw protocolError(`the shares of client ${v}'s mask key do not match its advertised key`, 'unmask');
+        for (const w of this.graph.neighbours(v)) {
+          if (!this.#u3set.has(w)) continue;
+          const secret = agree(kp.privateKey, x25519Public(this.#keys.get(w)!.sPk));
+          if (secret === undefined) throw protocolError(`no agreement between clients ${v} and ${w}`, 'unmask');
+          const [lo, hi] = v < w ? [v, w] : [w, v];
+          // w added +PRG when its index is above v's; remove what it added.
+          pairs.push([pairSeed(secret, this.sessionId, this.round, keyAt(this.#list, lo), keyAt(this.#list, hi)), w > v ? -1 : 1]);
+        }
+      }
+      const sum = this.#sum!;
+      for (const s of selfSeeds) addMask(sum, s, -1);
+      for (const [s, sign] of pairs) addMask(sum, s, sign);
+      const decoded = codecOf(this.config).decode(sum as never);
+      const L = this.config.length;
+      return {
+        sum,
+        values: decoded.slice(0, L),
+        weight: this.config.maxWeight === undefined ? this.#u3.length : decoded[L],
+        survivors: [...this.#u3].map((i) => this.participants[i]),
+        dropped: this.dropped,
+        excluded: this.excluded,
+      };
+    });
+  }
+}
+
+/** Where a round with distributed noise spends its privacy. */
+export interface LedgerOptions {
+  ledger: PrivacyLedger;
+  dataset: string;
+  principal: string;
+  purpose?: string;
+  query?: string;
+  /** Clients that may collude with the server: their noise is not counted (default 0). */
+  corruptFraction?: number;
+}
+
+export interface RunServerOptions {
+  config: SecAggConfig;
+  round?: number;
+  /** The round's clients (default: every party in the session now). */
+  participants?: readonly PartyId[];
+  /** Deadline of each step (default 60,000 ms). */
+  deadlineMs?: number;
+  graphSeed?: Uint8Array;
+  /** Required when config.noise is set: the guarantee is spent here before anything is unmasked. */
+  privacy?: LedgerOptions;
+}
+
+export interface SecAggResult extends SecAggOutput {
+  /** The guarantee spent for this round (with distributed noise). */
+  privacy?: { rho: number; honestSurvivors: number; receipt: Receipt };
+  /** Milliseconds of server computation per step (waiting excluded). */
+  timings: Record<Phase, number>;
+}
+
+/**
+ * Runs one aggregation round as the server. Lost and misbehaving clients are
+ * dropouts; when too few remain the remaining clients get an abort and the
+ * call rejects with E_PROTOCOL (nothing is unmasked). With noise, the round's
+ * ρ for the actual honest survivors is spent from the ledger after the masked
+ * inputs are in and before any share is requested; a refused spend aborts the
+ * round with E_BUDGET_EXCEEDED.
+ */
+export async function runSecAggServer(server: PartyServer, options: RunServerOptions): Promise<SecAggResult> {
+  if (typeof server !== 'object' || server === null || typeof (server as PartyServer).collect !== 'function')
+    throw new ConfideError('E_BAD_INPUT', `"server" expected a PartyServer, got ${describe(server)}`, { field: 'server' });
+  aoptions(options, 'options', ['config', 'round', 'participants', 'deadlineMs', 'graphSeed', 'privacy']);
+  if (options === undefined) throw new ConfideError('E_BAD_INPUT', '"options" expected { config, ... }', { field: 'options' });
+  const config = aconfig(options.config);
+  const round = options.round === undefined ? 0 : ainteger(options.round, 'round', 0, MAX_ROUND);
+  const deadlineMs = options.deadlineMs === undefined ? 60_000 : ainteger(options.deadlineMs, 'deadlineMs', 1, 2 ** 31 - 1);
+  const privacy = options.privacy;
+  if (config.noise !== undefined) {
+    aoptions(privacy, 'privacy', ['ledger', 'dataset', 'principal', 'purpose', 'query', 'corruptFraction']);
+    if (privacy === undefined || typeof privacy.ledger?.spend !== 'function')
+      throw new ConfideError('E_BAD_INPUT', '"privacy" expected { ledger, dataset, principal } for a round with distributed noise', { field: 'privacy' });
+  } else if (privacy !== undefined) throw new ConfideError('E_BAD_INPUT', '"privacy" needs config.noise', { field: 'privacy' });
+  const base = round * ROUND_STRIDE;
+  const participants = options.participants ?? server.parties();
+  let s: SecAggServer;
+  try {
+    s = new SecAggServer({ sessionId: server.sessionId, round, config, participants, ...(options.graphSeed === undefined ? {} : { graphSeed: options.graphSeed }) });
+  } catch (e) {
+    // E_OVERFLOW or a threshold the round cannot meet: the clients are told before anything is sent.
+    if (isConfideError(e) && e.code !== 'E_BAD_INPUT' && Array.isArray(participants)) {
+      const live = new Set(server.parties());
+      await server.broadcast(base + PHASE.advertise, abortMessage(e.message), { to: participants.filter((p) => live.has(p)) }).catch(() => undefined);
+    }
+    throw e;
+  }
+  const timings: Record<Phase, number> = { advertise: 0, share: 0, masked: 0, consistency: 0, unmask: 0 };
+  const all = s.participants;
+  let current = [...all];
+
+  const abort = async (step: Phase, e: unknown): Promise<never> => {
+    const reason = isConfideError(e) ? e.message : 'internal error';
+    // Everyone who answered this step hears of the abort, so that no client waits for its deadline.
+    const live = new Set(server.parties());
+    await server.broadcast(base + PHASE[step] + 1, abortMessage(reason), { to: current.filter((p) => live.has(p)) }).catch(() => undefined);
+    throw e;
+  };
+  const send = async (netRound: number, out: Map<PartyId, Message>) => {
+    await Promise.all([...out].map(([p, m]) => server.send(p, netRound, m)));
+    // Clients pruned or excluded at this step are told, so they stop waiting.
+    const gone = current.filter((p) => !out.has(p) && server.parties().includes(p));
+    if (gone.length > 0) await server.broadcast(netRound + 1, abortMessage('excluded from the round'), { to: gone });
+    current = [...out.keys()];
+  };
+  const step = async <T>(phase: Phase, run: (answers: Map<PartyId, Received>) => T): Promise<T> => {
+    const r = await server.collect(base + PHASE[phase], { deadlineMs, from: current });
+    const t0 = performance.now();
+    let out: T;
+    try {
+      out = run(r.messages);
+    } catch (e) {
+      timings[phase] += performance.now() - t0;
+      return abort(phase, e);
+    }
+    timings[phase] += performance.now() - t0;
+    for (const x of s.excluded.filter((x) => x.step === phase)) server.drop(x.party, `secagg: ${x.reason}`);
+    return out;
+  };
+
+  await server.broadcast(base + PHASE.advertise, s.begin(), { to: all });
+  await send(base + PHASE.share, await step('advertise', (a) => s.advertised(a)));
+  await send(base + PHASE.masked, await step('share', (a) => s.shared(a)));
+  await send(base + PHASE.consistency, await step('masked', (a) => s.masked(a)));
+  const unmask = async (): Promise<SecAggOutput> => {
+    await send(base + PHASE.unmask, await step('consistency', (a) => s.consistent(a)));
+    return step('unmask', (a) => s.unmasked(a));
+  };
+  if (config.noise === undefined) return { ...(await unmask()), timings };
+  const p = privacy!;
+  const honest = honestSurvivors(s.survivorCount, all.length, p.corruptFraction ?? 0);
+  const rho = distributedGaussianRho({ clientVariance: config.noise.clientVariance, sensitivity: encodedSensitivity(config), survivors: honest, dimension: noiseDimension(config) });
+  if (!Number.isFinite(rho)) return abort('masked', protocolError('no honest client survived to carry the noise', 'privacy'));
+  let released;
+  try {
+    released = await release(
+      p.ledger,
+      {
+        dataset: p.dataset,
+        event: { type: 'zcdp', rho },
+        principal: p.principal,
+        purpose: p.purpose ?? 'secure aggregation with distributed discrete Gaussian noise',
+        query: p.query ?? `secagg round ${round}: sum of ${config.length} coordinates over ${s.survivorCount} clients`,
+      },
+      () => unmask(),
+    );
+  } catch (e) {
+    if (isConfideError(e, 'E_BUDGET_EXCEEDED')) return abort('masked', e);
+    throw e;
+  }
+  return { ...released.value, privacy: { rho, honestSurvivors: honest, receipt: released.receipt }, timings };
+}
