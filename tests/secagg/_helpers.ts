@@ -75,3 +75,77 @@ export function expectedSum(xs: Float64Array[], keep: (i: number) => boolean, we
   });
   return out;
 }
+
+import type { Message } from '../../src/core/codec.ts';
+import { randomBytes } from '../../src/core/random.ts';
+import { SecAggClient, SecAggServer, type SecAggOutput } from '../../src/secagg/index.ts';
+
+export interface Driven {
+  server: SecAggServer;
+  clients: SecAggClient[];
+  identities: Identity[];
+  /** Every message the server received, per step, by client index. */
+  seen: Record<Phase, Map<number, Message>>;
+  output: SecAggOutput | undefined;
+  error: unknown;
+  /** Clients that refused a server message (they then count as dropouts). */
+  clientErrors: Map<number, unknown>;
+}
+
+/**
+ * Runs the state machines directly (no network), so tests can read and
+ * tamper with every message: `tamper(step, i, m)` may return a replacement
+ * for client i's answer (undefined: drop it).
+ */
+export function drive(
+  config: SecAggConfig,
+  xs: Float64Array[],
+  opts: {
+    tamper?: (step: Phase, i: number, m: Message) => Message | undefined;
+    tamperIn?: (step: Phase, i: number, m: Message) => Message;
+    round?: number; sessionId?: Uint8Array; identities?: Identity[] } = {},
+): Driven {
+  const n = xs.length;
+  const identities = opts.identities ?? Array.from({ length: n }, () => generateIdentity());
+  const sessionId = opts.sessionId ?? randomBytes(16);
+  const round = opts.round ?? 0;
+  const server = new SecAggServer({ sessionId, round, config, participants: identities.map((i) => i.id) });
+  const clients = identities.map((identity, i) => new SecAggClient({ identity, sessionId, round, config, input: xs[i] }));
+  const seen = { advertise: new Map(), share: new Map(), masked: new Map(), consistency: new Map(), unmask: new Map() } as Driven['seen'];
+  const byId = new Map(identities.map((id, i) => [id.id, i]));
+  const begin = server.begin();
+  let inbox = new Map<string, Message>(identities.map((id) => [id.id, begin]));
+  const clientErrors = new Map<number, unknown>();
+  const steps: [Phase, (c: SecAggClient, m: Message) => Message, (a: Map<string, Message>) => Map<string, Message> | SecAggOutput][] = [
+    ['advertise', (c, m) => c.advertise(m), (a) => server.advertised(a)],
+    ['share', (c, m) => c.shareKeys(m), (a) => server.shared(a)],
+    ['masked', (c, m) => c.maskedInput(m), (a) => server.masked(a)],
+    ['consistency', (c, m) => c.consistency(m), (a) => server.consistent(a)],
+    ['unmask', (c, m) => c.unmask(m), (a) => server.unmasked(a)],
+  ];
+  try {
+    for (const [step, answer, collect] of steps) {
+      const answers = new Map<string, Message>();
+      for (const [id, m] of inbox) {
+        const i = byId.get(id)!;
+        let reply: Message | undefined;
+        try {
+          reply = answer(clients[i], opts.tamperIn ? opts.tamperIn(step, i, m) : m);
+        } catch (e) {
+          clientErrors.set(i, e);
+          continue;
+        }
+        if (opts.tamper) reply = opts.tamper(step, i, reply);
+        if (reply === undefined) continue;
+        seen[step].set(i, reply);
+        answers.set(id, reply);
+      }
+      const out = collect(answers);
+      if (out instanceof Map) inbox = out;
+      else return { server, clients, identities, seen, output: out, error: undefined, clientErrors };
+    }
+  } catch (error) {
+    return { server, clients, identities, seen, output: undefined, error, clientErrors };
+  }
+  throw new Error('unreachable');
+}
