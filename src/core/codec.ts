@@ -366,7 +366,35 @@ export function encodedLength(msg: Message): number {
 export function encodeMessage(msg: Message): Uint8Array {
   const p = plan(msg);
   const out = new Uint8Array(p.total);
-  const dv = new DataView(out.buffer);
+  write(p, out, 0);
+  return out;
+}
+
+/**
+ * Encodes a message into `out` from byte `offset` on, writing every byte of
+ * the encoding (padding included, so `out` need not be zeroed), and returns
+ * the number of bytes written (`encodedLength(msg)`). Lets a caller put the
+ * encoding straight into a larger buffer (e.g. after a transport header)
+ * instead of copying it there. Payload alignment is relative to the start of
+ * the encoding, so a decoder gets views only if `offset` keeps it 8-aligned
+ * in the buffer it decodes from. Throws E_BAD_INPUT on a bad message or when
+ * it does not fit, before writing anything.
+ */
+export function encodeMessageInto(msg: Message, out: Uint8Array, offset: number): number {
+  if (taKind.call(out) !== 'Uint8Array') badInput('out', 'a Uint8Array', out);
+  const room = taByteLength.call(out) as number;
+  ainteger(offset, 'offset', 0, room);
+  const p = plan(msg);
+  if (room - offset < p.total)
+    throw new ConfideError('E_BAD_INPUT', `"out" has ${room - offset} bytes from offset ${offset}; the message needs ${p.total}`, { field: 'out' });
+  write(p, out, offset);
+  return p.total;
+}
+
+/** Writes a planned message at `at` in `buf` (which has room), every byte included. */
+function write(p: Plan, buf: Uint8Array, at: number): void {
+  const out = buf.subarray(at, at + p.total);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = MAGIC_0;
   out[1] = MAGIC_1;
   out[2] = CODEC_VERSION;
@@ -414,14 +442,15 @@ export function encodeMessage(msg: Message): Uint8Array {
   let data = pos + TABLE_ENTRY_BYTES * p.payloads.length;
   for (const { dtype, bytes } of p.payloads) {
     out[pos] = dtype.tag;
+    out[pos + 1] = out[pos + 2] = out[pos + 3] = 0;
     dv.setUint32(pos + 4, bytes.length, true);
     pos += TABLE_ENTRY_BYTES;
-    data = align8(data);
-    out.set(bytes, data);
-    if (!LITTLE_ENDIAN && dtype.size > 1) swapBytes(out.subarray(data, data + bytes.length), dtype.size);
-    data += bytes.length;
+    const start = align8(data);
+    out.fill(0, data, start);
+    out.set(bytes, start);
+    if (!LITTLE_ENDIAN && dtype.size > 1) swapBytes(out.subarray(start, start + bytes.length), dtype.size);
+    data = start + bytes.length;
   }
-  return out;
 }
 
 /** Reverses each `size`-byte element in place; only big-endian hosts need it. */

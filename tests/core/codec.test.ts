@@ -6,12 +6,14 @@ import {
   decodeMessage,
   encodedLength,
   encodeMessage,
+  encodeMessageInto,
   type DecodeLimits,
   type HeaderValue,
   type Message,
   type Payload,
 } from '../../src/core/codec.ts';
 import { ConfideError, isConfideError } from '../../src/core/errors.ts';
+import { confusionFailures } from '../_battery.ts';
 
 // ---------- helpers ----------
 
@@ -674,5 +676,49 @@ group('encode rejects bad input with E_BAD_INPUT', () => {
       [Buffer.from([1]), new Uint8Array(0)],
     );
     expect(normalize(decodeMessage(encodeMessage(m)))).toEqual(normalize(m));
+  });
+});
+
+// ---------- encoding into a caller's buffer ----------
+
+group('encodeMessageInto', () => {
+  it('writes exactly the bytes of encodeMessage at the offset, every byte, and nothing around them (property)', () => {
+    fc.assert(
+      fc.property(messageArb, fc.nat(24), fc.nat(8), (m, offset, tail) => {
+        const want = encodeMessage(m);
+        // Pre-filled with 0xa5: padding and reserved bytes must be written, not assumed zero.
+        const out = new Uint8Array(offset + want.length + tail).fill(0xa5);
+        expect(encodeMessageInto(m, out, offset)).toBe(want.length);
+        expect(hex(out.subarray(offset, offset + want.length))).toBe(hex(want));
+        expect(out.subarray(0, offset).every((b) => b === 0xa5)).toBe(true);
+        expect(out.subarray(offset + want.length).every((b) => b === 0xa5)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('at an 8-aligned offset the payloads decode as views of the caller buffer', () => {
+    const m = { header: { k: 'v' }, payloads: [new Uint8Array(3).fill(1), new Float64Array([1.5, 2.5])] };
+    const out = new Uint8Array(16 + encodedLength(m));
+    encodeMessageInto(m, out, 16);
+    const back = decodeMessage(out.subarray(16));
+    expect(back.payloads[1].buffer).toBe(out.buffer);
+    expect(Array.from(back.payloads[1] as Float64Array)).toEqual([1.5, 2.5]);
+  });
+
+  it('refuses a buffer that is too small or an offset past its end, before writing anything', () => {
+    const m = { header: { a: 1 }, payloads: [new Uint32Array(4)] };
+    const n = encodedLength(m);
+    const out = new Uint8Array(n + 3).fill(7);
+    expectCode(() => encodeMessageInto(m, out, 4), 'E_BAD_INPUT', 'out');
+    expectCode(() => encodeMessageInto(m, out, n + 4), 'E_BAD_INPUT', 'offset');
+    expect(out.every((b) => b === 7)).toBe(true);
+    expectCode(() => encodeMessageInto({ header: { x: NaN }, payloads: [] }, out, 0), 'E_BAD_INPUT', 'header.x');
+    expect(out.every((b) => b === 7)).toBe(true);
+  });
+
+  it('passes the type-confusion battery', async () => {
+    const m = () => ({ header: { a: 1 }, payloads: [new Uint32Array(2)] });
+    expect(await confusionFailures('encodeMessageInto', encodeMessageInto, () => [m(), new Uint8Array(64), 8])).toEqual([]);
   });
 });
