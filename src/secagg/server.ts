@@ -540,8 +540,9 @@ export async function runSecAggServer(server: PartyServer, options: RunServerOpt
   await server.broadcast(base + PHASE.advertise, s.begin(), { to: all });
   await send(base + PHASE.share, await step('advertise', (a) => s.advertised(a)));
   await send(base + PHASE.masked, await step('share', (a) => s.shared(a)));
-  await send(base + PHASE.consistency, await step('masked', (a) => s.masked(a)));
+  const survivorSets = await step('masked', (a) => s.masked(a));
   const unmask = async (): Promise<SecAggOutput> => {
+    await send(base + PHASE.consistency, survivorSets);
     await send(base + PHASE.unmask, await step('consistency', (a) => s.consistent(a)));
     return step('unmask', (a) => s.unmasked(a));
   };
