@@ -8,8 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfideError } from '../core/errors.ts';
-import * as he from '../he/index.ts';
-import { generateIdentity, identityFromSeed, identitySeed, join, serve, webSocketTransport, type Identity } from '../net/index.ts';
+import type { Identity } from '../net/index.ts';
 import { numberFlag } from './_flags.ts';
 
 export const HE_USAGE = `confide he identity
@@ -102,7 +101,10 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function identityFlag(seed: string | undefined): Identity {
+// he and net load only when `confide he` runs, so other commands do not pay for them.
+const load = async () => ({ he: await import('../he/index.ts'), net: await import('../net/index.ts') });
+
+function identityFlag(identityFromSeed: (seed: Uint8Array) => Identity, seed: string | undefined): Identity {
   const s = need(seed, 'seed');
   if (!/^[0-9a-f]{64}$/.test(s)) throw new ConfideError('E_BAD_INPUT', '"--seed" expected 64 hex digits', { field: 'seed' });
   return identityFromSeed(new Uint8Array(Buffer.from(s, 'hex')));
@@ -146,6 +148,8 @@ export async function heCommand(argv: string[]): Promise<number> {
       'secret-key': { type: 'string' },
     },
   });
+  const { he, net } = await load();
+  const { generateIdentity, identityFromSeed, identitySeed, join, serve, webSocketTransport } = net;
   switch (sub) {
     case 'identity': {
       const id = generateIdentity();
@@ -202,7 +206,7 @@ export async function heCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'aggregator': {
-      const identity = identityFlag(f.seed);
+      const identity = identityFlag(identityFromSeed, f.seed);
       const decryptor = need(f.decryptor, 'decryptor');
       const clients = need(f.clients, 'clients').split(',').filter((s) => s.length > 0);
       const server = await serve({
@@ -231,7 +235,7 @@ export async function heCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'decryptor': {
-      const identity = identityFlag(f.seed);
+      const identity = identityFlag(identityFromSeed, f.seed);
       const party = await join({ transport: webSocketTransport(), address: need(f.address, 'address'), identity, serverId: need(f['server-id'], 'server-id') });
       try {
         const req = await he.runDecryptor({
@@ -250,7 +254,7 @@ export async function heCommand(argv: string[]): Promise<number> {
       }
     }
     case 'client': {
-      const identity = identityFlag(f.seed);
+      const identity = identityFlag(identityFromSeed, f.seed);
       const party = await join({ transport: webSocketTransport(), address: need(f.address, 'address'), identity, serverId: need(f['server-id'], 'server-id') });
       try {
         const r = await he.runClient({
