@@ -108,6 +108,8 @@ export interface Engine {
   evaluator: S.Evaluator;
   batch: S.BatchEncoder | undefined;
   ckks: S.CKKSEncoder | undefined;
+  /** The first data level's parms id (4 words): every ciphertext we accept is at it. */
+  firstParmsId: BigUint64Array;
 }
 
 const engines = new WeakMap<HeContext, Engine>();
@@ -238,7 +240,10 @@ export function contextSync(seal: Seal, p: HeParams): HeContext {
     evaluator = sealCall('make an evaluator', 'E_CRYPTO', () => new seal.Evaluator(ctx));
     if (p.scheme === 'bfv') batch = sealCall('make a batch encoder', 'E_BAD_INPUT', () => new seal.BatchEncoder(ctx), 'params');
     else ckks = sealCall('make a CKKS encoder', 'E_BAD_INPUT', () => new seal.CKKSEncoder(ctx), 'params');
-    const he = new HeContext(p, { seal, context: ctx, evaluator, batch, ckks }, CONSTRUCT);
+    const first = ctx.firstParmsId();
+    const firstParmsId = (first.values() as BigUint64Array).slice();
+    first.delete();
+    const he = new HeContext(p, { seal, context: ctx, evaluator, batch, ckks, firstParmsId }, CONSTRUCT);
     context = evaluator = batch = ckks = undefined; // owned by the HeContext now
     return he;
   } finally {

@@ -90,17 +90,15 @@ function parseVector(ctx: HeContext, v: unknown, where: string): ParsedChunk[] {
 
 /** Loads SEAL bytes into `ct` and checks it is a fresh-shaped ciphertext of this context. */
 function loadCiphertext(ctx: HeContext, ct: S.Ciphertext, bytes: Uint8Array, where: string): void {
-  const { seal, context } = engineOf(ctx);
+  const { context, firstParmsId: b } = engineOf(ctx);
   try {
     ct.loadFromArray(context, bytes);
   } catch (e) {
     throw wrapSealError(e, `load ${where}`, 'E_DECODE', where);
   }
-  using s = new SealScope();
-  const pid = s.own(ct.parmsId());
-  const first = s.own(context.firstParmsId());
+  const pid = ct.parmsId();
   const a = pid.values() as BigUint64Array;
-  const b = first.values() as BigUint64Array;
+  pid.delete();
   const ckks = ctx.params.scheme === 'ckks';
   let reason = '';
   if (a[0] !== b[0] || a[1] !== b[1] || a[2] !== b[2] || a[3] !== b[3]) reason = 'it is not at the first data level';
@@ -108,7 +106,6 @@ function loadCiphertext(ctx: HeContext, ct: S.Ciphertext, bytes: Uint8Array, whe
   else if (ct.isTransparent()) reason = 'it is transparent (no encryption)';
   else if (ct.isNttForm() !== ckks) reason = 'its NTT form is wrong for the scheme';
   else if (ckks && ct.scale() !== 2 ** ctx.params.scaleBits!) reason = `its scale is ${ct.scale()}, not 2^${ctx.params.scaleBits}`;
-  void seal;
   if (reason) throw new ConfideError('E_DECODE', `"${where}" is refused: ${reason}`, { field: where });
 }
 
