@@ -22,8 +22,8 @@
  *    chunk's noise budget before trusting it. Paillier: one decryption per
  *    value, sampled.
  *
- * The secagg module's masking is not an anchor yet: the module is not
- * released in this checkout.
+ * The secagg module's masking is not an anchor yet (the module landed while
+ * this suite was written).
  *
  * Run with `npm run bench -- he`.
  */
