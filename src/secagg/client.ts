@@ -165,6 +165,8 @@ export class SecAggClient {
   /** Neighbours whose shares reached us: U_2 ∩ N(u), with their ciphertexts. */
   #received = new Map<number, Uint8Array>();
   #survivors: Uint32Array | undefined;
+  /** Keys of the AEADs that carry each neighbour's shares to this client. */
+  #inKeys = new Map<number, Uint8Array>();
   /** What was revealed per owner, so that both shares are never given out. */
   readonly #revealed = new Map<number, number>();
 
@@ -222,6 +224,8 @@ export class SecAggClient {
     this.#b?.fill(0);
     this.#selfB = 0n;
     this.#received.clear();
+    for (const k of this.#inKeys.values()) k.fill(0);
+    this.#inKeys.clear();
   }
 
   /** Step 1: reads the server's announcement, returns the signed public keys. */
@@ -301,6 +305,9 @@ export class SecAggClient {
         plain.set(SECRET_FIELD.toBytes(sShares[h].y), 8);
         plain.set(SECRET_FIELD.toBytes(bShares[h].y), 8 + SHARE_BYTES);
         cts.set(seal(shareKey(secret, this.#session, this.round, me, them), plain, shareAd(this.#session, this.round, me, them)), j * SHARE_CIPHERTEXT_BYTES);
+        // The key for v's shares to us comes from the same agreement: derive it now, not again at unmasking.
+        this.#inKeys.set(v, shareKey(secret, this.#session, this.round, them, me));
+        secret.fill(0);
         j++;
       }
       plain.fill(0);
@@ -404,10 +411,9 @@ export class SecAggClient {
       const shares: Uint8Array[] = [SECRET_FIELD.toBytes(this.#selfB)];
       const me = keyAt(this.#participants, this.#me);
       for (const [v, ct] of [...this.#received].sort((a, b) => a[0] - b[0])) {
-        const peer = this.#peers.get(v)!;
-        const secret = agree(this.#c!.privateKey, x25519Public(peer.cPk));
+        const key = this.#inKeys.get(v);
         const them = keyAt(this.#participants, v);
-        const plain = secret && open(shareKey(secret, this.#session, this.round, them, me), ct, shareAd(this.#session, this.round, them, me));
+        const plain = key && open(key, ct, shareAd(this.#session, this.round, them, me));
         // A share that does not decrypt (or names other clients) is withheld: revealing nothing for v is always safe.
         if (!plain) continue;
         const dv = new DataView(plain.buffer, plain.byteOffset);

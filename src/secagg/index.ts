@@ -21,3 +21,4 @@ export {
   type RhoOptions,
 } from './noise.ts';
 export { PHASES, ROUND_STRIDE, type Phase } from './_wire.ts';
+export { simulateSecAgg, type SimulateOptions, type SimulationReport } from './simulate.ts';

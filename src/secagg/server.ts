@@ -263,6 +263,13 @@ export class SecAggServer {
   }
 
   #cts = new Map<number, { to: Uint32Array; cts: Uint8Array }>();
+  #sObjects = new Map<number, ReturnType<typeof x25519Public>>();
+
+  #sKeyObject(i: number): ReturnType<typeof x25519Public> {
+    let k = this.#sObjects.get(i);
+    if (k === undefined) this.#sObjects.set(i, (k = x25519Public(this.#keys.get(i)!.sPk)));
+    return k;
+  }
 
   /** Step 2: the encrypted shares; returns each client's incoming ciphertexts. */
   shared(answers: ReadonlyMap<PartyId, Message>): Map<PartyId, Message> {
@@ -393,11 +400,17 @@ export class SecAggServer {
         }
       }
       const t = this.config.threshold;
+      const lagrange = new Map<string, bigint[]>();
       const secretOf = (v: number, from: Map<number, { x: number[]; y: bigint[] }>, what: string) => {
         const e = from.get(v);
         if (e === undefined || e.x.length < t)
           throw protocolError(`${e?.x.length ?? 0} shares of client ${v}'s ${what}, fewer than the threshold ${t}: the round fails`, 'threshold');
-        const value = interpolate(lagrangeAtZero(e.x.slice(0, t)), e.y.slice(0, t));
+        const xs = e.x.slice(0, t);
+        // In the complete graph every secret comes from the same first t holders: one set of coefficients.
+        const key = xs.join(',');
+        let lambdas = lagrange.get(key);
+        if (lambdas === undefined) lagrange.set(key, (lambdas = lagrangeAtZero(xs)));
+        const value = interpolate(lambdas, e.y.slice(0, t));
         if (value >= 1n << 256n) throw protocolError(`the shares of client ${v}'s ${what} are inconsistent`, 'unmask');
         const out = new Uint8Array(32);
         let x = value;
@@ -415,7 +428,7 @@ export class SecAggServer {
         if (!bytesEqual(kp.publicKey, this.#keys.get(v)!.sPk)) throw protocolError(`the shares of client ${v}'s mask key do not match its advertised key`, 'unmask');
         for (const w of this.graph.neighbours(v)) {
           if (!this.#u3set.has(w)) continue;
-          const secret = agree(kp.privateKey, x25519Public(this.#keys.get(w)!.sPk));
+          const secret = agree(kp.privateKey, this.#sKeyObject(w));
           if (secret === undefined) throw protocolError(`no agreement between clients ${v} and ${w}`, 'unmask');
           const [lo, hi] = v < w ? [v, w] : [w, v];
           // w added +PRG when its index is above v's; remove what it added.
