@@ -5,7 +5,7 @@
  * violation as its reason; the owner decides what that means for the party.
  */
 import { isConfideError } from '../core/errors.ts';
-import { CHUNK_BYTES, FRAME_HEADER_BYTES, Reassembler, framePieces } from './_frame.ts';
+import { CHUNK_BYTES, FRAME_HEADER_BYTES, Reassembler, frameHeadroomed, framePieces, maxChunkData, type Headroomed } from './_frame.ts';
 import type { Link } from './transport.ts';
 
 /** How long a farewell message may take before the link is cut anyway. */
@@ -44,7 +44,7 @@ export class Channel {
     this.#handlers = handlers;
     this.#reassembler = new Reassembler({ maxMessageBytes, chunkBytes });
     this.#chunkBytes = chunkBytes;
-    link.setMaxFrameBytes?.(FRAME_HEADER_BYTES + Math.min(maxMessageBytes, chunkBytes));
+    link.setMaxFrameBytes?.(FRAME_HEADER_BYTES + Math.min(maxMessageBytes, maxChunkData(chunkBytes)));
     link.setHandlers({
       frame: (f) => this.#onFrame(f),
       close: (reason, violation) => {
@@ -63,7 +63,7 @@ export class Channel {
   /** Raises or lowers the largest message accepted (e.g. after authentication). */
   setMaxMessageBytes(n: number): void {
     this.#reassembler.setMaxMessageBytes(n);
-    this.link.setMaxFrameBytes?.(FRAME_HEADER_BYTES + Math.min(n, this.#chunkBytes));
+    this.link.setMaxFrameBytes?.(FRAME_HEADER_BYTES + Math.min(n, maxChunkData(this.#chunkBytes)));
   }
 
   /** Bytes held for a partly received message. */
@@ -74,18 +74,25 @@ export class Channel {
   /**
    * Queues one message; resolves when its last chunk has been accepted by the
    * link (under backpressure). Messages go out in call order, never interleaved.
+   * A `Headroomed` message is framed in its own buffer (the caller hands it over).
    */
-  send(type: number, parts: Uint8Array | readonly Uint8Array[]): Promise<void> {
+  send(type: number, parts: Uint8Array | readonly Uint8Array[] | Headroomed): Promise<void> {
     return this.#enqueue(type, parts, false);
   }
 
-  #enqueue(type: number, parts: Uint8Array | readonly Uint8Array[], closing: boolean): Promise<void> {
+  #enqueue(type: number, parts: Uint8Array | readonly Uint8Array[] | Headroomed, closing: boolean): Promise<void> {
     const no = this.#nextMessageNo;
     this.#nextMessageNo = (no + 1) >>> 0;
     const run = async () => {
       // After close, only the farewell message still goes out.
       if (this.#linkClosed || (this.#closed && !closing)) return;
-      for (const f of framePieces(type, no, parts instanceof Uint8Array ? [parts] : parts, this.#chunkBytes)) {
+      const frames =
+        parts instanceof Uint8Array
+          ? framePieces(type, no, [parts], this.#chunkBytes)
+          : 'headroom' in parts
+            ? frameHeadroomed(type, no, parts, this.#chunkBytes)
+            : framePieces(type, no, parts, this.#chunkBytes);
+      for (const f of frames) {
         if (this.#linkClosed) return;
         for (const p of f) this.bytesOut += p.length;
         await this.link.send(f);

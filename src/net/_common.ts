@@ -2,7 +2,7 @@
 import { ainteger } from '../core/assert.ts';
 import type { DecodeLimits } from '../core/codec.ts';
 import { ConfideError, describe } from '../core/errors.ts';
-import { CHUNK_BYTES, FRAME_HEADER_BYTES } from './_frame.ts';
+import { CHUNK_BYTES, FRAME_HEADER_BYTES, chunkCount } from './_frame.ts';
 import { ENVELOPE_HEADER_BYTES } from './_envelope.ts';
 import type { Transport } from './transport.ts';
 
@@ -12,6 +12,7 @@ export const DEFAULTS = {
   maxParties: 10_000,
   heartbeatMs: 5_000,
   authTimeoutMs: 10_000,
+  maxPendingConnections: 1024,
   reconnectWindowMs: 30_000,
   connectTimeoutMs: 10_000,
 } as const;
@@ -32,7 +33,7 @@ export function bodyLimits(maxMessageBytes: number): DecodeLimits {
 
 /** Bytes on the wire for a message of `n` bytes: the message plus one frame header per chunk. */
 export function wireBytes(n: number): number {
-  return n + FRAME_HEADER_BYTES * Math.max(1, Math.ceil(n / CHUNK_BYTES));
+  return n + FRAME_HEADER_BYTES * chunkCount(n, CHUNK_BYTES);
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -3,33 +3,35 @@
  * envelopes to the server or (relayed) to another party, await messages per
  * round, and reconnect with the same identity after a lost link.
  */
-import { createHmac } from 'node:crypto';
 import { ainteger, aoptions, isBytes } from '../core/assert.ts';
-import { decodeMessage, type DecodeLimits, type Message } from '../core/codec.ts';
+import { decodeMessage, encodedLength, type DecodeLimits, type Message } from '../core/codec.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
-import { randomBytes } from '../core/random.ts';
 import { Channel } from './_channel.ts';
 import { DEFAULTS, HANDSHAKE_MAX_BYTES, around, atimeout, atransport, bodyLimits, bytesEqual, wireBytes } from './_common.ts';
 import {
-  authTranscript,
+  answerHello,
   decodeBye,
   decodeHello,
   decodeWelcome,
-  encodeAuth,
   encodeBye,
   ENVELOPE_HEADER_BYTES,
+  KIND_MAC,
   parseEnvelope,
   prepareBody,
-  sealPrepared,
+  sealMacHeadroomed,
+  sealSigned,
   verifyEnvelope,
+  verifyMacEnvelope,
   welcomeTranscript,
+  type Answer,
   type Hello,
   type OpenedEnvelope,
 } from './_envelope.ts';
+import type { SessionKeys } from './_session.ts';
 import { FRAME_AUTH, FRAME_BYE, FRAME_ENVELOPE, FRAME_HELLO, FRAME_PING, FRAME_PONG, FRAME_WELCOME } from './_frame.ts';
 import { Inbox, type Received } from './_inbox.ts';
 import { emitter, type NetEvent, type NetListener } from './events.ts';
-import { aidentity, aparty, partyKey, signBytes, toHex, verifyBytes, type Identity, type PartyId } from './identity.ts';
+import { aidentity, aparty, partyKey, toHex, verifyBytes, type Identity, type PartyId } from './identity.ts';
 import type { Transport } from './transport.ts';
 
 export interface JoinOptions {
@@ -86,6 +88,8 @@ export class Party {
   readonly #lastSeen = new Map<PartyId, number>();
   #hello: Hello | undefined;
   #channel: Channel | undefined;
+  /** The session keys of `#channel` (each connection has its own). */
+  #keys: SessionKeys | undefined;
   #seq = 0;
   #closed: ConfideError | undefined;
   #readyWaiters: { resolve(): void; reject(e: unknown): void }[] = [];
@@ -129,23 +133,30 @@ export class Party {
   }
 
   /**
-   * Sends a signed message to the server or (relayed by it) to another party.
-   * Resolves once it is handed to the link under backpressure; while the
-   * party is reconnecting it waits for the link. Rejects with E_STATE once
-   * the party is closed or dropped.
+   * Sends a message to the server (MAC'd with the link's session key) or,
+   * relayed by it, to another party (signed with this party's key, end to
+   * end). Resolves once it is handed to the link under backpressure; while
+   * the party is reconnecting it waits for the link. Rejects with E_STATE
+   * once the party is closed or dropped.
    */
   async send(to: PartyId, round: number, message: Message): Promise<void> {
     const key = partyKey(aparty(to, 'to'));
     around(round);
-    const prepared = prepareBody(message);
-    if (ENVELOPE_HEADER_BYTES + prepared.body.length > this.#maxMessageBytes)
-      throw new ConfideError('E_BAD_INPUT', `"message" encodes to ${ENVELOPE_HEADER_BYTES + prepared.body.length} bytes, above maxMessageBytes = ${this.#maxMessageBytes}`, {
+    const toServer = to === this.serverId;
+    // Validates the message (E_BAD_INPUT); a relayed one is encoded (and hashed) now, once.
+    const prepared = toServer ? undefined : prepareBody(message);
+    const bodyBytes = prepared === undefined ? encodedLength(message) : prepared.body.length;
+    if (ENVELOPE_HEADER_BYTES + bodyBytes > this.#maxMessageBytes)
+      throw new ConfideError('E_BAD_INPUT', `"message" encodes to ${ENVELOPE_HEADER_BYTES + bodyBytes} bytes, above maxMessageBytes = ${this.#maxMessageBytes}`, {
         field: 'message',
       });
     this.#open();
-    const env = sealPrepared(this.#identity, { round, sessionId: this.#hello!.sessionId, from: this.#identity.publicKey, to: key, seq: ++this.#seq }, prepared);
     await this.#ready();
-    this.#emit({ type: 'bytes', direction: 'out', party: to, bytes: wireBytes(env[0].length + env[1].length) });
+    // Numbered, sealed and queued on the link in one step: sequence numbers go
+    // out in order, and a MAC'd envelope always carries the key of the link it travels on.
+    const fields = { round, sessionId: this.#hello!.sessionId, from: this.#identity.publicKey, to: key, seq: ++this.#seq };
+    const env = prepared === undefined ? sealMacHeadroomed(this.#keys!, fields, message, bodyBytes) : sealSigned(this.#identity, fields, prepared);
+    this.#emit({ type: 'bytes', direction: 'out', party: to, bytes: wireBytes(ENVELOPE_HEADER_BYTES + bodyBytes) });
     // A link lost mid-send loses the message; the round's deadline covers that (see README).
     await this.#channel!.send(FRAME_ENVELOPE, env);
   }
@@ -197,8 +208,7 @@ export class Party {
     const link = await this.#o.transport.dial(this.#o.address);
     await new Promise<void>((resolve, reject) => {
       let stage: 'hello' | 'welcome' | 'ready' = 'hello';
-      let challenge: Uint8Array;
-      let nonce: Uint8Array;
+      let answer: Answer;
       let hello: Hello;
       const fail = (e: ConfideError) => {
         clearTimeout(timer);
@@ -223,18 +233,15 @@ export class Party {
                 throw new Refused('E_CRYPTO', `net: server identity ${sid} is not the expected ${this.#o.serverId}`, { field: 'serverId' });
               if (this.#hello !== undefined && (!bytesEqual(this.#hello.serverKey, hello.serverKey) || !bytesEqual(this.#hello.sessionId, hello.sessionId)))
                 throw new Refused('E_PROTOCOL', 'net: the server at this address runs another session now', { field: 'address' });
-              challenge = hello.challenge;
-              nonce = randomBytes(32);
-              const t = authTranscript(hello.sessionId, hello.serverKey, challenge, this.#identity.publicKey, nonce);
-              const tokenProof = this.#o.token === undefined ? new Uint8Array(0) : new Uint8Array(createHmac('sha256', this.#o.token).update(t).digest());
-              void ch.send(FRAME_AUTH, encodeAuth({ publicKey: this.#identity.publicKey, nonce, signature: signBytes(this.#identity, t), tokenProof }));
+              answer = answerHello(this.#identity, hello, this.#o.token);
+              if (answer.keys === undefined) throw new Refused('E_CRYPTO', 'net: the server sent an unusable key-agreement key', { field: 'serverId' });
+              void ch.send(FRAME_AUTH, answer.auth);
               stage = 'welcome';
               return;
             }
             if (type !== FRAME_WELCOME) throw new ConfideError('E_PROTOCOL', `net: expected the server's welcome, got frame type ${type}`);
             const w = decodeWelcome(bytes);
-            const t = welcomeTranscript(hello.sessionId, hello.serverKey, challenge, this.#identity.publicKey, nonce);
-            if (!verifyBytes(hello.serverKey, t, w.signature)) throw new Refused('E_CRYPTO', 'net: the server failed to prove its identity', { field: 'serverId' });
+            if (!verifyBytes(hello.serverKey, welcomeTranscript(answer.parts), w.signature)) throw new Refused('E_CRYPTO', 'net: the server failed to prove its identity', { field: 'serverId' });
             clearTimeout(timer);
             stage = 'ready';
             const resumed = this.#hello !== undefined;
@@ -243,6 +250,7 @@ export class Party {
             if (w.lastSeq > this.#seq) this.#seq = w.lastSeq;
             ch.setMaxMessageBytes(this.#maxMessageBytes);
             this.#channel = ch;
+            this.#keys = answer.keys;
             this.#emit({ type: 'join', party: this.serverId, resumed });
             resolve();
             const waiters = this.#readyWaiters;
@@ -265,6 +273,8 @@ export class Party {
   }
 
   #onMessage(ch: Channel, type: number, bytes: Uint8Array): void {
+    // A replaced link's leftovers: its key is gone, and its messages with it.
+    if (ch !== this.#channel) return;
     switch (type) {
       case FRAME_ENVELOPE:
         return this.#onEnvelope(bytes);
@@ -301,7 +311,10 @@ export class Party {
     if (!bytesEqual(env.sessionId, this.#hello!.sessionId)) return this.#reject('envelope for another session', from);
     const last = this.#lastSeen.get(from) ?? 0;
     if (env.seq <= last) return this.#reject(`replayed or reordered envelope: sequence ${env.seq} after ${last}`, from);
-    if (!verifyEnvelope(env)) return this.#reject('bad envelope signature', from);
+    // Only the server MACs (with this link's key); every other sender signs.
+    const fromServer = bytesEqual(env.from, this.#hello!.serverKey);
+    if (fromServer !== (env.kind === KIND_MAC)) return this.#reject(fromServer ? 'envelope from the server is not MAC\'d' : 'relayed envelope is not signed', from);
+    if (fromServer ? !verifyMacEnvelope(env, this.#keys!) : !verifyEnvelope(env)) return this.#reject(fromServer ? 'bad envelope MAC' : 'bad envelope signature', from);
     let body: Message;
     try {
       body = decodeMessage(env.body, this.#decodeLimits);
@@ -319,6 +332,7 @@ export class Party {
   #lost(ch: Channel, reason: string): void {
     if (this.#closed || ch !== this.#channel) return;
     this.#channel = undefined;
+    this.#keys = undefined;
     this.#emit({ type: 'disconnect', party: this.serverId, reason });
     if (this.#reconnectWindowMs === 0) return this.#terminate(`lost the server: ${reason}`);
     void this.#reconnect(reason);

@@ -22,6 +22,7 @@ import {
 } from './_frame.ts';
 import {
   ENVELOPE_HEADER_BYTES,
+  KIND_MAC,
   SESSION_ID_BYTES,
   authTranscript,
   decodeAuth,
@@ -31,11 +32,15 @@ import {
   encodeWelcome,
   parseEnvelope,
   prepareBody,
-  sealPrepared,
+  sealMac,
   verifyEnvelope,
+  verifyMacEnvelope,
   welcomeTranscript,
   type OpenedEnvelope,
+  type PreparedBody,
+  type TranscriptParts,
 } from './_envelope.ts';
+import { deriveKeys, ephemeral, type Ephemeral, type SessionKeys } from './_session.ts';
 import { Inbox, type Received } from './_inbox.ts';
 import { emitter, type NetEvent, type NetListener } from './events.ts';
 import { aidentity, aparty, signBytes, toHex, verifyBytes, type Identity, type PartyId } from './identity.ts';
@@ -71,6 +76,8 @@ export interface ServerOptions {
   heartbeatMs?: number;
   /** Time a new connection has to authenticate (default 10,000 ms). */
   authTimeoutMs?: number;
+  /** Most connections waiting to authenticate at once; more are closed at once with a `reject` event (default 1,024). */
+  maxPendingConnections?: number;
   /** Time a disconnected party has to come back before it is dropped (default 30,000 ms). */
   reconnectWindowMs?: number;
   /** Receives structured events (join, drop, rounds, bytes...). */
@@ -88,6 +95,7 @@ const SERVER_KEYS = [
   'maxParties',
   'heartbeatMs',
   'authTimeoutMs',
+  'maxPendingConnections',
   'reconnectWindowMs',
   'on',
 ];
@@ -111,22 +119,28 @@ export interface ReceiveOptions {
   timeoutMs: number;
 }
 
+/** Something for a party's link: an envelope as parts (a relayed one), or a message to seal with the link's key when it goes out. */
+type Outgoing = { parts: Uint8Array[] } | { round: number; seq: number; prepared: PreparedBody };
+
 interface PartyState {
   id: PartyId;
   key: Uint8Array;
   channel: Channel | undefined;
+  /** The session keys of `channel` (each connection has its own). */
+  keys: SessionKeys | undefined;
   status: 'live' | 'away' | 'dropped';
   /** Highest sequence number accepted from the party. */
   lastSeq: number;
   awayTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Envelopes (as parts) for the party that arrived while it was away. */
-  pending: Uint8Array[][];
+  /** What arrived for the party while it was away; MAC'd messages are sealed with the new link's key on delivery. */
+  pending: Outgoing[];
   pendingBytes: number;
 }
 
 interface Conn {
   channel: Channel;
   challenge: Uint8Array;
+  ephemeral: Ephemeral;
   party: PartyState | undefined;
   authTimer: ReturnType<typeof setTimeout>;
 }
@@ -143,11 +157,14 @@ export class PartyServer {
   readonly #maxParties: number;
   readonly #heartbeatMs: number;
   readonly #authTimeoutMs: number;
+  readonly #maxPending: number;
   readonly #reconnectWindowMs: number;
   readonly #emit: (e: NetEvent) => void;
   readonly #parties = new Map<PartyId, PartyState>();
   readonly #inbox = new Inbox();
   readonly #conns = new Set<Conn>();
+  /** Connections not yet authenticated. */
+  #pending = 0;
   #listener: Listener | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #seq = 0;
@@ -171,6 +188,7 @@ export class PartyServer {
     this.#maxParties = o.maxParties ?? DEFAULTS.maxParties;
     this.#heartbeatMs = o.heartbeatMs ?? DEFAULTS.heartbeatMs;
     this.#authTimeoutMs = o.authTimeoutMs ?? DEFAULTS.authTimeoutMs;
+    this.#maxPending = o.maxPendingConnections ?? DEFAULTS.maxPendingConnections;
     this.#reconnectWindowMs = o.reconnectWindowMs ?? DEFAULTS.reconnectWindowMs;
     this.#emit = emitter(o.on);
   }
@@ -301,7 +319,7 @@ export class PartyServer {
 
   /**
    * Sends one message to many parties (default: every party in the session),
-   * encoding and hashing the body once. Resolves with the parties it went to.
+   * encoding the body once and authenticating it per recipient. Resolves with the parties it went to.
    */
   async broadcast(round: number, message: Message, options?: { to?: readonly PartyId[] }): Promise<PartyId[]> {
     around(round);
@@ -346,23 +364,31 @@ export class PartyServer {
     if (this.#closed) throw new ConfideError('E_STATE', 'net: server closed', { field: 'server' });
   }
 
-  async #sendPrepared(to: PartyId, round: number, prepared: ReturnType<typeof prepareBody>): Promise<boolean> {
+  async #sendPrepared(to: PartyId, round: number, prepared: PreparedBody): Promise<boolean> {
     const p = this.#parties.get(to);
     if (p === undefined || p.status === 'dropped') return false;
-    const env = sealPrepared(this.#identity, { round, sessionId: this.#sessionId, from: this.#identity.publicKey, to: p.key, seq: ++this.#seq }, prepared);
-    return this.#deliver(p, env, this.id);
+    return this.#deliver(p, { round, seq: ++this.#seq, prepared }, this.id);
   }
 
-  /** Hands an envelope (as parts) to a party's link, or queues it while the party reconnects. */
-  #deliver(p: PartyState, env: Uint8Array[], from: PartyId): Promise<boolean> | boolean {
+  /**
+   * Hands an envelope to a party's link (sealing the server's own messages
+   * with that link's key, at once, so key and link always match), or queues
+   * it while the party reconnects.
+   */
+  #deliver(p: PartyState, out: Outgoing, from: PartyId): Promise<boolean> | boolean {
     let n = 0;
-    for (const part of env) n += part.length;
-    if (p.status === 'live' && p.channel !== undefined) {
+    if ('parts' in out) for (const part of out.parts) n += part.length;
+    else n = ENVELOPE_HEADER_BYTES + out.prepared.body.length;
+    if (p.status === 'live' && p.channel !== undefined && p.keys !== undefined) {
+      const env =
+        'parts' in out
+          ? out.parts
+          : sealMac(p.keys, { round: out.round, sessionId: this.#sessionId, from: this.#identity.publicKey, to: p.key, seq: out.seq }, out.prepared);
       this.#emit({ type: 'bytes', direction: 'out', party: p.id, bytes: wireBytes(n) });
       return p.channel.send(FRAME_ENVELOPE, env).then(() => true);
     }
     if (p.status === 'away' && p.pendingBytes + n <= this.#limits.maxBufferedBytes) {
-      p.pending.push(env);
+      p.pending.push(out);
       p.pendingBytes += n;
       return true;
     }
@@ -375,12 +401,27 @@ export class PartyServer {
       link.close('server closed');
       return;
     }
-    const conn: Conn = { channel: undefined as unknown as Channel, challenge: randomBytes(32), party: undefined, authTimer: undefined as unknown as ReturnType<typeof setTimeout> };
+    if (this.#pending >= this.#maxPending) {
+      // Refused before any work (no key pair, no challenge): a flood of connections costs sockets only.
+      const reason = `too many connections waiting to authenticate (maxPendingConnections = ${this.#maxPending})`;
+      link.close(reason);
+      this.#emit({ type: 'reject', remote: link.remote, reason });
+      return;
+    }
+    this.#pending++;
+    const conn: Conn = {
+      channel: undefined as unknown as Channel,
+      challenge: randomBytes(32),
+      ephemeral: ephemeral(),
+      party: undefined,
+      authTimer: undefined as unknown as ReturnType<typeof setTimeout>,
+    };
     conn.channel = new Channel(link, HANDSHAKE_MAX_BYTES, {
       message: (type, bytes) => (conn.party ? this.#onPartyMessage(conn.party, conn.channel, type, bytes) : this.#onAuth(conn, type, bytes)),
       close: (reason, violation) => {
         clearTimeout(conn.authTimer);
         this.#conns.delete(conn);
+        if (conn.party === undefined) this.#pending--;
         if (conn.party !== undefined) {
           if (conn.party.channel === conn.channel) this.#lost(conn.party, reason, violation);
         } else if (!this.#closed) this.#emit({ type: 'reject', remote: link.remote, reason });
@@ -390,7 +431,10 @@ export class PartyServer {
     this.#conns.add(conn);
     conn.authTimer = setTimeout(() => this.#refuse(conn, `no authentication within ${this.#authTimeoutMs} ms`), this.#authTimeoutMs);
     conn.authTimer.unref?.();
-    void conn.channel.send(FRAME_HELLO, encodeHello({ sessionId: this.#sessionId, serverKey: this.#identity.publicKey, challenge: conn.challenge }));
+    void conn.channel.send(
+      FRAME_HELLO,
+      encodeHello({ sessionId: this.#sessionId, serverKey: this.#identity.publicKey, challenge: conn.challenge, ephemeral: conn.ephemeral.publicKey }),
+    );
   }
 
   #refuse(conn: Conn, reason: string): void {
@@ -406,7 +450,16 @@ export class PartyServer {
       return this.#refuse(conn, `malformed authentication: ${isConfideError(e) ? e.message : 'undecodable'}`);
     }
     const id = toHex(auth.publicKey);
-    const t = authTranscript(this.#sessionId, this.#identity.publicKey, conn.challenge, auth.publicKey, auth.nonce);
+    const parts: TranscriptParts = {
+      sessionId: this.#sessionId,
+      serverKey: this.#identity.publicKey,
+      challenge: conn.challenge,
+      serverEphemeral: conn.ephemeral.publicKey,
+      clientKey: auth.publicKey,
+      clientNonce: auth.nonce,
+      clientEphemeral: auth.ephemeral,
+    };
+    const t = authTranscript(parts);
     if (!verifyBytes(auth.publicKey, t, auth.signature)) return this.#refuse(conn, `bad signature on the challenge from ${id}`);
     if (this.#allow !== undefined && !this.#allow.has(id)) return this.#refuse(conn, `identity ${id} is not on the allow-list`);
     if (this.#token !== undefined) {
@@ -416,22 +469,26 @@ export class PartyServer {
     let p = this.#parties.get(id);
     if (p?.status === 'dropped') return this.#refuse(conn, `identity ${id} was dropped from this session`);
     if (p === undefined && this.#members >= this.#maxParties) return this.#refuse(conn, `session full (${this.#maxParties} parties)`);
+    const keys = deriveKeys(conn.ephemeral, auth.ephemeral, this.#sessionId, auth.publicKey, conn.ephemeral.publicKey, auth.ephemeral, 'server');
+    if (keys === undefined) return this.#refuse(conn, `identity ${id} sent an unusable key-agreement key`);
     clearTimeout(conn.authTimer);
+    this.#pending--;
     const resumed = p !== undefined;
     if (p === undefined) {
-      p = { id, key: auth.publicKey.slice(), channel: undefined, status: 'live', lastSeq: 0, awayTimer: undefined, pending: [], pendingBytes: 0 };
+      p = { id, key: auth.publicKey.slice(), channel: undefined, keys: undefined, status: 'live', lastSeq: 0, awayTimer: undefined, pending: [], pendingBytes: 0 };
       this.#parties.set(id, p);
       this.#members++;
     }
     const old = p.channel;
     p.channel = conn.channel;
+    p.keys = keys;
     p.status = 'live';
     if (p.awayTimer) clearTimeout(p.awayTimer);
     p.awayTimer = undefined;
     old?.close('replaced by a new connection of the same party', false, { type: FRAME_BYE, bytes: encodeBye('replaced by a new connection of the same party') });
     conn.party = p;
     conn.channel.setMaxMessageBytes(this.#limits.maxMessageBytes);
-    const signature = signBytes(this.#identity, welcomeTranscript(this.#sessionId, this.#identity.publicKey, conn.challenge, auth.publicKey, auth.nonce));
+    const signature = signBytes(this.#identity, welcomeTranscript(parts));
     void conn.channel.send(FRAME_WELCOME, encodeWelcome({ signature, lastSeq: p.lastSeq, resumed }));
     const pending = p.pending;
     p.pending = [];
@@ -469,7 +526,11 @@ export class PartyServer {
     if (!bytesEqual(env.from, p.key)) return this.#drop(p, 'envelope sender is not the authenticated identity', true);
     if (!bytesEqual(env.sessionId, this.#sessionId)) return this.#drop(p, 'envelope for another session', true);
     if (env.seq <= p.lastSeq) return this.#drop(p, `replayed or reordered envelope: sequence ${env.seq} after ${p.lastSeq}`, true);
-    if (!verifyEnvelope(env)) return this.#drop(p, 'bad envelope signature', true);
+    // Messages for the server carry the link's MAC; messages for another party its sender's signature, which the recipient checks too.
+    const forServer = bytesEqual(env.to, this.#identity.publicKey);
+    if (forServer !== (env.kind === KIND_MAC))
+      return this.#drop(p, forServer ? 'envelope for the server is not MAC\'d' : 'relayed envelope is not signed', true);
+    if (forServer ? !verifyMacEnvelope(env, p.keys!) : !verifyEnvelope(env)) return this.#drop(p, forServer ? 'bad envelope MAC' : 'bad envelope signature', true);
     let body: Message;
     try {
       body = decodeMessage(env.body, this.#decodeLimits);
@@ -479,7 +540,7 @@ export class PartyServer {
     p.lastSeq = env.seq;
     this.#emit({ type: 'bytes', direction: 'in', party: p.id, bytes: wireBytes(bytes.length) });
     const to = toHex(env.to);
-    if (to === this.id) {
+    if (forServer) {
       if (this.#inbox.bytesFrom(p.id) + bytes.length > this.#limits.maxBufferedBytes)
         return this.#drop(p, `more than maxBufferedBytes = ${this.#limits.maxBufferedBytes} of uncollected messages`, true);
       const ok = this.#inbox.push({ from: p.id, to, round: env.round, seq: env.seq, header: body.header, payloads: body.payloads }, bytes.length);
@@ -491,7 +552,7 @@ export class PartyServer {
       this.#emit({ type: 'undeliverable', from: p.id, to, reason: target === undefined ? 'unknown recipient' : 'recipient dropped' });
       return;
     }
-    const r = this.#deliver(target, [bytes], p.id);
+    const r = this.#deliver(target, { parts: [bytes] }, p.id);
     if (typeof r !== 'boolean') return r.then(() => undefined);
   }
 
@@ -499,6 +560,7 @@ export class PartyServer {
   #lost(p: PartyState, reason: string, violation: boolean): void {
     if (p.status === 'dropped') return;
     p.channel = undefined;
+    p.keys = undefined;
     if (violation || this.#closed) {
       this.#drop(p, reason, violation);
       return;
@@ -522,6 +584,7 @@ export class PartyServer {
     if (violation) this.#inbox.forget(p.id);
     const ch = p.channel;
     p.channel = undefined;
+    p.keys = undefined;
     if (ch !== undefined) ch.close(reason, violation, tell ? { type: FRAME_BYE, bytes: encodeBye(reason) } : undefined);
     this.#emit({ type: 'drop', party: p.id, reason });
     this.#inbox.notify();
@@ -562,6 +625,7 @@ export async function serve(options: ServerOptions): Promise<PartyServer> {
   if (o.maxParties !== undefined) ainteger(o.maxParties, 'maxParties', 1);
   if (o.heartbeatMs !== undefined) atimeout(o.heartbeatMs, 'heartbeatMs');
   if (o.authTimeoutMs !== undefined) atimeout(o.authTimeoutMs, 'authTimeoutMs');
+  if (o.maxPendingConnections !== undefined) ainteger(o.maxPendingConnections, 'maxPendingConnections', 1);
   if (o.reconnectWindowMs !== undefined) ainteger(o.reconnectWindowMs, 'reconnectWindowMs', 0, 2 ** 31 - 1);
   if (o.on !== undefined && typeof o.on !== 'function') throw new ConfideError('E_BAD_INPUT', `"on" expected a function, got ${describe(o.on)}`, { field: 'on' });
   const server = new PartyServer(o, CONSTRUCT);

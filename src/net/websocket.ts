@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { aoptions, ainteger, astring, isBytes } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
-import { CHUNK_BYTES, FRAME_HEADER_BYTES, concatPieces } from './_frame.ts';
+import { CHUNK_BYTES, FRAME_HEADER_BYTES, concatPieces, maxChunkData } from './_frame.ts';
 import { HIGH_WATER_BYTES, type Link, type LinkHandlers, type Listener, type Transport } from './transport.ts';
 
 /** A PEM string or its bytes. */
@@ -28,8 +28,8 @@ export interface WebSocketOptions {
 }
 
 const OPTION_KEYS = ['host', 'port', 'tls', 'ca'];
-/** The largest WebSocket message: one frame header and one full chunk. */
-const MAX_WS_PAYLOAD = FRAME_HEADER_BYTES + CHUNK_BYTES;
+/** The largest WebSocket message: one frame header and the largest chunk. */
+const MAX_WS_PAYLOAD = FRAME_HEADER_BYTES + maxChunkData(CHUNK_BYTES);
 /** How long a closing socket may take before it is cut. */
 const CLOSE_GRACE_MS = 2000;
 

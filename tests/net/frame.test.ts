@@ -10,14 +10,17 @@ import { isConfideError } from '../../src/core/errors.ts';
 import { seededRng } from '../../src/core/random.ts';
 import {
   CHUNK_BYTES,
+  CHUNK_SLACK_BYTES,
   FRAME_ENVELOPE,
   FRAME_HEADER_BYTES,
   FRAME_PING,
   NET_VERSION,
   Reassembler,
   concatPieces,
+  frameHeadroomed,
   frameMessage,
   framePieces,
+  maxChunkData,
 } from '../../src/net/_frame.ts';
 import {
   ENVELOPE_HEADER_BYTES,
@@ -67,7 +70,7 @@ describe('frames', () => {
         (chunk, specs) => {
           const msgs = specs.map((s) => ({ type: s.type, bytes: rng.bytes(s.len) }));
           const frames = msgs.flatMap((m, i) => frameMessage(m.type, i, m.bytes, chunk));
-          for (const f of frames) expect(f.length).toBeLessThanOrEqual(FRAME_HEADER_BYTES + chunk);
+          for (const f of frames) expect(f.length).toBeLessThanOrEqual(FRAME_HEADER_BYTES + maxChunkData(chunk));
           const back = reassemble(frames, chunk);
           expect(back.map((m) => m.type)).toEqual(msgs.map((m) => m.type));
           back.forEach((m, i) => expect(Buffer.from(m.bytes).equals(Buffer.from(msgs[i].bytes))).toBe(true));
@@ -102,6 +105,41 @@ describe('frames', () => {
     expect(back.bytes[CHUNK_BYTES]).toBe(9);
   });
 
+  it('a message up to 4 MiB + 64 KiB is one frame (a 4 MiB tensor with its headers); past that, 4 MiB chunks', () => {
+    expect(CHUNK_SLACK_BYTES).toBe(64 * 1024);
+    expect(maxChunkData(CHUNK_BYTES)).toBe(CHUNK_BYTES + CHUNK_SLACK_BYTES);
+    expect(maxChunkData(64)).toBe(65);
+    expect(frameMessage(FRAME_ENVELOPE, 0, new Uint8Array(65), 64)).toHaveLength(1);
+    const lens = (n: number) => frameMessage(FRAME_ENVELOPE, 0, new Uint8Array(n)).map((f) => f.length - FRAME_HEADER_BYTES);
+    expect(lens(CHUNK_BYTES + 184)).toEqual([CHUNK_BYTES + 184]);
+    expect(lens(CHUNK_BYTES + CHUNK_SLACK_BYTES)).toEqual([CHUNK_BYTES + CHUNK_SLACK_BYTES]);
+    expect(lens(CHUNK_BYTES + CHUNK_SLACK_BYTES + 1)).toEqual([CHUNK_BYTES, CHUNK_SLACK_BYTES + 1]);
+    // The receiver uses a one-frame message in place: no copy.
+    const [f] = frameMessage(FRAME_ENVELOPE, 0, new Uint8Array(CHUNK_BYTES + 184));
+    const [back] = reassemble([f], CHUNK_BYTES);
+    expect(back.bytes.buffer).toBe(f.buffer);
+    // A peer that splits such a message anyway breaks the format.
+    const split = framePieces(FRAME_ENVELOPE, 0, [new Uint8Array(CHUNK_BYTES + 184)], CHUNK_BYTES);
+    expect(split).toHaveLength(1);
+    const odd = frameMessage(FRAME_ENVELOPE, 0, new Uint8Array(40), 16).slice(0, 1); // 16-byte chunks of a 40-byte message
+    expect(protocolError(() => reassemble(odd, 64))).toMatch(/carries 16 bytes, expected 40/);
+  });
+
+  it('frames a message laid out with headroom as the same frames, the first one a view of its buffer (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 200 }), (chunk, len) => {
+        const msg = rng.bytes(len);
+        const buf = new Uint8Array(FRAME_HEADER_BYTES + len).fill(0xee);
+        buf.set(msg, FRAME_HEADER_BYTES);
+        const frames = frameHeadroomed(FRAME_ENVELOPE, 5, { headroom: buf }, chunk);
+        expect(frames.map(concatPieces)).toEqual(frameMessage(FRAME_ENVELOPE, 5, msg, chunk));
+        expect(frames[0]).toHaveLength(1);
+        expect(frames[0][0].buffer).toBe(buf.buffer);
+        expect(frames[0][0].byteOffset).toBe(0);
+      }),
+    );
+  });
+
   it('refuses truncated frames, bad magic, other versions and unknown types', () => {
     const [f] = frameMessage(FRAME_PING, 0, new Uint8Array(3), 16);
     const r = () => new Reassembler({ chunkBytes: 16, maxMessageBytes: 100 });
@@ -109,7 +147,7 @@ describe('frames', () => {
     expect(protocolError(() => r().push(f.subarray(0, f.length - 1)))).toMatch(/carries 2 bytes, expected 3/);
     for (const [at, value, why] of [
       [0, 0x00, /magic/],
-      [2, 2, /version 2/],
+      [2, 1, /version 1/],
       [3, 0, /unknown frame type/],
       [3, 8, /unknown frame type/],
     ] as const) {
@@ -228,13 +266,15 @@ describe('envelopes', () => {
   });
 
   it('handshake messages round-trip and refuse wrong field sizes', () => {
-    const hello = { sessionId, serverKey: bob.publicKey, challenge: rng.bytes(32) };
+    const hello = { sessionId, serverKey: bob.publicKey, challenge: rng.bytes(32), ephemeral: rng.bytes(32) };
     expect(decodeHello(encodeHello(hello))).toEqual(hello);
-    const auth = { publicKey: alice.publicKey, nonce: rng.bytes(32), signature: rng.bytes(64), tokenProof: new Uint8Array(0) };
+    const auth = { publicKey: alice.publicKey, nonce: rng.bytes(32), ephemeral: rng.bytes(32), signature: rng.bytes(64), tokenProof: new Uint8Array(0) };
     expect(decodeAuth(encodeAuth(auth))).toEqual(auth);
     const welcome = { signature: rng.bytes(64), lastSeq: 9, resumed: true };
     expect(decodeWelcome(encodeWelcome(welcome))).toEqual(welcome);
     expect(() => decodeHello(encodeHello({ ...hello, challenge: rng.bytes(31) }))).toThrow(/challenge/);
+    expect(() => decodeHello(encodeHello({ ...hello, ephemeral: rng.bytes(33) }))).toThrow(/kx/);
+    expect(() => decodeAuth(encodeAuth({ ...auth, ephemeral: rng.bytes(0) }))).toThrow(/kx/);
     expect(() => decodeAuth(encodeHello(hello))).toThrow(/handshake fields/);
   });
 });

@@ -7,9 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/core/random.ts';
-import { authTranscript, decodeHello, encodeAuth, sealEnvelope } from '../../src/net/_envelope.ts';
+import { answerHello, decodeHello, sealMacEnvelope } from '../../src/net/_envelope.ts';
 import { FRAME_AUTH, FRAME_ENVELOPE, FRAME_HELLO, FRAME_WELCOME, Reassembler, frameMessage } from '../../src/net/_frame.ts';
-import { signBytes } from '../../src/net/identity.ts';
 import { generateIdentity, join, memoryTransport, serve, type Identity, type Link, type NetEvent } from '../../src/net/index.ts';
 import { eventually, of } from './_helpers.ts';
 
@@ -31,15 +30,14 @@ async function rawParty(transport: ReturnType<typeof memoryTransport>, address: 
   await eventually(() => got.length > 0);
   expect(got[0].type).toBe(FRAME_HELLO);
   const hello = decodeHello(got[0].bytes);
-  const nonce = rng.bytes(32);
-  const t = authTranscript(hello.sessionId, hello.serverKey, hello.challenge, identity.publicKey, nonce);
+  const answer = answerHello(identity, hello);
   let no = 0;
-  for (const f of frameMessage(FRAME_AUTH, no++, encodeAuth({ publicKey: identity.publicKey, nonce, signature: signBytes(identity, t), tokenProof: new Uint8Array(0) })))
-    await link.send([f]);
+  for (const f of frameMessage(FRAME_AUTH, no++, answer.auth)) await link.send([f]);
   await eventually(() => got.length > 1);
   expect(got[1].type).toBe(FRAME_WELCOME);
   return {
     hello,
+    keys: answer.keys!,
     nextNo: () => no++,
     send: (f: Uint8Array) => link.send([f]),
     get closed() {
@@ -64,7 +62,7 @@ describe('fuzzing an authenticated session', () => {
     for (let i = 0; i < N; i++) {
       const a = attackers[i];
       const raw = await rawParty(transport, server.address, a);
-      const env = sealEnvelope(a, { round: 1, sessionId: raw.hello.sessionId, from: a.publicKey, to: serverKey, seq: 1 }, {
+      const env = sealMacEnvelope(raw.keys, { round: 1, sessionId: raw.hello.sessionId, from: a.publicKey, to: serverKey, seq: 1 }, {
         header: { i },
         payloads: [rng.bytes(rng.uniformInt(300))],
       });
