@@ -530,9 +530,10 @@ export async function runSecAggServer(server: PartyServer, options: RunServerOpt
   };
   const send = async (netRound: number, out: Map<PartyId, Message>) => {
     await Promise.all([...out].map(([p, m]) => server.send(p, netRound, m)));
-    // Clients pruned or excluded at this step are told, so they stop waiting.
-    const gone = current.filter((p) => !out.has(p) && server.parties().includes(p));
-    if (gone.length > 0) await server.broadcast(netRound + 1, abortMessage('excluded from the round'), { to: gone });
+    // Clients pruned at this step are told on the round they wait on, so they stop waiting.
+    const live = new Set(server.parties());
+    const gone = current.filter((p) => !out.has(p) && live.has(p));
+    if (gone.length > 0) await server.broadcast(netRound, abortMessage('excluded from the round: too few of its neighbours remain'), { to: gone });
     current = [...out.keys()];
   };
   const step = async <T>(phase: Phase, run: (answers: Map<PartyId, Received>) => T): Promise<T> => {

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { isConfideError } from '../../src/core/errors.ts';
-import { PHASES, type Phase, type SecAggConfig } from '../../src/secagg/index.ts';
+import { PHASES, hararyGraph, type Phase, type SecAggConfig } from '../../src/secagg/index.ts';
 import { expectedSum, inputs, network, runRound, type Net } from './_helpers.ts';
 
 let net: Net | undefined;
@@ -96,6 +96,29 @@ describe('secure aggregation in memory', () => {
       }
     });
   }
+
+  it('a client whose neighbourhood falls below t is pruned and told at once; the rest still sum exactly', async () => {
+    net = await network(16);
+    const config: SecAggConfig = { length: 100, bits: 32, fracBits: 0, bound: 1000, threshold: 3, graph: { degree: 4 } };
+    const seed = new Uint8Array(32).fill(11);
+    const sorted = net.identities.map((i) => i.id).sort();
+    const g = hararyGraph(16, 4, seed);
+    const victim = net.identities.findIndex((i) => i.id === sorted[0]);
+    // Three of the victim's four neighbours leave before advertising keys: it keeps 2 holders < t = 3.
+    const gone = g.neighbours(0).slice(0, 3).map((j) => net!.identities.findIndex((i) => i.id === sorted[j]));
+    const drops: (Phase | undefined)[] = new Array(16).fill(undefined);
+    for (const i of gone) drops[i] = 'advertise';
+    const xs = inputs(16, 100, 12);
+    const r = await runRound(net, config, xs, { drops, server: { graphSeed: seed } });
+    const v = r.clients[victim];
+    expect('error' in v && isConfideError(v.error, 'E_PROTOCOL') && /excluded/.test((v.error as Error).message)).toBe(true);
+    if (r.error === undefined) {
+      const out = new Set(r.result!.dropped.advertise);
+      expect(out.has(sorted[0])).toBe(true);
+      const inSum = new Set(r.result!.survivors);
+      expect(Array.from(r.result!.values)).toEqual(Array.from(expectedSum(xs, (i) => inSum.has(net!.identities[i].id))));
+    } else expect(isConfideError(r.error, 'E_PROTOCOL')).toBe(true);
+  });
 
   it('checks the overflow bound before the first message', async () => {
     net = await network(4);
