@@ -23,12 +23,13 @@ export const HE_USAGE = `confide he identity
       Streams the encrypted files into one sum (one file in memory at a time).
   confide he decrypt --key secret.key --in FILE [--out OUT.json]
       Prints (or writes) the decrypted vector as a JSON array.
-  confide he aggregator --decryptor ID --clients ID,ID,... --min K --seed HEX [--host H] [--port P] [--deadline-ms MS] [--out SUM.json]
+  confide he aggregator --decryptor ID --clients ID,ID,... --min K --seed HEX [--host H] [--port P] [--deadline-ms MS] [--workers N] [--out SUM.json]
   confide he decryptor --address URL --server-id ID --seed HEX --public-key F --secret-key F --min K [--timeout-ms MS]
   confide he client --address URL --server-id ID --seed HEX --decryptor ID --in VALUES [--timeout-ms MS]
       The three roles over WebSocket: the aggregator serves and prints its
       address as {"type":"listen","address",...}; the decryptor decrypts one
-      masked aggregate of at least K contributors; clients encrypt and send.`;
+      masked aggregate of at least K contributors; clients encrypt and send.
+      --workers N sums the contributions in N worker threads (default 1).`;
 
 function need<T>(v: T | undefined, flag: string): T {
   if (v === undefined) throw new ConfideError('E_BAD_INPUT', `"--${flag}" is required`, { field: flag });
@@ -146,6 +147,7 @@ export async function heCommand(argv: string[]): Promise<number> {
       'server-id': { type: 'string' },
       'public-key': { type: 'string' },
       'secret-key': { type: 'string' },
+      workers: { type: 'string' },
     },
   });
   const { he, net } = await load();
@@ -225,6 +227,7 @@ export async function heCommand(argv: string[]): Promise<number> {
           clients,
           minContributors: intFlag(need(f.min, 'min'), 'min'),
           deadlineMs: intFlag(f['deadline-ms'], 'deadline-ms', 60_000),
+          workers: intFlag(f.workers, 'workers', 1),
           on: (e) => line(e),
         });
         if (f.out !== undefined) write(f.out, `${JSON.stringify(Array.from(r.sum))}\n`, 'out');

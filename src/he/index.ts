@@ -30,6 +30,7 @@ export {
   type EncryptOptions,
   type EncryptedVector,
 } from './vector.ts';
+export { AggregatorPool, type AggregatorPoolOptions } from './pool.ts';
 export { BLOB_VERSION } from './_blob.ts';
 export {
   runAggregator,

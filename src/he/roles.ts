@@ -34,6 +34,7 @@ import { arng, type Rng } from '../core/random.ts';
 import type { Identity, Party, PartyId, PartyServer, Received } from '../net/index.ts';
 import { KIND_CIPHERTEXT, decodeBlob, sha256 } from './_blob.ts';
 import { openPublicKey } from './keys.ts';
+import { AggregatorPool } from './pool.ts';
 import { Accumulator, VectorDecryptor, createEncryptor } from './vector.ts';
 
 const KEYS_CONTEXT = new TextEncoder().encode('confide/he/v1/keys\0');
@@ -121,6 +122,12 @@ export interface AggregatorOptions {
   shareResult?: boolean;
   /** Randomness for the mask (default: the system CSPRNG). */
   rng?: Rng;
+  /**
+   * Worker threads that sum the contributions (default 1: sum on this
+   * thread). With more, an `AggregatorPool` spreads them over that many
+   * SEAL contexts; the sum is the same.
+   */
+  workers?: number;
   on?: (e: HeEvent) => void;
 }
 
@@ -134,7 +141,7 @@ export interface AggregateResult {
   refused: { party: PartyId; reason: string }[];
 }
 
-const AGGREGATOR_KEYS = ['server', 'decryptor', 'clients', 'minContributors', 'deadlineMs', 'round', 'shareResult', 'rng', 'on'];
+const AGGREGATOR_KEYS = ['server', 'decryptor', 'clients', 'minContributors', 'deadlineMs', 'round', 'shareResult', 'rng', 'workers', 'on'];
 
 /** Runs the aggregator's side of one aggregation. */
 export async function runAggregator(options: AggregatorOptions): Promise<AggregateResult> {
@@ -151,6 +158,7 @@ export async function runAggregator(options: AggregatorOptions): Promise<Aggrega
   const deadlineMs = atimeout(o.deadlineMs, 'deadlineMs');
   const r = o.round === undefined ? 1 : ainteger(o.round, 'round', 1, 2 ** 32 - 7);
   const rng = o.rng === undefined ? undefined : arng(o.rng, 'rng');
+  const workers = o.workers === undefined ? 1 : ainteger(o.workers, 'workers', 1, 256);
   const emit = emitter(o.on);
 
   // r: the decryptor's signed bundle.
@@ -162,20 +170,31 @@ export async function runAggregator(options: AggregatorOptions): Promise<Aggrega
   emit({ type: 'keys', decryptor });
   const opened = await openPublicKey(bundle);
   const { context, plan } = opened;
+  let pool: AggregatorPool | undefined;
   try {
     using encryptor = createEncryptor(context, plan, bundle);
     using acc = new Accumulator(context);
     if (K > plan.contributors)
       throw new ConfideError('E_BAD_INPUT', `"minContributors" ${K} exceeds the ${plan.contributors} the keys' plan is sized for`, { field: 'minContributors' });
+    if (workers > 1) pool = await AggregatorPool.open(context, { workers });
     // r+1: forward it to the clients.
     await server.broadcast(r + 1, { header: { kind: 'he-keys', signature }, payloads: [bundle] }, { to: [...clients] });
 
     // r+2: contributions, added as they arrive; nothing else is kept.
     const contributed: PartyId[] = [];
     const refused: { party: PartyId; reason: string }[] = [];
+    const refuse = (party: PartyId, e: unknown) => {
+      const reason = (e as Error).message;
+      refused.push({ party, reason });
+      server.drop(party, `he: contribution refused: ${reason}`);
+      emit({ type: 'refused', party, reason });
+    };
+    // With a pool, contributions are added in the workers while more arrive.
+    const adding = new Set<Promise<void>>();
+    let broken: unknown; // the pool itself failed (a worker died): not the client's fault
     const waiting = new Set(clients);
     const end = Date.now() + deadlineMs;
-    while (waiting.size > 0 && contributed.length < plan.contributors) {
+    while (waiting.size > 0 && contributed.length + adding.size < plan.contributors) {
       const left = end - Date.now();
       if (left <= 0) break;
       let m: Received;
@@ -193,18 +212,34 @@ export async function runAggregator(options: AggregatorOptions): Promise<Aggrega
         continue;
       }
       waiting.delete(m.from);
+      const from = m.from;
       try {
         if (m.header.kind !== 'he-input') throw new ConfideError('E_PROTOCOL', `expected kind he-input, got ${describe(m.header.kind)}`);
-        acc.add(bytesPayloads(m, 0, 'he-input'));
-        contributed.push(m.from);
-        emit({ type: 'contribution', party: m.from, contributors: acc.contributors });
+        const chunks = bytesPayloads(m, 0, 'he-input');
+        if (pool) {
+          const p: Promise<void> = pool.add(chunks).then(
+            () => {
+              contributed.push(from);
+              emit({ type: 'contribution', party: from, contributors: contributed.length });
+            },
+            (e: unknown) => {
+              if (isConfideError(e, 'E_INTERNAL') || isConfideError(e, 'E_STATE')) broken ??= e;
+              else refuse(from, e);
+            },
+          ).finally(() => adding.delete(p));
+          adding.add(p);
+        } else {
+          acc.add(chunks);
+          contributed.push(from);
+          emit({ type: 'contribution', party: from, contributors: acc.contributors });
+        }
       } catch (e) {
-        const reason = (e as Error).message;
-        refused.push({ party: m.from, reason });
-        server.drop(m.from, `he: contribution refused: ${reason}`);
-        emit({ type: 'refused', party: m.from, reason });
+        refuse(from, e);
       }
     }
+    await Promise.all([...adding]);
+    if (broken !== undefined) throw broken;
+    if (pool && contributed.length > 0) acc.add(await pool.result());
     const dropped = [...clients].filter((c) => !contributed.includes(c) && !refused.some((x) => x.party === c));
     if (contributed.length < K)
       throw new ConfideError('E_PROTOCOL', `only ${contributed.length} of the ${K} contributions needed arrived`, {
@@ -235,6 +270,7 @@ export async function runAggregator(options: AggregatorOptions): Promise<Aggrega
       await server.broadcast(r + 5, { header: { kind: 'he-result', contributors: contributed.length }, payloads: [sum] }, { to: contributed });
     return { sum, contributors: contributed, dropped, refused };
   } finally {
+    await pool?.close();
     context.dispose();
   }
 }

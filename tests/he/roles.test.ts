@@ -113,6 +113,34 @@ describe('roles in memory', () => {
     await s.close();
   });
 
+  it('with workers: 2 the aggregator sums in a pool: the same exact sum, a malformed contribution still refused', async () => {
+    const s = await setup(4);
+    const n = 8192 + 100;
+    const decrypting = he.runDecryptor({ party: s.dParty, identity: s.decryptor, ...keys, minContributors: 3, timeoutMs: 20_000 });
+    const honest = [0, 1, 2].map((i) => he.runClient({ party: s.cParties[i], decryptor: s.decryptor.id, values: vector(i, n), timeoutMs: 20_000, rng: seededRng(i) }));
+    // Client 3 sends a ciphertext whose SEAL bytes are corrupt: a worker refuses it.
+    const rogue = (async () => {
+      const k = await s.cParties[3].receive(2, { from: s.server.id, timeoutMs: 20_000 });
+      using enc = await he.VectorEncryptor.open(k.payloads[0] as Uint8Array);
+      const bad = enc.encrypt(vector(3, n)).chunks;
+      bad[1].fill(0xff, bad[1].length - 64);
+      await s.cParties[3].send(s.server.id, 3, { header: { kind: 'he-input' }, payloads: bad });
+    })();
+    const result = await he.runAggregator({ server: s.server, decryptor: s.decryptor.id, clients: s.clients.map((c) => c.id), minContributors: 3, deadlineMs: 20_000, workers: 2 });
+    await Promise.all([...honest, rogue, decrypting]);
+    const fp = new FixedPoint({ bits: 64, fracBits: plan.fracBits, bound: plan.bound });
+    const expected = new Float64Array(n);
+    for (let i = 0; i < 3; i++) {
+      const d = fp.decode(fp.encode(vector(i, n), { rng: seededRng(i) }).data);
+      for (let k = 0; k < n; k++) expected[k] += d[k];
+    }
+    expect(Array.from(result.sum)).toEqual(Array.from(expected));
+    expect(result.contributors.sort()).toEqual([0, 1, 2].map((i) => s.clients[i].id).sort());
+    expect(result.refused.map((x) => x.party)).toEqual([s.clients[3].id]);
+    expect(result.refused[0].reason).toMatch(/SEAL refused to load/);
+    await s.close();
+  });
+
   it('the decryptor refuses an aggregate of fewer than K contributors, and never returns its plaintext', async () => {
     const s = await setup(1);
     const requests: he.DecryptRequest[] = [];
@@ -158,7 +186,7 @@ describe('roles in memory', () => {
   it('argument checks', async () => {
     const s = await setup(1);
     const bad = (o: object) => he.runAggregator({ server: s.server, decryptor: s.decryptor.id, clients: [s.clients[0].id], minContributors: 1, deadlineMs: 100, ...o } as he.AggregatorOptions);
-    for (const o of [{ minContributors: 2 }, { decryptor: 'x' }, { clients: [] }, { deadlineMs: -1 }, { server: {} }, { extra: 1 }])
+    for (const o of [{ minContributors: 2 }, { decryptor: 'x' }, { clients: [] }, { deadlineMs: -1 }, { server: {} }, { extra: 1 }, { workers: 0 }, { workers: 1.5 }])
       await expect(bad(o)).rejects.toBeInstanceOf(ConfideError);
     await expect(he.runClient({ party: s.cParties[0], decryptor: s.decryptor.id, values: [1] as unknown as Float64Array, timeoutMs: 10 })).rejects.toBeInstanceOf(ConfideError);
     await s.close();
