@@ -73,6 +73,24 @@ describe('dist', () => {
     expect([...two.groups].sort().map(([k, g]) => [k, g.count])).toEqual([...one.groups].sort().map(([k, g]) => [k, g.count]));
   });
 
+  it('sums homomorphically in worker threads from the bundle (the workers import the bundled chunk)', async () => {
+    const he = await import('confide/he');
+    const plan = await he.planAggregation({ contributors: 4, bound: 1 });
+    using ctx = await he.createContext(plan.params);
+    const keys = he.generateKeys(ctx, plan);
+    using enc = he.createEncryptor(ctx, plan, keys.publicKey);
+    using dec = new he.VectorDecryptor(ctx, plan, keys.secretKey);
+    using acc = new he.Accumulator(ctx);
+    const vectors = [0.5, -0.25, 1].map((x) => enc.encrypt(new Float64Array(10).fill(x)));
+    for (const v of vectors) acc.add(v);
+    const single = acc.result();
+    await using pool = await he.AggregatorPool.open(ctx, { workers: 2 });
+    await Promise.all(vectors.map((v) => pool.add(v)));
+    const sum = await pool.result();
+    expect(sum.chunks).toEqual(single.chunks);
+    expect(Array.from(dec.decrypt(sum))).toEqual(new Array(10).fill(1.25));
+  });
+
   it('bundles no dev-only code and no node-seal', () => {
     const files = readdirSync(join(root, 'dist'), { recursive: true }).filter((f) => String(f).endsWith('.js'));
     for (const f of files) {
