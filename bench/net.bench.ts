@@ -4,13 +4,15 @@
  * 1. `1M f32 from 10 processes`: 10 client processes each send one
  *    2^20-entry Float32Array (4 MiB) to one server. Time from the server's
  *    go-signal to the last vector received. Ours: authenticated parties,
- *    signed envelopes (SHA-256 + Ed25519), framing, verification and
- *    decoding at the server, one round `broadcast` + `collect`. Anchor
+ *    envelopes MAC'd with the link's session keys (AES-256-GCM tags),
+ *    framing, verification and decoding at the server, one round
+ *    `broadcast` + `collect`. Anchor
  *    `raw ws`: the same bytes as one binary message over bare `ws`, no
  *    framing, signing or checks.
  * 2. `1000 clients join`: seconds for 1,000 concurrent clients (opened from
  *    two other processes) to be admitted by one server process. Ours: the
- *    Ed25519 challenge-response against an allow-list. Anchor `raw ws`:
+ *    Ed25519 challenge-response against an allow-list, with an X25519 key
+ *    agreement for the session keys. Anchor `raw ws`:
  *    1,000 bare WebSocket connections.
  *
  * Case 1 is a harness `runs` case (ours and the anchor interleaved, a GC
@@ -223,7 +225,7 @@ const exchange: CaseFactory = async () => {
     ours: () => ours.iterate(),
     anchors: { 'raw ws': () => raw.iterate() },
     notes:
-      'go-signal to all 10 vectors received; ours: Ed25519-authenticated parties, signed envelopes (SHA-256 + Ed25519), 16-byte frame headers, 4 MiB chunks, verification and decoding at the server; raw ws: the same 4 MiB per client as one bare binary message',
+      'go-signal to all 10 vectors received; ours: Ed25519-authenticated parties, envelopes with session-key GMAC tags (AES-256-GCM), 16-byte frame headers, one frame per 4 MiB vector, verification and decoding at the server; raw ws: the same 4 MiB per client as one bare binary message',
     dispose: () => void Promise.all([ours.stop(), raw.stop()]),
   };
 };
@@ -239,7 +241,7 @@ const joins: CaseFactory = () => ({
     const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
     return { ours: mean(o), 'raw ws (no auth)': mean(a) };
   },
-  notes: `mean of ${JOIN_RUNS} runs, each with a fresh server and ${JOIN_PROCESSES} fresh client processes, timed from the go-signal to the last admission; ours: Ed25519 challenge-response against a 1,000-key allow-list; the anchor only opens WebSocket connections`,
+  notes: `mean of ${JOIN_RUNS} runs, each with a fresh server and ${JOIN_PROCESSES} fresh client processes, timed from the go-signal to the last admission; ours: Ed25519 challenge-response against a 1,000-key allow-list and X25519 session keys; the anchor only opens WebSocket connections`,
 });
 
 await runSuite('net', [exchange, joins], {

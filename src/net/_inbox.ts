@@ -9,7 +9,7 @@ import type { PartyId } from './identity.ts';
 
 /** A verified message as protocol code sees it. */
 export interface Received {
-  /** The sender (its signature was checked). */
+  /** The sender (authenticated: its signature, or the link's MAC, was checked). */
   from: PartyId;
   /** The recipient (this endpoint). */
   to: PartyId;

@@ -1,7 +1,7 @@
 /**
  * confide/net: the party runtime every protocol uses. A server (coordinator)
- * and parties identified by Ed25519 keys exchange signed, chunked binary
- * messages in rounds with deadlines, over an in-memory network (tests,
+ * and parties identified by Ed25519 keys exchange authenticated (MAC'd with
+ * session keys, or signed end to end when relayed), chunked binary messages in rounds with deadlines, over an in-memory network (tests,
  * simulations) or WebSocket (processes and machines, TLS when given a
  * certificate). Dropouts are events, never exceptions. See src/net/README.md
  * for the API, the wire format and the threat model.

@@ -140,7 +140,8 @@ interface PartyState {
 interface Conn {
   channel: Channel;
   challenge: Uint8Array;
-  ephemeral: Ephemeral;
+  /** This connection's X25519 key pair, until the keys are derived (then forgotten: forward secrecy). */
+  ephemeral: Ephemeral | undefined;
   party: PartyState | undefined;
   authTimer: ReturnType<typeof setTimeout>;
 }
@@ -433,7 +434,7 @@ export class PartyServer {
     conn.authTimer.unref?.();
     void conn.channel.send(
       FRAME_HELLO,
-      encodeHello({ sessionId: this.#sessionId, serverKey: this.#identity.publicKey, challenge: conn.challenge, ephemeral: conn.ephemeral.publicKey }),
+      encodeHello({ sessionId: this.#sessionId, serverKey: this.#identity.publicKey, challenge: conn.challenge, ephemeral: conn.ephemeral!.publicKey }),
     );
   }
 
@@ -450,11 +451,12 @@ export class PartyServer {
       return this.#refuse(conn, `malformed authentication: ${isConfideError(e) ? e.message : 'undecodable'}`);
     }
     const id = toHex(auth.publicKey);
+    const own = conn.ephemeral!;
     const parts: TranscriptParts = {
       sessionId: this.#sessionId,
       serverKey: this.#identity.publicKey,
       challenge: conn.challenge,
-      serverEphemeral: conn.ephemeral.publicKey,
+      serverEphemeral: own.publicKey,
       clientKey: auth.publicKey,
       clientNonce: auth.nonce,
       clientEphemeral: auth.ephemeral,
@@ -469,7 +471,8 @@ export class PartyServer {
     let p = this.#parties.get(id);
     if (p?.status === 'dropped') return this.#refuse(conn, `identity ${id} was dropped from this session`);
     if (p === undefined && this.#members >= this.#maxParties) return this.#refuse(conn, `session full (${this.#maxParties} parties)`);
-    const keys = deriveKeys(conn.ephemeral, auth.ephemeral, this.#sessionId, auth.publicKey, conn.ephemeral.publicKey, auth.ephemeral, 'server');
+    const keys = deriveKeys(own, auth.ephemeral, this.#sessionId, auth.publicKey, own.publicKey, auth.ephemeral, 'server');
+    conn.ephemeral = undefined;
     if (keys === undefined) return this.#refuse(conn, `identity ${id} sent an unusable key-agreement key`);
     clearTimeout(conn.authTimer);
     this.#pending--;
