@@ -24,12 +24,14 @@ export const HE_USAGE = `confide he identity
   confide he decrypt --key secret.key --in FILE [--out OUT.json]
       Prints (or writes) the decrypted vector as a JSON array.
   confide he aggregator --decryptor ID --clients ID,ID,... --min K --seed HEX [--host H] [--port P] [--deadline-ms MS] [--workers N] [--out SUM.json]
-  confide he decryptor --address URL --server-id ID --seed HEX --public-key F --secret-key F --min K [--timeout-ms MS]
+  confide he decryptor --address URL --server-id ID --seed HEX --public-key F --secret-key F --min K [--timeout-ms MS] [--record FILE]
   confide he client --address URL --server-id ID --seed HEX --decryptor ID --in VALUES [--timeout-ms MS]
       The three roles over WebSocket: the aggregator serves and prints its
       address as {"type":"listen","address",...}; the decryptor decrypts one
       masked aggregate of at least K contributors; clients encrypt and send.
-      --workers N sums the contributions in N worker threads (default 1).`;
+      --workers N sums the contributions in N worker threads (default 1).
+      --record FILE writes what the decryptor was asked (the ciphertexts as
+      hex, the contributor ids, the residues it decrypted) for an audit.`;
 
 function need<T>(v: T | undefined, flag: string): T {
   if (v === undefined) throw new ConfideError('E_BAD_INPUT', `"--${flag}" is required`, { field: flag });
@@ -148,6 +150,7 @@ export async function heCommand(argv: string[]): Promise<number> {
       'public-key': { type: 'string' },
       'secret-key': { type: 'string' },
       workers: { type: 'string' },
+      record: { type: 'string' },
     },
   });
   const { he, net } = await load();
@@ -250,6 +253,15 @@ export async function heCommand(argv: string[]): Promise<number> {
           timeoutMs: intFlag(f['timeout-ms'], 'timeout-ms', 60_000),
           on: (e) => line(e),
         });
+        if (f.record !== undefined)
+          write(f.record, `${JSON.stringify({
+            from: req.from,
+            contributors: req.contributors,
+            ids: req.ids,
+            chunks: req.chunks.map((c) => Buffer.from(c).toString('hex')),
+            refused: req.refused ?? null,
+            residues: req.residues === undefined ? null : Array.from(req.residues, String),
+          })}\n`, 'record');
         line({ type: 'done', contributors: req.contributors, refused: req.refused ?? null });
         return req.refused === undefined ? 0 : 3;
       } finally {
