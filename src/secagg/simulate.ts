@@ -58,8 +58,11 @@ export interface SimulationReport {
 }
 
 // Every party computes on this process's cores in turn, so a step takes as
-// long as all clients' work together: deadlines here only catch hangs.
-const DEADLINE_MS = 2 ** 31 - 1;
+// long as all clients' work together and the event loop is busy for long
+// stretches: deadlines only catch hangs, and heartbeats must not take a busy
+// process for a dead link (a lost link would lose the messages in flight).
+const DEADLINE_MS = 60 * 60 * 1000;
+const HEARTBEAT_MS = 20 * 60 * 1000;
 
 /** Runs one round in process and reports what happened and how long each role computed. */
 export async function simulateSecAgg(options: SimulateOptions): Promise<SimulationReport> {
@@ -98,10 +101,10 @@ export async function simulateSecAgg(options: SimulateOptions): Promise<Simulati
   const drops = new Set(rng.shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, leaving));
   const transport = memoryTransport();
   const ids = Array.from({ length: n }, () => generateIdentity());
-  const server = await serve({ transport, identity: generateIdentity(), allow: ids.map((i) => i.id), maxBufferedBytes: 2 ** 31 - 1 });
+  const server = await serve({ transport, identity: generateIdentity(), allow: ids.map((i) => i.id), maxBufferedBytes: 2 ** 31 - 1, heartbeatMs: HEARTBEAT_MS });
   const parties: Party[] = [];
   try {
-    for (const identity of ids) parties.push(await join({ transport, address: server.address, identity, maxBufferedBytes: 2 ** 31 - 1 }));
+    for (const identity of ids) parties.push(await join({ transport, address: server.address, identity, maxBufferedBytes: 2 ** 31 - 1, heartbeatMs: HEARTBEAT_MS }));
     const expected = new Float64Array(length);
     const inputs = ids.map((_, i) => {
       const x = new Float64Array(length);
