@@ -1,0 +1,90 @@
+/**
+ * One vector interface over the two prime fields core offers: Fp61 (fast word
+ * arithmetic) and any PrimeField whose elements fit a u64 (exact BigInt loops;
+ * meant for small fields in tests and for moduli users pick).
+ */
+import { ConfideError, describe } from '../core/errors.ts';
+import { Fp61, PrimeField } from '../core/field.ts';
+import { atyped } from '../core/assert.ts';
+import type { Rng } from '../core/random.ts';
+
+export type FieldLike = typeof Fp61 | PrimeField;
+
+export interface VectorField {
+  readonly p: bigint;
+  /** Scalar arithmetic (inverses for Lagrange coefficients). */
+  readonly scalar: PrimeField;
+  add(a: BigUint64Array, b: BigUint64Array, out?: BigUint64Array): BigUint64Array;
+  sub(a: BigUint64Array, b: BigUint64Array, out?: BigUint64Array): BigUint64Array;
+  mulScalar(a: BigUint64Array, k: bigint, out?: BigUint64Array): BigUint64Array;
+  random(n: number, rng: Rng): BigUint64Array;
+  /** Throws E_BAD_INPUT unless every element is in [0, p). */
+  check(v: unknown, field: string): BigUint64Array;
+}
+
+const FP61_SCALAR = new PrimeField(Fp61.p);
+const cache = new WeakMap<PrimeField, VectorField>();
+
+const fp61Field: VectorField = {
+  p: Fp61.p,
+  scalar: FP61_SCALAR,
+  add: (a, b, out) => Fp61.add(a, b, out),
+  sub: (a, b, out) => Fp61.sub(a, b, out),
+  mulScalar: (a, k, out) => Fp61.mulScalar(a, k, out),
+  random: (n, rng) => Fp61.random(n, rng),
+  check(v, field) {
+    const a = atyped(v, field, BigUint64Array);
+    for (let i = 0; i < a.length; i++)
+      if (a[i] >= Fp61.p) throw new ConfideError('E_BAD_INPUT', `"${field}[${i}]" expected an element below 2^61 - 1`, { field: `${field}[${i}]` });
+    return a;
+  },
+};
+
+function bigintField(f: PrimeField): VectorField {
+  const p = f.p;
+  const out = (a: BigUint64Array, o?: BigUint64Array) => (o === undefined ? new BigUint64Array(a.length) : o);
+  const vf: VectorField = {
+    p,
+    scalar: f,
+    add(a, b, o) {
+      const r = out(a, o);
+      for (let i = 0; i < a.length; i++) r[i] = (a[i] + b[i]) % p;
+      return r;
+    },
+    sub(a, b, o) {
+      const r = out(a, o);
+      for (let i = 0; i < a.length; i++) r[i] = (a[i] + p - b[i]) % p;
+      return r;
+    },
+    mulScalar(a, k, o) {
+      const r = out(a, o);
+      for (let i = 0; i < a.length; i++) r[i] = (a[i] * k) % p;
+      return r;
+    },
+    random(n, rng) {
+      const r = new BigUint64Array(n);
+      for (let i = 0; i < n; i++) r[i] = rng.uniformBigInt(p);
+      return r;
+    },
+    check(v, field) {
+      const a = atyped(v, field, BigUint64Array);
+      for (let i = 0; i < a.length; i++)
+        if (a[i] >= p) throw new ConfideError('E_BAD_INPUT', `"${field}[${i}]" expected an element below ${p}`, { field: `${field}[${i}]` });
+      return a;
+    },
+  };
+  return vf;
+}
+
+/** The vector view of `field` (Fp61 or a PrimeField with p < 2^64). */
+export function vectorField(field: unknown, name = 'field'): VectorField {
+  if (field === Fp61) return fp61Field;
+  if (field instanceof PrimeField) {
+    if (field.p >= 1n << 64n)
+      throw new ConfideError('E_BAD_INPUT', `"${name}" expected a prime below 2^64 (vectors are BigUint64Array), got ${field.bits} bits`, { field: name });
+    let vf = cache.get(field);
+    if (vf === undefined) cache.set(field, (vf = bigintField(field)));
+    return vf;
+  }
+  throw new ConfideError('E_BAD_INPUT', `"${name}" expected Fp61 or a PrimeField, got ${describe(field)}`, { field: name });
+}

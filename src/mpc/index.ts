@@ -1,0 +1,20 @@
+/**
+ * confide/mpc: secret-sharing MPC among a few parties for joint statistics.
+ * Additive sharing over Z_2^64 and prime fields, Shamir t-of-n sharing,
+ * Beaver-triple multiplication on vectors (trusted dealer or a preprocessing
+ * store), fixed-point reals with probabilistic truncation, and a party API
+ * over confide/net. See src/mpc/README.md for the threat model per protocol.
+ */
+export { shareAdditive, reconstructAdditive, type AdditiveDomain, type AdditiveOptions } from './additive.ts';
+export { shareShamir, reconstructShamir, lagrangeAtZero, type ShamirShare, type ShamirOptions } from './shamir.ts';
+export {
+  TrustedDealer,
+  TripleStore,
+  TripleShare,
+  beaverMask,
+  beaverCombine,
+  mulZ64,
+  shiftRight64,
+  type TruncationPair,
+} from './beaver.ts';
+export { truncateMask, truncateFinish, truncationFailureProbability, type TruncationOptions } from './fixed.ts';
