@@ -211,6 +211,10 @@ export class AggregatorPool implements AsyncDisposable {
   /** Sends a request to a worker; resolves with its answer. */
   #send(slot: Slot, req: Request, transfer: ArrayBuffer[] = []): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
+      if (slot.exited) {
+        reject(this.#failure ?? new ConfideError('E_STATE', 'the AggregatorPool has been closed'));
+        return;
+      }
       try {
         slot.worker.postMessage(req, transfer);
       } catch (e) {
