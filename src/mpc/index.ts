@@ -18,3 +18,16 @@ export {
   type TruncationPair,
 } from './beaver.ts';
 export { truncateMask, truncateFinish, truncationFailureProbability, type TruncationOptions } from './fixed.ts';
+export { MpcParty, Shared, type MpcPartyOptions, type Sharing } from './party.ts';
+export {
+  jointSum,
+  jointMean,
+  jointVariance,
+  jointHistogram,
+  jointCorrelation,
+  dotProduct,
+  matVec,
+  type StatOptions,
+  type SumResult,
+  type CorrelationResult,
+} from './stats.ts';

@@ -1,0 +1,497 @@
+/**
+ * A party of an MPC session over confide/net. Every party runs the same
+ * TypeScript program (input, compute, open); each protocol step takes the
+ * next round number, so the same calls in the same order line up across
+ * parties, whether the net session is in memory or over WebSocket.
+ *
+ * Shares travel party to party through the relay, signed by net and sealed
+ * here (AES-256-GCM under pairwise X25519 keys: see _box.ts), so the relay
+ * learns sizes and timing, never a share or an opened value.
+ *
+ * - `additive` (default): shares in Z_2^64; every party is needed at every
+ *   step, and a missing party is E_PROTOCOL. Multiplication by Beaver triples
+ *   from a TripleStore.
+ * - `shamir`: t-of-n shares in Fp61 (t defaults to ⌊n/2⌋ + 1); linear
+ *   operations and opening go on while at least t parties remain. A party
+ *   missing at input has its input left out (all survivors agree on which,
+ *   by a round that intersects what each received). No multiplication.
+ */
+import { ainteger, aoptions, astring, atyped } from '../core/assert.ts';
+import { ConfideError, describe } from '../core/errors.ts';
+import { Fp61 } from '../core/field.ts';
+import { arng, systemRng, type Rng } from '../core/random.ts';
+import { Z64 } from '../core/ring.ts';
+import type { Party, PartyId } from '../net/index.ts';
+import { Box, boxKeyPair } from './_box.ts';
+import { add64 } from './_z64.ts';
+import { TripleStore, beaverCombine, beaverMask } from './beaver.ts';
+import { shareAdditive } from './additive.ts';
+import { reconstructShamir, shareShamir, type ShamirShare } from './shamir.ts';
+
+export type Sharing = 'additive' | 'shamir';
+
+/** This party's share of a secret vector. */
+export class Shared {
+  readonly sharing: Sharing;
+  /** Z_2^64 elements (additive) or Fp61 elements (Shamir). */
+  readonly share: BigUint64Array;
+  constructor(sharing: Sharing, share: BigUint64Array) {
+    this.sharing = sharing;
+    this.share = share;
+  }
+  get length(): number {
+    return this.share.length;
+  }
+}
+
+export interface MpcPartyOptions {
+  /** A joined confide/net party. */
+  net: Party;
+  /** Every party's id, in index order: the same list at every party. */
+  parties: readonly PartyId[];
+  sharing?: Sharing;
+  /** Shamir only: shares needed to open; default ⌊n/2⌋ + 1 (an honest majority). */
+  threshold?: number;
+  /** Preprocessed triples for `mul` (additive only). */
+  triples?: TripleStore;
+  /** A label all parties share; separates sessions' keys and messages. Default 'confide-mpc'. */
+  session?: string;
+  /** How long to wait for each peer's message; default 30,000 ms. */
+  timeoutMs?: number;
+  /** The first net round this session uses; default 1. */
+  firstRound?: number;
+  rng?: Rng;
+}
+
+const OPTION_KEYS = ['net', 'parties', 'sharing', 'threshold', 'triples', 'session', 'timeoutMs', 'firstRound', 'rng'];
+const P = Fp61.p;
+const HALF_P = P >> 1n;
+const TWO64 = 1n << 64n;
+
+/** Z_2^64 two's complement → Fp61 (|v| must be below p/2). */
+function toField(v: BigUint64Array): BigUint64Array {
+  const out = new BigUint64Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    const neg = x >= 1n << 63n;
+    const mag = neg ? TWO64 - x : x;
+    if (mag > HALF_P)
+      throw new ConfideError('E_OVERFLOW', `"values[${i}]" does not fit Shamir's field (|v| must be below 2^60)`, { field: `values[${i}]` });
+    out[i] = neg && mag !== 0n ? P - mag : mag;
+  }
+  return out;
+}
+
+/** Fp61 centred lift → Z_2^64 two's complement. */
+function fromField(v: BigUint64Array): BigUint64Array {
+  const out = new BigUint64Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = v[i] > HALF_P ? TWO64 - (P - v[i]) : v[i];
+  return out;
+}
+
+function roundAad(round: number, kind: string): Uint8Array {
+  const k = new TextEncoder().encode(kind);
+  const out = new Uint8Array(4 + k.length);
+  new DataView(out.buffer).setUint32(0, round, true);
+  out.set(k, 4);
+  return out;
+}
+
+export class MpcParty {
+  readonly index: number;
+  readonly parties: readonly PartyId[];
+  readonly sharing: Sharing;
+  readonly threshold: number;
+  readonly #net: Party;
+  readonly #timeoutMs: number;
+  readonly #rng: Rng;
+  readonly #triples: TripleStore | undefined;
+  readonly #out = new Map<number, Box>();
+  readonly #in = new Map<number, Box>();
+  readonly #dropped = new Set<number>();
+  #round: number;
+
+  private constructor(o: Required<Pick<MpcPartyOptions, 'net' | 'parties' | 'sharing' | 'timeoutMs' | 'firstRound' | 'rng'>> & { threshold: number; triples?: TripleStore }) {
+    this.#net = o.net;
+    this.parties = o.parties;
+    this.index = o.parties.indexOf(o.net.id);
+    this.sharing = o.sharing;
+    this.threshold = o.threshold;
+    this.#timeoutMs = o.timeoutMs;
+    this.#round = o.firstRound;
+    this.#rng = o.rng;
+    this.#triples = o.triples;
+  }
+
+  /** Checks options, then agrees pairwise channel keys with every peer (one round). */
+  static async start(options: MpcPartyOptions): Promise<MpcParty> {
+    aoptions(options, 'options', OPTION_KEYS);
+    if (options === undefined) throw new ConfideError('E_BAD_INPUT', '"options" expected { net, parties }', { field: 'options' });
+    const net = options.net;
+    if (typeof net !== 'object' || net === null || typeof (net as Party).send !== 'function' || typeof (net as Party).id !== 'string')
+      throw new ConfideError('E_BAD_INPUT', `"net" expected a joined confide/net Party, got ${describe(net)}`, { field: 'net' });
+    const parties = options.parties;
+    if (!Array.isArray(parties) || parties.length < 2 || parties.length > 1024 || !parties.every((p) => typeof p === 'string') || new Set(parties).size !== parties.length)
+      throw new ConfideError('E_BAD_INPUT', '"parties" expected 2 to 1024 distinct party ids', { field: 'parties' });
+    if (!parties.includes(net.id)) throw new ConfideError('E_BAD_INPUT', '"parties" does not include this party\'s id', { field: 'parties' });
+    const sharing = options.sharing ?? 'additive';
+    if (sharing !== 'additive' && sharing !== 'shamir')
+      throw new ConfideError('E_BAD_INPUT', `"sharing" expected 'additive' or 'shamir', got ${describe(sharing)}`, { field: 'sharing' });
+    const n = parties.length;
+    const threshold = sharing === 'shamir' ? ainteger(options.threshold ?? Math.floor(n / 2) + 1, 'threshold', 1, n) : n;
+    if (sharing === 'additive' && options.threshold !== undefined)
+      throw new ConfideError('E_BAD_INPUT', '"threshold" applies to Shamir sharing only', { field: 'threshold' });
+    if (options.triples !== undefined) {
+      if (!(options.triples instanceof TripleStore)) throw new ConfideError('E_BAD_INPUT', '"triples" expected a TripleStore', { field: 'triples' });
+      if (sharing !== 'additive') throw new ConfideError('E_BAD_INPUT', '"triples" apply to additive sharing only', { field: 'triples' });
+      if (options.triples.parties !== n || parties[options.triples.party] !== net.id)
+        throw new ConfideError('E_BAD_INPUT', `"triples" belong to party ${options.triples.party} of ${options.triples.parties}, not to this party`, { field: 'triples' });
+    }
+    const session = astring(options.session ?? 'confide-mpc', 'session', 256);
+    const p = new MpcParty({
+      net,
+      parties,
+      sharing,
+      threshold,
+      triples: options.triples,
+      timeoutMs: ainteger(options.timeoutMs ?? 30_000, 'timeoutMs', 1, 2 ** 31 - 1),
+      firstRound: ainteger(options.firstRound ?? 1, 'firstRound', 0, 2 ** 31),
+      rng: options.rng === undefined ? systemRng() : arng(options.rng),
+    });
+    await p.#agreeKeys(session);
+    return p;
+  }
+
+  /** Parties found missing (Shamir); they are skipped from then on. */
+  get dropped(): readonly number[] {
+    return [...this.#dropped].sort((a, b) => a - b);
+  }
+  /** The next net round this session will use (for running other protocols after it). */
+  get nextRound(): number {
+    return this.#round;
+  }
+
+  #peers(): number[] {
+    const out: number[] = [];
+    for (let j = 0; j < this.parties.length; j++) if (j !== this.index && !this.#dropped.has(j)) out.push(j);
+    return out;
+  }
+
+  /** Marks parties missing: fatal under additive sharing, fatal under Shamir only below t parties. */
+  #missing(who: number[], step: string): void {
+    if (who.length === 0) return;
+    if (this.sharing === 'additive')
+      throw new ConfideError('E_PROTOCOL', `additive sharing needs every party; ${who.map((j) => `party ${j}`).join(', ')} missed ${step}`, {
+        field: 'parties',
+        details: { missing: who, step },
+      });
+    for (const j of who) this.#dropped.add(j);
+    const alive = this.parties.length - this.#dropped.size;
+    if (alive < this.threshold)
+      throw new ConfideError('E_PROTOCOL', `${alive} parties remain after ${step}; Shamir opening needs ${this.threshold}`, {
+        field: 'parties',
+        details: { alive, threshold: this.threshold, dropped: this.dropped },
+      });
+  }
+
+  async #agreeKeys(session: string): Promise<void> {
+    const round = this.#round++;
+    const mine = boxKeyPair();
+    const peers = this.#peers();
+    const header = { kind: 'mpc-key', session };
+    await Promise.all(peers.map((j) => this.#net.send(this.parties[j], round, { header, payloads: [mine.publicKey] })));
+    const got = await this.#gather(peers, round);
+    const missing: number[] = [];
+    for (const j of peers) {
+      const m = got.get(j);
+      if (m === undefined) { missing.push(j); continue; }
+      if (m.header.kind !== 'mpc-key' || m.header.session !== session || !(m.payloads[0] instanceof Uint8Array))
+        throw new ConfideError('E_PROTOCOL', `party ${j} answered the key round with something else (another session?)`, { field: 'session' });
+      const me = this.parties[this.index], them = this.parties[j];
+      this.#out.set(j, new Box(mine, m.payloads[0], session, `${me}>${them}`));
+      this.#in.set(j, new Box(mine, m.payloads[0], session, `${them}>${me}`));
+    }
+    this.#missing(missing, 'key agreement');
+  }
+
+  /** One message from each of `from` in `round`, or none by the deadline. */
+  async #gather(from: number[], round: number): Promise<Map<number, { header: Record<string, unknown>; payloads: unknown[] }>> {
+    const results = await Promise.allSettled(from.map((j) => this.#net.receive(round, { from: this.parties[j], timeoutMs: this.#timeoutMs })));
+    const out = new Map<number, { header: Record<string, unknown>; payloads: unknown[] }>();
+    results.forEach((r, k) => {
+      if (r.status === 'fulfilled') out.set(from[k], r.value);
+      else if (!(r.reason instanceof ConfideError && (r.reason.code === 'E_TIMEOUT' || r.reason.code === 'E_STATE'))) throw r.reason;
+    });
+    return out;
+  }
+
+  async #sendSealed(j: number, round: number, kind: string, vectors: BigUint64Array[], header: Record<string, string | number> = {}): Promise<void> {
+    const box = this.#out.get(j);
+    if (box === undefined) throw new ConfideError('E_INTERNAL', `no channel to party ${j}`);
+    const aad = roundAad(round, kind);
+    const payloads: Uint8Array[] = [];
+    const h: Record<string, string | number | Uint8Array> = { ...header, kind };
+    vectors.forEach((v, k) => {
+      const s = box.seal(v, aad);
+      h[`n${k}`] = s.nonce;
+      payloads.push(s.box);
+    });
+    await this.#net.send(this.parties[j], round, { header: h, payloads });
+  }
+
+  #openSealed(j: number, round: number, kind: string, m: { header: Record<string, unknown>; payloads: unknown[] }, lengths: number[]): BigUint64Array[] {
+    if (m.header.kind !== kind || m.payloads.length !== lengths.length)
+      throw new ConfideError('E_PROTOCOL', `party ${j} sent ${describe(m.header.kind)} where ${kind} was due (are all parties running the same program?)`, { field: 'round', details: { party: j, round } });
+    const aad = roundAad(round, kind);
+    const box = this.#in.get(j)!;
+    return lengths.map((len, k) => {
+      const bytes = box.open(m.header[`n${k}`], m.payloads[k], aad);
+      if (bytes.length !== len * 8) throw new ConfideError('E_PROTOCOL', `party ${j} sent a vector of ${bytes.length / 8} elements, ${len} expected`, { field: 'length', details: { party: j } });
+      return new BigUint64Array(bytes.buffer, 0, len);
+    });
+  }
+
+  #split(values: BigUint64Array): BigUint64Array[] {
+    if (this.sharing === 'additive') return shareAdditive(values, this.parties.length, { rng: this.#rng });
+    const shares = shareShamir(toField(values), { threshold: this.threshold, parties: this.parties.length, rng: this.#rng });
+    return shares.map((s) => s.data);
+  }
+
+  /**
+   * Every party inputs a vector of the same length at once; returns the
+   * sharings by owner. Under Shamir an owner that dropped is `undefined`;
+   * under additive sharing a missing owner is E_PROTOCOL.
+   */
+  async inputAll(values: BigUint64Array): Promise<(Shared | undefined)[]> {
+    atyped(values, 'values', BigUint64Array);
+    const owners = this.parties.map((_, j) => j).filter((j) => !this.#dropped.has(j));
+    return this.#input(owners, values, values.length);
+  }
+
+  /** Party `owner` inputs `values` (undefined elsewhere); everyone passes the public `length`. */
+  async input(owner: number, values: BigUint64Array | undefined, length: number): Promise<Shared> {
+    ainteger(owner, 'owner', 0, this.parties.length - 1);
+    ainteger(length, 'length', 0, 2 ** 27);
+    if (owner === this.index) {
+      atyped(values, 'values', BigUint64Array);
+      if (values!.length !== length) throw new ConfideError('E_BAD_INPUT', `"values" expected length ${length}, got ${values!.length}`, { field: 'values' });
+    } else if (values !== undefined) throw new ConfideError('E_BAD_INPUT', '"values" are given by the owner only', { field: 'values' });
+    if (this.#dropped.has(owner)) throw new ConfideError('E_PROTOCOL', `party ${owner} has dropped out and cannot input`, { field: 'owner' });
+    const r = (await this.#input([owner], values, length))[owner];
+    if (r === undefined) throw new ConfideError('E_PROTOCOL', `party ${owner} dropped before its input arrived`, { field: 'owner', details: { owner } });
+    return r;
+  }
+
+  async #input(owners: number[], values: BigUint64Array | undefined, length: number): Promise<(Shared | undefined)[]> {
+    const round = this.#round++;
+    const result: (Shared | undefined)[] = new Array(this.parties.length).fill(undefined);
+    const peers = this.#peers();
+    if (owners.includes(this.index)) {
+      const shares = this.#split(values!);
+      await Promise.all(peers.map((j) => this.#sendSealed(j, round, 'mpc-input', [shares[j]], { length })));
+      result[this.index] = new Shared(this.sharing, shares[this.index]);
+    }
+    const from = owners.filter((j) => j !== this.index && !this.#dropped.has(j));
+    const got = await this.#gather(from, round);
+    const missing: number[] = [];
+    for (const j of from) {
+      const m = got.get(j);
+      if (m === undefined) { missing.push(j); continue; }
+      if (m.header.length !== length) throw new ConfideError('E_PROTOCOL', `party ${j} input ${describe(m.header.length)} values, ${length} expected`, { field: 'length', details: { party: j } });
+      result[j] = new Shared(this.sharing, this.#openSealed(j, round, 'mpc-input', m, [length])[0]);
+    }
+    this.#missing(missing, 'input');
+    if (this.sharing === 'shamir') await this.#agreeOnInputs(owners, result);
+    return result;
+  }
+
+  /** Shamir: survivors tell each other whose shares they hold and keep the intersection. */
+  async #agreeOnInputs(owners: number[], result: (Shared | undefined)[]): Promise<void> {
+    const round = this.#round++;
+    const have = owners.filter((j) => result[j] !== undefined).join(',');
+    const peers = this.#peers();
+    await Promise.all(peers.map((j) => this.#net.send(this.parties[j], round, { header: { kind: 'mpc-have', have }, payloads: [] })));
+    const got = await this.#gather(peers, round);
+    const missing = peers.filter((j) => !got.has(j));
+    const keep = new Set(owners.filter((j) => result[j] !== undefined));
+    for (const [j, m] of got) {
+      if (m.header.kind !== 'mpc-have' || typeof m.header.have !== 'string')
+        throw new ConfideError('E_PROTOCOL', `party ${j} sent ${describe(m.header.kind)} where mpc-have was due`, { field: 'round' });
+      const theirs = new Set(m.header.have === '' ? [] : m.header.have.split(',').map(Number));
+      for (const k of [...keep]) if (!theirs.has(k)) keep.delete(k);
+    }
+    for (const j of owners) if (!keep.has(j)) result[j] = undefined;
+    const lost = owners.filter((j) => !keep.has(j) && j !== this.index);
+    for (const j of lost) this.#dropped.add(j);
+    this.#missing(missing, 'input agreement');
+  }
+
+  /**
+   * Public metadata (column names, row counts): every party says a short
+   * string and hears everyone's, signed by net but not sealed (the relay reads
+   * it). Entries of dropped parties are undefined.
+   */
+  async exchange(info: string): Promise<(string | undefined)[]> {
+    astring(info, 'info', 64 * 1024);
+    const round = this.#round++;
+    const peers = this.#peers();
+    await Promise.all(peers.map((j) => this.#net.send(this.parties[j], round, { header: { kind: 'mpc-exchange', info }, payloads: [] })));
+    const got = await this.#gather(peers, round);
+    const out: (string | undefined)[] = new Array(this.parties.length).fill(undefined);
+    out[this.index] = info;
+    for (const [j, m] of got) {
+      if (m.header.kind !== 'mpc-exchange' || typeof m.header.info !== 'string')
+        throw new ConfideError('E_PROTOCOL', `party ${j} sent ${describe(m.header.kind)} where mpc-exchange was due`, { field: 'round' });
+      out[j] = m.header.info;
+    }
+    this.#missing(peers.filter((j) => !got.has(j)), 'exchange');
+    return out;
+  }
+
+  #check(a: unknown, field: string): Shared {
+    if (!(a instanceof Shared)) throw new ConfideError('E_BAD_INPUT', `"${field}" expected a Shared vector, got ${describe(a)}`, { field });
+    if (a.sharing !== this.sharing) throw new ConfideError('E_BAD_INPUT', `"${field}" is a ${a.sharing} sharing; this session uses ${this.sharing}`, { field });
+    return a;
+  }
+  #pair(a: unknown, b: unknown): [Shared, Shared] {
+    const x = this.#check(a, 'a'), y = this.#check(b, 'b');
+    if (x.length !== y.length) throw new ConfideError('E_BAD_INPUT', `"b" expected length ${x.length}, got ${y.length}`, { field: 'b' });
+    return [x, y];
+  }
+
+  /** a + b (local). */
+  add(a: Shared, b: Shared): Shared {
+    const [x, y] = this.#pair(a, b);
+    return new Shared(this.sharing, this.sharing === 'additive' ? Z64.add(x.share, y.share) : Fp61.add(x.share, y.share));
+  }
+  /** a - b (local). */
+  sub(a: Shared, b: Shared): Shared {
+    const [x, y] = this.#pair(a, b);
+    return new Shared(this.sharing, this.sharing === 'additive' ? Z64.sub(x.share, y.share) : Fp61.sub(x.share, y.share));
+  }
+  /** The sum of several sharings of equal length (local); undefined entries (dropped owners) are skipped. */
+  sum(list: readonly (Shared | undefined)[]): Shared {
+    if (!Array.isArray(list)) throw new ConfideError('E_BAD_INPUT', '"list" expected an array of Shared', { field: 'list' });
+    const present = list.filter((s) => s !== undefined);
+    if (present.length === 0) throw new ConfideError('E_BAD_INPUT', '"list" holds no Shared vector', { field: 'list' });
+    return present.reduce((acc, s) => this.add(acc, s));
+  }
+  /** a + v for a public vector v in Z_2^64 (one party adds it under additive sharing; all under Shamir). */
+  addPublic(a: Shared, v: BigUint64Array): Shared {
+    const x = this.#check(a, 'a');
+    atyped(v, 'v', BigUint64Array);
+    if (v.length !== x.length) throw new ConfideError('E_BAD_INPUT', `"v" expected length ${x.length}`, { field: 'v' });
+    if (this.sharing === 'shamir') return new Shared('shamir', Fp61.add(x.share, toField(v)));
+    return new Shared('additive', this.index === 0 ? Z64.add(x.share, v) : x.share.slice());
+  }
+  /** k·a for a public integer k (local). */
+  mulPublic(a: Shared, k: bigint): Shared {
+    const x = this.#check(a, 'a');
+    if (typeof k !== 'bigint') throw new ConfideError('E_BAD_INPUT', `"k" expected a bigint, got ${describe(k)}`, { field: 'k' });
+    if (this.sharing === 'additive') return new Shared('additive', Z64.mulScalar(x.share, k));
+    const kf = ((k % P) + P) % P;
+    return new Shared('shamir', Fp61.mulScalar(x.share, kf));
+  }
+  /** The sum of a's elements, as a sharing of length 1 (local). */
+  sumElements(a: Shared): Shared {
+    const x = this.#check(a, 'a');
+    let s = 0n;
+    if (this.sharing === 'additive') {
+      for (let i = 0; i < x.length; i++) s += x.share[i];
+      return new Shared('additive', BigUint64Array.of(BigInt.asUintN(64, s)));
+    }
+    for (let i = 0; i < x.length; i++) s += x.share[i];
+    return new Shared('shamir', BigUint64Array.of(s % P));
+  }
+  /** Elements [start, end) of a (local). */
+  slice(a: Shared, start: number, end: number): Shared {
+    const x = this.#check(a, 'a');
+    ainteger(start, 'start', 0, x.length);
+    ainteger(end, 'end', start, x.length);
+    return new Shared(this.sharing, x.share.slice(start, end));
+  }
+  /** a repeated `times` times end to end (local; for matrix-vector products). */
+  tile(a: Shared, times: number): Shared {
+    const x = this.#check(a, 'a');
+    ainteger(times, 'times', 0, 2 ** 27);
+    const out = new BigUint64Array(x.length * times);
+    for (let r = 0; r < times; r++) out.set(x.share, r * x.length);
+    return new Shared(this.sharing, out);
+  }
+  /** Sums of consecutive blocks of `width` elements (local; row sums of a row-major matrix). */
+  blockSums(a: Shared, width: number): Shared {
+    const x = this.#check(a, 'a');
+    ainteger(width, 'width', 1, Math.max(1, x.length));
+    if (x.length % width !== 0) throw new ConfideError('E_BAD_INPUT', `"width" expected a divisor of ${x.length}`, { field: 'width' });
+    const out = new BigUint64Array(x.length / width);
+    for (let r = 0; r < out.length; r++) {
+      let s = 0n;
+      for (let c = 0; c < width; c++) s += x.share[r * width + c];
+      out[r] = this.sharing === 'additive' ? BigInt.asUintN(64, s) : s % P;
+    }
+    return new Shared(this.sharing, out);
+  }
+
+  /**
+   * a ⊙ b by Beaver triples from this party's TripleStore: one round that
+   * opens d = a - t.a and e = b - t.b. Additive sharing only.
+   */
+  async mul(a: Shared, b: Shared): Promise<Shared> {
+    const [x, y] = this.#pair(a, b);
+    if (this.sharing !== 'additive') throw new ConfideError('E_STATE', 'multiplication runs on additive sharing only', { field: 'sharing' });
+    if (this.#triples === undefined) throw new ConfideError('E_STATE', 'multiplication needs a TripleStore ("triples" option)', { field: 'triples' });
+    const n = x.length;
+    const t = this.#triples.take(n);
+    const { d, e } = beaverMask(x.share, y.share, t);
+    const [dd, ee] = await this.#openRaw([d, e], 'mpc-beaver', { store: Buffer.from(this.#triples.id).toString('hex'), offset: t.offset });
+    return new Shared('additive', beaverCombine(dd, ee, t, this.index === 0));
+  }
+
+  /** Opens additive shares to every party: all shares are needed. */
+  async #openRaw(vectors: BigUint64Array[], kind: string, check: Record<string, string | number> = {}): Promise<BigUint64Array[]> {
+    const round = this.#round++;
+    const peers = this.#peers();
+    await Promise.all(peers.map((j) => this.#sendSealed(j, round, kind, vectors, check)));
+    const got = await this.#gather(peers, round);
+    this.#missing(peers.filter((j) => !got.has(j)), `opening (${kind})`);
+    const sums = vectors.map((v) => v.slice());
+    for (const j of peers) {
+      const m = got.get(j)!;
+      for (const [key, val] of Object.entries(check))
+        if (m.header[key] !== val)
+          throw new ConfideError('E_PROTOCOL', `party ${j} used ${key} ${describe(m.header[key])}, this party ${describe(val)}: triple stores out of step`, { field: key, details: { party: j } });
+      const theirs = this.#openSealed(j, round, kind, m, vectors.map((v) => v.length));
+      theirs.forEach((v, k) => add64(sums[k], v, sums[k]));
+    }
+    return sums;
+  }
+
+  /**
+   * Opens `a` to every party: returns the secret as Z_2^64 elements (two's
+   * complement; Shamir values are lifted from Fp61's centred range).
+   * `noise`, when given, is this party's share of noise, added to its share
+   * before anything leaves it (see `openNoisy` in stats.ts).
+   */
+  async open(a: Shared, noise?: BigUint64Array): Promise<BigUint64Array> {
+    const x = this.#check(a, 'a');
+    let share = x.share;
+    if (noise !== undefined) {
+      atyped(noise, 'noise', BigUint64Array);
+      if (noise.length !== x.length) throw new ConfideError('E_BAD_INPUT', `"noise" expected length ${x.length}`, { field: 'noise' });
+      share = this.sharing === 'additive' ? Z64.add(share, noise) : Fp61.add(share, toField(noise));
+    }
+    if (this.sharing === 'additive') return (await this.#openRaw([share], 'mpc-open'))[0];
+    const round = this.#round++;
+    const peers = this.#peers();
+    await Promise.all(peers.map((j) => this.#sendSealed(j, round, 'mpc-open', [share])));
+    const got = await this.#gather(peers, round);
+    const shares: ShamirShare[] = [{ x: this.index + 1, data: share }];
+    for (const j of peers) {
+      const m = got.get(j);
+      if (m !== undefined) shares.push({ x: j + 1, data: this.#openSealed(j, round, 'mpc-open', m, [x.length])[0] });
+    }
+    this.#missing(peers.filter((j) => !got.has(j)), 'opening');
+    return fromField(reconstructShamir(shares, { threshold: this.threshold }));
+  }
+}
+

@@ -1,0 +1,254 @@
+/**
+ * Joint statistics across the parties of an MpcParty session. Every party
+ * calls the same function; a party that holds no data for a column passes
+ * undefined. Reals are fixed point (core's FixedPoint, 64-bit ring, scale
+ * 2^fracBits, values clipped to ±bound and the clipped count reported), and
+ * sums are formed exactly in Z_2^64 from the encoded integers, so float
+ * rounding never depends on the data's order.
+ *
+ * Horizontal statistics (sum, mean, variance, histogram: each party holds
+ * some rows of a column) need only additions: each party shares its local
+ * aggregates. Vertical ones (dot product, covariance, correlation,
+ * matrix-vector product: columns of the same rows held by different parties)
+ * multiply with Beaver triples and sum the products locally; the sum of
+ * products carries scale 2^(2·fracBits) and is opened without truncation.
+ *
+ * Only the final statistic is opened (and the public row counts); with `dp`,
+ * each party adds its share of the noise before opening (see `DpRelease`).
+ */
+import { aoptions, anumber, ainteger, atyped } from '../core/assert.ts';
+import { ConfideError, describe } from '../core/errors.ts';
+import { FixedPoint } from '../core/fixedpoint.ts';
+import { MpcParty, Shared } from './party.ts';
+
+export interface StatOptions {
+  /** Fractional bits of the fixed-point encoding; default 10. */
+  fracBits?: number;
+  /** Values are clipped to [-bound, bound]; default 1,000. */
+  bound?: number;
+  /** A public upper bound on any party's row count, for the overflow check; default 100,000. */
+  maxRows?: number;
+}
+
+const STAT_KEYS = ['fracBits', 'bound', 'maxRows'];
+
+interface Codec {
+  fp: FixedPoint<64>;
+  f: number;
+  maxRows: number;
+}
+
+function codec(mpc: MpcParty, options: StatOptions | undefined, squares: boolean): Codec {
+  if (!(mpc instanceof MpcParty)) throw new ConfideError('E_BAD_INPUT', `"mpc" expected an MpcParty, got ${describe(mpc)}`, { field: 'mpc' });
+  aoptions(options, 'options', STAT_KEYS);
+  const f = ainteger(options?.fracBits ?? 10, 'fracBits', 0, 30);
+  const bound = anumber(options?.bound ?? 1000, 'bound', 0, 2 ** 40, true);
+  const maxRows = ainteger(options?.maxRows ?? 100_000, 'maxRows', 1, 2 ** 40);
+  const fp = new FixedPoint({ bits: 64, fracBits: f, bound });
+  // Sums of squares (or cross products) carry 2^(2f): N · maxRows · maxEncoded² must stay below 2^63.
+  const n = mpc.parties.length;
+  const worst = squares ? n * maxRows * fp.maxEncoded * fp.maxEncoded : n * maxRows * fp.maxEncoded;
+  if (!(worst < 2 ** 63))
+    throw new ConfideError(
+      'E_OVERFLOW',
+      `${n} parties × ${maxRows} rows × (bound ${bound} · 2^${f})${squares ? '²' : ''} reaches 2^${Math.log2(worst).toFixed(1)}, over 2^63; lower bound, fracBits or maxRows`,
+      { field: 'bound', details: { parties: n, maxRows, bound, fracBits: f } },
+    );
+  return { fp, f, maxRows };
+}
+
+function encodeColumn(c: Codec, column: unknown, field: string): { data: BigUint64Array; clipped: number } {
+  const col = atyped(column, field, Float64Array, Float32Array);
+  if (col.length > c.maxRows)
+    throw new ConfideError('E_BAD_INPUT', `"${field}" has ${col.length} rows, over maxRows ${c.maxRows}`, { field });
+  const e = c.fp.encode(col);
+  return { data: e.data as BigUint64Array, clipped: e.clipped };
+}
+
+/** Signed value of a Z_2^64 element ÷ 2^bits. */
+function decode(v: bigint, bits: number): number {
+  return Number(BigInt.asIntN(64, v)) / 2 ** bits;
+}
+
+/** Σ x and Σ x² of the encoded column, exactly, in Z_2^64. */
+function localMoments(data: BigUint64Array): [bigint, bigint] {
+  let s1 = 0n, s2 = 0n;
+  for (let i = 0; i < data.length; i++) {
+    const v = BigInt.asIntN(64, data[i]);
+    s1 += v;
+    s2 += v * v;
+  }
+  return [BigInt.asUintN(64, s1), BigInt.asUintN(64, s2)];
+}
+
+export interface SumResult {
+  sum: number;
+  count: number;
+  /** Values this party clipped to ±bound (its own only; never shared). */
+  clipped: number;
+}
+
+async function horizontal(mpc: MpcParty, column: Float64Array | Float32Array | undefined, c: Codec, squares: boolean): Promise<{ s1: number; s2: number; count: number; clipped: number }> {
+  let local = new BigUint64Array(3);
+  let clipped = 0;
+  if (column !== undefined) {
+    const e = encodeColumn(c, column, 'column');
+    clipped = e.clipped;
+    const [s1, s2] = localMoments(e.data);
+    local = BigUint64Array.of(s1, squares ? s2 : 0n, BigInt(e.data.length));
+  }
+  const shared = mpc.sum(await mpc.inputAll(local));
+  const opened = await mpc.open(shared);
+  return { s1: decode(opened[0], c.f), s2: decode(opened[1], 2 * c.f), count: Number(BigInt.asIntN(64, opened[2])), clipped };
+}
+
+/** The sum of a column whose rows are spread over the parties. */
+export async function jointSum(mpc: MpcParty, column: Float64Array | Float32Array | undefined, options?: StatOptions): Promise<SumResult> {
+  const c = codec(mpc, options, false);
+  const r = await horizontal(mpc, column, c, false);
+  return { sum: r.s1, count: r.count, clipped: r.clipped };
+}
+
+export async function jointMean(mpc: MpcParty, column: Float64Array | Float32Array | undefined, options?: StatOptions): Promise<{ mean: number; count: number; clipped: number }> {
+  const c = codec(mpc, options, false);
+  const r = await horizontal(mpc, column, c, false);
+  if (r.count === 0) throw new ConfideError('E_BAD_INPUT', 'no party holds any row of the column', { field: 'column' });
+  return { mean: r.s1 / r.count, count: r.count, clipped: r.clipped };
+}
+
+/** Mean and population variance (Σx²/n − mean²) of a horizontally partitioned column. */
+export async function jointVariance(mpc: MpcParty, column: Float64Array | Float32Array | undefined, options?: StatOptions): Promise<{ mean: number; variance: number; count: number; clipped: number }> {
+  const c = codec(mpc, options, true);
+  const r = await horizontal(mpc, column, c, true);
+  if (r.count === 0) throw new ConfideError('E_BAD_INPUT', 'no party holds any row of the column', { field: 'column' });
+  const mean = r.s1 / r.count;
+  return { mean, variance: Math.max(0, r.s2 / r.count - mean * mean), count: r.count, clipped: r.clipped };
+}
+
+/** Counts per bin [edges[k], edges[k+1]) (the last bin closed), summed over parties. */
+export async function jointHistogram(mpc: MpcParty, column: Float64Array | Float32Array | undefined, edges: readonly number[]): Promise<number[]> {
+  if (!(mpc instanceof MpcParty)) throw new ConfideError('E_BAD_INPUT', `"mpc" expected an MpcParty, got ${describe(mpc)}`, { field: 'mpc' });
+  if (!Array.isArray(edges) || edges.length < 2 || edges.length > 1 << 20)
+    throw new ConfideError('E_BAD_INPUT', '"edges" expected an array of at least 2 increasing numbers', { field: 'edges' });
+  for (let k = 0; k < edges.length; k++) {
+    anumber(edges[k], `edges[${k}]`);
+    if (k > 0 && !(edges[k] > edges[k - 1])) throw new ConfideError('E_BAD_INPUT', `"edges[${k}]" expected > edges[${k - 1}]`, { field: `edges[${k}]` });
+  }
+  const bins = edges.length - 1;
+  const local = new BigUint64Array(bins);
+  if (column !== undefined) {
+    const col = atyped(column, 'column', Float64Array, Float32Array);
+    for (let i = 0; i < col.length; i++) {
+      const v = col[i];
+      if (!Number.isFinite(v)) throw new ConfideError('E_BAD_INPUT', `"column[${i}]" expected a finite number, got ${v}`, { field: `column[${i}]` });
+      if (v < edges[0] || v > edges[bins]) continue;
+      let lo = 0, hi = bins; // binary search for the bin
+      while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (v >= edges[mid]) lo = mid; else hi = mid; }
+      local[lo]++;
+    }
+  }
+  const opened = await mpc.open(mpc.sum(await mpc.inputAll(local)));
+  return Array.from(opened, (v) => Number(BigInt.asIntN(64, v)));
+}
+
+async function vertical(mpc: MpcParty, xOwner: number, yOwner: number, x: Float64Array | Float32Array | undefined, y: Float64Array | Float32Array | undefined, rows: number, c: Codec): Promise<{ xs: Shared; ys: Shared; moments: Shared; clipped: number }> {
+  ainteger(xOwner, 'xOwner', 0, mpc.parties.length - 1);
+  ainteger(yOwner, 'yOwner', 0, mpc.parties.length - 1);
+  ainteger(rows, 'rows', 0, c.maxRows);
+  let clipped = 0;
+  const mine = (owner: number, v: unknown, field: string): BigUint64Array | undefined => {
+    if (mpc.index !== owner) {
+      if (v !== undefined) throw new ConfideError('E_BAD_INPUT', `"${field}" is given by party ${owner} only`, { field });
+      return undefined;
+    }
+    const e = encodeColumn(c, v, field);
+    if (e.data.length !== rows) throw new ConfideError('E_BAD_INPUT', `"${field}" expected ${rows} rows, got ${e.data.length}`, { field });
+    clipped += e.clipped;
+    return e.data;
+  };
+  const ex = mine(xOwner, x, 'x'), ey = mine(yOwner, y, 'y');
+  const xs = await mpc.input(xOwner, ex, rows);
+  const ys = await mpc.input(yOwner, ey, rows);
+  // Σx, Σx² (and Σy, Σy²) are local to their owner: shared directly, no triples spent.
+  const mom = (e: BigUint64Array | undefined, at: number) => {
+    if (e === undefined) return undefined;
+    const [s1, s2] = localMoments(e);
+    const v = new BigUint64Array(4);
+    v[at] = s1;
+    v[at + 2] = s2;
+    return v;
+  };
+  const mx = await mpc.input(xOwner, mom(ex, 0), 4);
+  const my = await mpc.input(yOwner, mom(ey, 1), 4);
+  return { xs, ys, moments: mpc.add(mx, my), clipped };
+}
+
+/** Σ x_i·y_i for columns of the same `rows` rows held by parties xOwner and yOwner. */
+export async function dotProduct(mpc: MpcParty, xOwner: number, yOwner: number, x: Float64Array | Float32Array | undefined, y: Float64Array | Float32Array | undefined, rows: number, options?: StatOptions): Promise<number> {
+  const c = codec(mpc, options, true);
+  const { xs, ys } = await vertical(mpc, xOwner, yOwner, x, y, rows, c);
+  const opened = await mpc.open(mpc.sumElements(await mpc.mul(xs, ys)));
+  return decode(opened[0], 2 * c.f);
+}
+
+export interface CorrelationResult {
+  /** Population covariance. */
+  covariance: number;
+  /** Pearson correlation; NaN when a column is constant. */
+  correlation: number;
+  meanX: number;
+  meanY: number;
+  count: number;
+}
+
+/**
+ * Covariance and Pearson correlation of column x (party xOwner) and column y
+ * (party yOwner) over the same rows, in one Beaver round plus one opening of
+ * five aggregates: Σx, Σy, Σx², Σy², Σxy (each owner shares its own Σ and
+ * Σ², so only Σxy spends triples: `rows` of them). Only those five are opened.
+ */
+export async function jointCorrelation(mpc: MpcParty, xOwner: number, yOwner: number, x: Float64Array | Float32Array | undefined, y: Float64Array | Float32Array | undefined, rows: number, options?: StatOptions): Promise<CorrelationResult> {
+  const c = codec(mpc, options, true);
+  if (rows === 0) throw new ConfideError('E_BAD_INPUT', '"rows" expected at least 1', { field: 'rows' });
+  const { xs, ys, moments } = await vertical(mpc, xOwner, yOwner, x, y, rows, c);
+  const sxy = mpc.sumElements(await mpc.mul(xs, ys));
+  const all = new BigUint64Array(5);
+  all.set(moments.share, 0);
+  all.set(sxy.share, 4);
+  const o = await mpc.open(new Shared(moments.sharing, all));
+  const n = rows;
+  const meanX = decode(o[0], c.f) / n, meanY = decode(o[1], c.f) / n;
+  const varX = decode(o[2], 2 * c.f) / n - meanX * meanX;
+  const varY = decode(o[3], 2 * c.f) / n - meanY * meanY;
+  const cov = decode(o[4], 2 * c.f) / n - meanX * meanY;
+  const correlation = varX > 0 && varY > 0 ? Math.max(-1, Math.min(1, cov / Math.sqrt(varX * varY))) : NaN;
+  return { covariance: cov, correlation, meanX, meanY, count: n };
+}
+
+/**
+ * M·v for a rows×cols matrix M (row-major) held by matrixOwner and a vector v
+ * of length cols held by vectorOwner; every party learns M·v only.
+ */
+export async function matVec(mpc: MpcParty, matrixOwner: number, vectorOwner: number, matrix: Float64Array | Float32Array | undefined, vector: Float64Array | Float32Array | undefined, rows: number, cols: number, options?: StatOptions): Promise<Float64Array> {
+  const c = codec(mpc, options, true);
+  ainteger(matrixOwner, 'matrixOwner', 0, mpc.parties.length - 1);
+  ainteger(vectorOwner, 'vectorOwner', 0, mpc.parties.length - 1);
+  ainteger(rows, 'rows', 1, 2 ** 20);
+  ainteger(cols, 'cols', 1, 2 ** 20);
+  if (cols > c.maxRows) throw new ConfideError('E_BAD_INPUT', `"cols" expected at most maxRows (${c.maxRows}), the overflow check's bound on terms per sum`, { field: 'cols' });
+  if (rows * cols > 2 ** 26) throw new ConfideError('E_BAD_INPUT', '"rows" × "cols" expected at most 2^26', { field: 'rows' });
+  const own = (owner: number, v: unknown, field: string, len: number): BigUint64Array | undefined => {
+    if (mpc.index !== owner) {
+      if (v !== undefined) throw new ConfideError('E_BAD_INPUT', `"${field}" is given by party ${owner} only`, { field });
+      return undefined;
+    }
+    const col = atyped(v, field, Float64Array, Float32Array);
+    if (col.length !== len) throw new ConfideError('E_BAD_INPUT', `"${field}" expected length ${len}, got ${col.length}`, { field });
+    return c.fp.encode(col).data as BigUint64Array;
+  };
+  const em = own(matrixOwner, matrix, 'matrix', rows * cols), ev = own(vectorOwner, vector, 'vector', cols);
+  const ms = await mpc.input(matrixOwner, em, rows * cols);
+  const vs = await mpc.input(vectorOwner, ev, cols);
+  const opened = await mpc.open(mpc.blockSums(await mpc.mul(ms, mpc.tile(vs, rows)), cols));
+  return Float64Array.from(opened, (v) => decode(v, 2 * c.f));
+}
