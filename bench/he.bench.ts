@@ -26,7 +26,7 @@
  *    made before the timing, which the pool transfers to the workers; a
  *    fresh pool is opened and closed outside the timing (its start is
  *    reported in the notes).
- * 4. `decrypt 1M`: decrypt and decode the sum. Ours (BFV) also checks each
+ * 4. `decrypt 1M`: decrypt and decode the sum. Ours (BFV) also checks the first
  *    chunk's noise budget before trusting it. Paillier: one decryption per
  *    value, sampled.
  *
@@ -267,7 +267,7 @@ function schemeCases(scheme: 'bfv' | 'ckks'): CaseFactory[] {
       results.set(label, f);
       return { ours: f.ours, 'raw node-seal': f['raw node-seal'], 'paillier-bigint (extrapolated)': p };
     },
-    notes: `mean of ${RUNS} runs; ${scheme === 'bfv' ? "ours also checks every chunk's noise budget (SEAL's invariantNoiseBudget, about one more decryption)" : 'no noise check (CKKS)'}; Paillier: ${PAILLIER_SAMPLE} decryptions (CRT) scaled to 1M`,
+    notes: `mean of ${RUNS} runs; ${scheme === 'bfv' ? "ours also checks the first chunk's noise budget (SEAL's invariantNoiseBudget, about one more decryption of one chunk)" : 'no noise check (CKKS)'}; Paillier: ${PAILLIER_SAMPLE} decryptions (CRT) scaled to 1M`,
   });
   const poolCase: CaseFactory = () => ({
     name: `aggregate 100 × 1M, ${label}, 2 workers`,
