@@ -25,6 +25,7 @@ export {
   jointVariance,
   jointHistogram,
   jointCorrelation,
+  jointCorrelationRows,
   dotProduct,
   matVec,
   type StatOptions,

@@ -216,13 +216,7 @@ export async function jointCorrelation(mpc: MpcParty, xOwner: number, yOwner: nu
   all.set(moments.share, 0);
   all.set(sxy.share, 4);
   const o = await mpc.open(new Shared(moments.sharing, all));
-  const n = rows;
-  const meanX = decode(o[0], c.f) / n, meanY = decode(o[1], c.f) / n;
-  const varX = decode(o[2], 2 * c.f) / n - meanX * meanX;
-  const varY = decode(o[3], 2 * c.f) / n - meanY * meanY;
-  const cov = decode(o[4], 2 * c.f) / n - meanX * meanY;
-  const correlation = varX > 0 && varY > 0 ? Math.max(-1, Math.min(1, cov / Math.sqrt(varX * varY))) : NaN;
-  return { covariance: cov, correlation, meanX, meanY, count: n };
+  return fromMoments(o, rows, c.f);
 }
 
 /**
@@ -251,4 +245,36 @@ export async function matVec(mpc: MpcParty, matrixOwner: number, vectorOwner: nu
   const vs = await mpc.input(vectorOwner, ev, cols);
   const opened = await mpc.open(mpc.blockSums(await mpc.mul(ms, mpc.tile(vs, rows)), cols));
   return Float64Array.from(opened, (v) => decode(v, 2 * c.f));
+}
+
+/**
+ * Covariance and correlation of columns x and y when each party holds whole
+ * rows of both (horizontal partition): every party shares its local Σx, Σy,
+ * Σx², Σy², Σxy and row count; no multiplication is needed.
+ */
+export async function jointCorrelationRows(mpc: MpcParty, x: Float64Array | Float32Array | undefined, y: Float64Array | Float32Array | undefined, options?: StatOptions): Promise<CorrelationResult> {
+  const c = codec(mpc, options, true);
+  if ((x === undefined) !== (y === undefined)) throw new ConfideError('E_BAD_INPUT', '"x" and "y" expected both or neither', { field: 'y' });
+  const local = new BigUint64Array(6);
+  if (x !== undefined) {
+    const ex = encodeColumn(c, x, 'x').data, ey = encodeColumn(c, y, 'y').data;
+    if (ex.length !== ey.length) throw new ConfideError('E_BAD_INPUT', `"y" expected ${ex.length} rows, got ${ey.length}`, { field: 'y' });
+    const [sx, sxx] = localMoments(ex), [sy, syy] = localMoments(ey);
+    let sxy = 0n;
+    for (let i = 0; i < ex.length; i++) sxy += BigInt.asIntN(64, ex[i]) * BigInt.asIntN(64, ey[i]);
+    local.set([sx, sy, sxx, syy, BigInt.asUintN(64, sxy), BigInt(ex.length)]);
+  }
+  const o = await mpc.open(mpc.sum(await mpc.inputAll(local)));
+  const n = Number(BigInt.asIntN(64, o[5]));
+  if (n === 0) throw new ConfideError('E_BAD_INPUT', 'no party holds any row of the columns', { field: 'x' });
+  return fromMoments(o, n, c.f);
+}
+
+function fromMoments(o: BigUint64Array, n: number, f: number): CorrelationResult {
+  const meanX = decode(o[0], f) / n, meanY = decode(o[1], f) / n;
+  const varX = decode(o[2], 2 * f) / n - meanX * meanX;
+  const varY = decode(o[3], 2 * f) / n - meanY * meanY;
+  const cov = decode(o[4], 2 * f) / n - meanX * meanY;
+  const correlation = varX > 0 && varY > 0 ? Math.max(-1, Math.min(1, cov / Math.sqrt(varX * varY))) : NaN;
+  return { covariance: cov, correlation, meanX, meanY, count: n };
 }
