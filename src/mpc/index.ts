@@ -32,3 +32,4 @@ export {
   type SumResult,
   type CorrelationResult,
 } from './stats.ts';
+export { openNoisy, type MpcDpOptions, type NoisyOpened } from './dp.ts';

@@ -19,7 +19,9 @@
 import { aoptions, anumber, ainteger, atyped } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
 import { FixedPoint } from '../core/fixedpoint.ts';
+import type { Receipt } from '../dp/index.ts';
 import { MpcParty, Shared } from './party.ts';
+import { checkDp, openNoisy, type MpcDpOptions } from './dp.ts';
 
 export interface StatOptions {
   /** Fractional bits of the fixed-point encoding; default 10. */
@@ -28,9 +30,15 @@ export interface StatOptions {
   bound?: number;
   /** A public upper bound on any party's row count, for the overflow check; default 100,000. */
   maxRows?: number;
+  /**
+   * Release through differential privacy (sum, mean, variance, histogram):
+   * each party spends from its ledger and adds a noise share before opening.
+   * See dp.ts for the mechanisms and who the guarantee holds against.
+   */
+  dp?: MpcDpOptions;
 }
 
-const STAT_KEYS = ['fracBits', 'bound', 'maxRows'];
+const STAT_KEYS = ['fracBits', 'bound', 'maxRows', 'dp'];
 
 interface Codec {
   fp: FixedPoint<64>;
@@ -45,6 +53,7 @@ function codec(mpc: MpcParty, options: StatOptions | undefined, squares: boolean
   const bound = anumber(options?.bound ?? 1000, 'bound', 0, 2 ** 40, true);
   const maxRows = ainteger(options?.maxRows ?? 100_000, 'maxRows', 1, 2 ** 40);
   const fp = new FixedPoint({ bits: 64, fracBits: f, bound });
+  if (options?.dp !== undefined) checkDp(options.dp, mpc.parties.length);
   // Sums of squares (or cross products) carry 2^(2f): N · maxRows · maxEncoded² must stay below 2^63.
   const n = mpc.parties.length;
   const worst = squares ? n * maxRows * fp.maxEncoded * fp.maxEncoded : n * maxRows * fp.maxEncoded;
@@ -55,6 +64,11 @@ function codec(mpc: MpcParty, options: StatOptions | undefined, squares: boolean
       { field: 'bound', details: { parties: n, maxRows, bound, fracBits: f } },
     );
   return { fp, f, maxRows };
+}
+
+function noDp(options: StatOptions | undefined): void {
+  if (options?.dp !== undefined)
+    throw new ConfideError('E_BAD_INPUT', '"dp" release is implemented for sum, mean, variance and histogram only', { field: 'dp' });
 }
 
 function encodeColumn(c: Codec, column: unknown, field: string): { data: BigUint64Array; clipped: number } {
@@ -83,51 +97,84 @@ function localMoments(data: BigUint64Array): [bigint, bigint] {
 
 export interface SumResult {
   sum: number;
+  /** The row count (noisy under `dp`). */
   count: number;
   /** Values this party clipped to ±bound (its own only; never shared). */
   clipped: number;
+  /** The ledger's receipt, under `dp`. */
+  receipt?: Receipt;
 }
 
-async function horizontal(mpc: MpcParty, column: Float64Array | Float32Array | undefined, c: Codec, squares: boolean): Promise<{ s1: number; s2: number; count: number; clipped: number }> {
-  let local = new BigUint64Array(3);
+interface Moments {
+  s1: number;
+  s2: number;
+  count: number;
+  clipped: number;
+  receipt?: Receipt;
+}
+
+async function horizontal(mpc: MpcParty, column: Float64Array | Float32Array | undefined, c: Codec, squares: boolean, dp: MpcDpOptions | undefined, query: string): Promise<Moments> {
+  const k = squares ? 3 : 2;
+  const local = new BigUint64Array(k);
   let clipped = 0;
   if (column !== undefined) {
     const e = encodeColumn(c, column, 'column');
     clipped = e.clipped;
     const [s1, s2] = localMoments(e.data);
-    local = BigUint64Array.of(s1, squares ? s2 : 0n, BigInt(e.data.length));
+    local.set(squares ? [s1, s2, BigInt(e.data.length)] : [s1, BigInt(e.data.length)]);
   }
   const shared = mpc.sum(await mpc.inputAll(local));
-  const opened = await mpc.open(shared);
-  return { s1: decode(opened[0], c.f), s2: decode(opened[1], 2 * c.f), count: Number(BigInt.asIntN(64, opened[2])), clipped };
+  let opened: BigUint64Array, receipt: Receipt | undefined;
+  if (dp === undefined) opened = await mpc.open(shared);
+  else {
+    const m = c.fp.maxEncoded;
+    if (!Number.isSafeInteger(m * m)) throw new ConfideError('E_OVERFLOW', 'the sensitivity of Σx² exceeds 2^53 encoded units; lower bound or fracBits', { field: 'bound' });
+    const r = await openNoisy(mpc, shared, squares ? [m, m * m, 1] : [m, 1], 'split', dp, query);
+    opened = r.values;
+    receipt = r.receipt;
+  }
+  return {
+    s1: decode(opened[0], c.f),
+    s2: squares ? decode(opened[1], 2 * c.f) : 0,
+    count: Number(BigInt.asIntN(64, opened[k - 1])),
+    clipped,
+    ...(receipt !== undefined ? { receipt } : {}),
+  };
+}
+
+function needRows(r: Moments): number {
+  if (r.receipt === undefined && r.count === 0) throw new ConfideError('E_BAD_INPUT', 'no party holds any row of the column', { field: 'column' });
+  // A noisy count can reach 0 or below; divide by at least 1.
+  return Math.max(1, r.count);
 }
 
 /** The sum of a column whose rows are spread over the parties. */
 export async function jointSum(mpc: MpcParty, column: Float64Array | Float32Array | undefined, options?: StatOptions): Promise<SumResult> {
   const c = codec(mpc, options, false);
-  const r = await horizontal(mpc, column, c, false);
-  return { sum: r.s1, count: r.count, clipped: r.clipped };
+  const r = await horizontal(mpc, column, c, false, options?.dp, 'joint sum and count');
+  return { sum: r.s1, count: r.count, clipped: r.clipped, ...(r.receipt ? { receipt: r.receipt } : {}) };
 }
 
-export async function jointMean(mpc: MpcParty, column: Float64Array | Float32Array | undefined, options?: StatOptions): Promise<{ mean: number; count: number; clipped: number }> {
+export async function jointMean(mpc: MpcParty, column: Float64Array | Float32Array | undefined, options?: StatOptions): Promise<{ mean: number; count: number; clipped: number; receipt?: Receipt }> {
   const c = codec(mpc, options, false);
-  const r = await horizontal(mpc, column, c, false);
-  if (r.count === 0) throw new ConfideError('E_BAD_INPUT', 'no party holds any row of the column', { field: 'column' });
-  return { mean: r.s1 / r.count, count: r.count, clipped: r.clipped };
+  const r = await horizontal(mpc, column, c, false, options?.dp, 'joint mean (sum and count)');
+  return { mean: r.s1 / needRows(r), count: r.count, clipped: r.clipped, ...(r.receipt ? { receipt: r.receipt } : {}) };
 }
 
 /** Mean and population variance (Σx²/n − mean²) of a horizontally partitioned column. */
-export async function jointVariance(mpc: MpcParty, column: Float64Array | Float32Array | undefined, options?: StatOptions): Promise<{ mean: number; variance: number; count: number; clipped: number }> {
+export async function jointVariance(mpc: MpcParty, column: Float64Array | Float32Array | undefined, options?: StatOptions): Promise<{ mean: number; variance: number; count: number; clipped: number; receipt?: Receipt }> {
   const c = codec(mpc, options, true);
-  const r = await horizontal(mpc, column, c, true);
-  if (r.count === 0) throw new ConfideError('E_BAD_INPUT', 'no party holds any row of the column', { field: 'column' });
-  const mean = r.s1 / r.count;
-  return { mean, variance: Math.max(0, r.s2 / r.count - mean * mean), count: r.count, clipped: r.clipped };
+  const r = await horizontal(mpc, column, c, true, options?.dp, 'joint variance (sum, sum of squares and count)');
+  const n = needRows(r);
+  const mean = r.s1 / n;
+  return { mean, variance: Math.max(0, r.s2 / n - mean * mean), count: r.count, clipped: r.clipped, ...(r.receipt ? { receipt: r.receipt } : {}) };
 }
 
 /** Counts per bin [edges[k], edges[k+1]) (the last bin closed), summed over parties. */
-export async function jointHistogram(mpc: MpcParty, column: Float64Array | Float32Array | undefined, edges: readonly number[]): Promise<number[]> {
+export async function jointHistogram(mpc: MpcParty, column: Float64Array | Float32Array | undefined, edges: readonly number[], options?: { dp?: MpcDpOptions }): Promise<number[]> {
   if (!(mpc instanceof MpcParty)) throw new ConfideError('E_BAD_INPUT', `"mpc" expected an MpcParty, got ${describe(mpc)}`, { field: 'mpc' });
+  aoptions(options, 'options', ['dp']);
+  if (options?.dp !== undefined) checkDp(options.dp, mpc.parties.length);
   if (!Array.isArray(edges) || edges.length < 2 || edges.length > 1 << 20)
     throw new ConfideError('E_BAD_INPUT', '"edges" expected an array of at least 2 increasing numbers', { field: 'edges' });
   for (let k = 0; k < edges.length; k++) {
@@ -147,7 +194,9 @@ export async function jointHistogram(mpc: MpcParty, column: Float64Array | Float
       local[lo]++;
     }
   }
-  const opened = await mpc.open(mpc.sum(await mpc.inputAll(local)));
+  const shared = mpc.sum(await mpc.inputAll(local));
+  // Adding or removing one row moves one count by 1: L1 = L2 = 1, one mechanism for all bins.
+  const opened = options?.dp === undefined ? await mpc.open(shared) : (await openNoisy(mpc, shared, [1], 'joint', options.dp, `joint histogram, ${bins} bins`)).values;
   return Array.from(opened, (v) => Number(BigInt.asIntN(64, v)));
 }
 
@@ -185,6 +234,7 @@ async function vertical(mpc: MpcParty, xOwner: number, yOwner: number, x: Float6
 
 /** Σ x_i·y_i for columns of the same `rows` rows held by parties xOwner and yOwner. */
 export async function dotProduct(mpc: MpcParty, xOwner: number, yOwner: number, x: Float64Array | Float32Array | undefined, y: Float64Array | Float32Array | undefined, rows: number, options?: StatOptions): Promise<number> {
+  noDp(options);
   const c = codec(mpc, options, true);
   const { xs, ys } = await vertical(mpc, xOwner, yOwner, x, y, rows, c);
   const opened = await mpc.open(mpc.sumElements(await mpc.mul(xs, ys)));
@@ -208,6 +258,7 @@ export interface CorrelationResult {
  * Σ², so only Σxy spends triples: `rows` of them). Only those five are opened.
  */
 export async function jointCorrelation(mpc: MpcParty, xOwner: number, yOwner: number, x: Float64Array | Float32Array | undefined, y: Float64Array | Float32Array | undefined, rows: number, options?: StatOptions): Promise<CorrelationResult> {
+  noDp(options);
   const c = codec(mpc, options, true);
   if (rows === 0) throw new ConfideError('E_BAD_INPUT', '"rows" expected at least 1', { field: 'rows' });
   const { xs, ys, moments } = await vertical(mpc, xOwner, yOwner, x, y, rows, c);
@@ -224,6 +275,7 @@ export async function jointCorrelation(mpc: MpcParty, xOwner: number, yOwner: nu
  * of length cols held by vectorOwner; every party learns M·v only.
  */
 export async function matVec(mpc: MpcParty, matrixOwner: number, vectorOwner: number, matrix: Float64Array | Float32Array | undefined, vector: Float64Array | Float32Array | undefined, rows: number, cols: number, options?: StatOptions): Promise<Float64Array> {
+  noDp(options);
   const c = codec(mpc, options, true);
   ainteger(matrixOwner, 'matrixOwner', 0, mpc.parties.length - 1);
   ainteger(vectorOwner, 'vectorOwner', 0, mpc.parties.length - 1);
@@ -253,6 +305,7 @@ export async function matVec(mpc: MpcParty, matrixOwner: number, vectorOwner: nu
  * Σx², Σy², Σxy and row count; no multiplication is needed.
  */
 export async function jointCorrelationRows(mpc: MpcParty, x: Float64Array | Float32Array | undefined, y: Float64Array | Float32Array | undefined, options?: StatOptions): Promise<CorrelationResult> {
+  noDp(options);
   const c = codec(mpc, options, true);
   if ((x === undefined) !== (y === undefined)) throw new ConfideError('E_BAD_INPUT', '"x" and "y" expected both or neither', { field: 'y' });
   const local = new BigUint64Array(6);
