@@ -173,3 +173,35 @@ describe('type-confusion battery', () => {
       expect(thrown(() => new SecAggServer({ sessionId: new Uint8Array(16), round: 0, config: bad as never, participants: [id.id, other.id] }))).toBeInstanceOf(ConfideError);
   });
 });
+
+describe('type-confusion battery of the net drivers', () => {
+  // Their valid calls run whole rounds (tests/secagg/protocol.test.ts); here each
+  // argument in turn is replaced by every confusion value, and each call must
+  // reject with a ConfideError before anything goes on the wire.
+  it('runSecAggClient and runSecAggServer', async () => {
+    const { network } = await import('./_helpers.ts');
+    const { CONFUSION_VALUES } = await import('../_battery.ts');
+    const { runSecAggClient, runSecAggServer } = await import('../../src/secagg/index.ts');
+    const net = await network(2);
+    const config: SecAggConfig = { length: 4, bits: 32, fracBits: 0, bound: 10, threshold: 2, graph: 'complete' };
+    const failures: string[] = [];
+    const calls: [string, (a: unknown, b: unknown) => Promise<unknown>, () => unknown[]][] = [
+      ['runSecAggClient', (a, b) => runSecAggClient(a as never, b as never), () => [net.parties[0], { identity: net.identities[0], config, input: new Float64Array(4), timeoutMs: 50 }]],
+      ['runSecAggServer', (a, b) => runSecAggServer(a as never, b as never), () => [net.server, { config, deadlineMs: 50 }]],
+    ];
+    for (const [name, fn, valid] of calls)
+      for (let i = 0; i < 2; i++)
+        for (const [label, make] of CONFUSION_VALUES) {
+          const args = valid();
+          args[i] = make();
+          try {
+            await fn(args[0], args[1]);
+            failures.push(`${name} arg ${i} = ${label}: returned`);
+          } catch (e) {
+            if (!(e instanceof ConfideError)) failures.push(`${name} arg ${i} = ${label}: threw ${String(e)}`);
+          }
+        }
+    await net.close();
+    expect(failures).toEqual([]);
+  });
+});
