@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `confide` command. `confide run` is the main job on embedded defaults;
- * later modules add their own sub-commands (budget, stats, fl, ...).
+ * each module adds its own sub-commands (stats, budget, audit, he, secagg, ...).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,6 +15,7 @@ import { BUDGET_USAGE, budgetCommand } from './_budget.ts';
 import { runCorpusReport, type CorpusReport } from './_corpus_report.ts';
 import { STATS_USAGE, statsCommand, statsJson, statsTable } from './_stats.ts';
 import { HE_USAGE, heCommand } from './_he.ts';
+import { SECAGG_USAGE, secaggCommand } from './_secagg.ts';
 
 function readFile(path: string): string {
   try {
@@ -44,6 +45,7 @@ usage:
   ${BUDGET_USAGE.replace(/\n/g, '\n  ')}
   ${AUDIT_USAGE}
   ${HE_USAGE}
+  ${SECAGG_USAGE.replace(/\n/g, '\n  ')}
   confide help | --help
   confide version | --version
 `;
@@ -89,6 +91,8 @@ async function main(argv: string[]): Promise<number> {
       return statsCommand(rest);
     case 'he':
       return heCommand(rest);
+    case 'secagg':
+      return secaggCommand(rest);
     case 'budget':
       return budgetCommand(rest);
     case 'audit':
