@@ -5,7 +5,6 @@
  */
 import type { Rng } from '../core/random.ts';
 
-const TWO_16 = 65536;
 const TWO_32 = 4294967296;
 
 export function words(v: BigUint64Array): Uint32Array {
@@ -14,20 +13,15 @@ export function words(v: BigUint64Array): Uint32Array {
 
 /**
  * out = a ⊙ b mod 2^64. With a = ah·2^32 + al: a·b ≡ al·bl + 2^32·(ah·bl + al·bh);
- * al·bl is formed exactly from 16-bit halves (every partial product < 2^33 is exact in a double).
+ * the low word of al·bl is Math.imul's, the high word comes from 16-bit halves (`mulhi`).
  * `out` may alias `a` or `b`.
  */
 export function mul64(a: BigUint64Array, b: BigUint64Array, out: BigUint64Array): BigUint64Array {
   const x = words(a), y = words(b), z = words(out);
   for (let i = 0; i < z.length; i += 2) {
     const al = x[i], ah = x[i + 1], bl = y[i], bh = y[i + 1];
-    const a0 = al & 0xffff, a1 = al >>> 16, b0 = bl & 0xffff, b1 = bl >>> 16;
-    const mid = a1 * b0 + a0 * b1; // < 2^33
-    const midLo = mid % TWO_16;
-    const low = a0 * b0 + midLo * TWO_16; // < 2^33
-    const carry = low >= TWO_32 ? 1 : 0;
-    z[i] = low >>> 0;
-    z[i + 1] = (a1 * b1 + (mid - midLo) / TWO_16 + carry + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0;
+    z[i] = Math.imul(al, bl) >>> 0;
+    z[i + 1] = (mulhi(al, bl) + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0;
   }
   return out;
 }
@@ -71,4 +65,43 @@ export function randomZ64(n: number, rng: Rng): BigUint64Array {
 export function signedAt(v: BigUint64Array, i: number): number {
   const z = words(v);
   return (z[2 * i + 1] | 0) * TWO_32 + z[2 * i];
+}
+
+/**
+ * The Beaver combination z = c + d⊙b + e⊙a (+ d⊙e when `first`) in one pass
+ * over words, without temporaries. Each 64-bit product mod 2^64 is
+ * lo = imul(al, bl) and hi = mulhi(al, bl) + imul(ah, bl) + imul(al, bh),
+ * with mulhi (the high word of the 32×32 product) from 16-bit halves.
+ */
+export function beaverCombine64(c: BigUint64Array, d: BigUint64Array, e: BigUint64Array, a: BigUint64Array, b: BigUint64Array, first: boolean, out: BigUint64Array): BigUint64Array {
+  const C = words(c), D = words(d), E = words(e), A = words(a), B = words(b), Z = words(out);
+  for (let i = 0; i < Z.length; i += 2) {
+    const dl = D[i], dh = D[i + 1], el = E[i], eh = E[i + 1];
+    let lo = C[i], hi = C[i + 1];
+    // d⊙b
+    let xl = dl, xh = dh, yl = B[i], yh = B[i + 1];
+    lo += Math.imul(xl, yl) >>> 0;
+    hi += mulhi(xl, yl) + Math.imul(xh, yl) + Math.imul(xl, yh);
+    // e⊙a
+    xl = el; xh = eh; yl = A[i]; yh = A[i + 1];
+    lo += Math.imul(xl, yl) >>> 0;
+    hi += mulhi(xl, yl) + Math.imul(xh, yl) + Math.imul(xl, yh);
+    if (first) {
+      lo += Math.imul(dl, el) >>> 0;
+      hi += mulhi(dl, el) + Math.imul(dh, el) + Math.imul(dl, eh);
+    }
+    // lo < 2^34: its high bits carry into hi; all sums are exact in a double.
+    const carry = Math.floor(lo / TWO_32);
+    Z[i] = lo >>> 0;
+    Z[i + 1] = (hi + carry) >>> 0;
+  }
+  return out;
+}
+
+/** The high 32 bits of the 64-bit product of two u32. */
+function mulhi(x: number, y: number): number {
+  const x0 = x & 0xffff, x1 = x >>> 16, y0 = y & 0xffff, y1 = y >>> 16;
+  const m1 = x1 * y0, m2 = x0 * y1;
+  const t = ((x0 * y0) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+  return x1 * y1 + (m1 >>> 16) + (m2 >>> 16) + (t >>> 16);
 }

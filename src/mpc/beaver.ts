@@ -14,7 +14,7 @@ import { ainteger, aoptions, atyped, abytes } from '../core/assert.ts';
 import { ConfideError } from '../core/errors.ts';
 import { decodeMessage, encodeMessage } from '../core/codec.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
-import { add64, mul64, randomZ64, sub64, words } from './_z64.ts';
+import { beaverCombine64, mul64, randomZ64, sub64, words } from './_z64.ts';
 import { shareAdditive } from './additive.ts';
 
 /** One party's share of a vector of triples. */
@@ -216,13 +216,7 @@ export function beaverCombine(d: BigUint64Array, e: BigUint64Array, triples: Tri
   if (typeof first !== 'boolean') throw new ConfideError('E_BAD_INPUT', '"first" expected a boolean', { field: 'first' });
   if (d.length !== triples.length || e.length !== triples.length)
     throw new ConfideError('E_BAD_INPUT', `"d" and "e" expected length ${triples.length}`, { field: 'd' });
-  const n = d.length;
-  const z = triples.c.slice();
-  const tmp = new BigUint64Array(n);
-  add64(z, mul64(d, triples.b, tmp), z);
-  add64(z, mul64(e, triples.a, tmp), z);
-  if (first) add64(z, mul64(d, e, tmp), z);
-  return z;
+  return beaverCombine64(triples.c, d, e, triples.a, triples.b, first, new BigUint64Array(d.length));
 }
 
 /** x ⊙ y mod 2^64 in the clear (for tests and plaintext references). */

@@ -21,6 +21,7 @@ import { ConfideError, describe } from '../core/errors.ts';
 import { Fp61 } from '../core/field.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
 import { Z64 } from '../core/ring.ts';
+import { addMask, expandSeed } from '../core/prg.ts';
 import type { Party, PartyId } from '../net/index.ts';
 import { Box, boxKeyPair } from './_box.ts';
 import { add64 } from './_z64.ts';
@@ -225,7 +226,16 @@ export class MpcParty {
     return out;
   }
 
-  async #sendSealed(j: number, round: number, kind: string, vectors: BigUint64Array[], header: Record<string, string | number> = {}): Promise<void> {
+  /**
+   * Sends vectors to party j, sealed unless `plain` (used only for Beaver's
+   * d and e shares, which are uniform to anyone without the triple shares:
+   * the relay learns nothing from them, and net still signs them).
+   */
+  async #sendSealed(j: number, round: number, kind: string, vectors: BigUint64Array[], header: Record<string, string | number> = {}, plain = false): Promise<void> {
+    if (plain) {
+      await this.#net.send(this.parties[j], round, { header: { ...header, kind }, payloads: vectors });
+      return;
+    }
     const box = this.#out.get(j);
     if (box === undefined) throw new ConfideError('E_INTERNAL', `no channel to party ${j}`);
     const aad = roundAad(round, kind);
@@ -239,9 +249,16 @@ export class MpcParty {
     await this.#net.send(this.parties[j], round, { header: h, payloads });
   }
 
-  #openSealed(j: number, round: number, kind: string, m: { header: Record<string, unknown>; payloads: unknown[] }, lengths: number[]): BigUint64Array[] {
+  #openSealed(j: number, round: number, kind: string, m: { header: Record<string, unknown>; payloads: unknown[] }, lengths: number[], plain = false): BigUint64Array[] {
     if (m.header.kind !== kind || m.payloads.length !== lengths.length)
       throw new ConfideError('E_PROTOCOL', `party ${j} sent ${describe(m.header.kind)} where ${kind} was due (are all parties running the same program?)`, { field: 'round', details: { party: j, round } });
+    if (plain)
+      return lengths.map((len, k) => {
+        const v = m.payloads[k];
+        if (!(v instanceof BigUint64Array) || v.length !== len)
+          throw new ConfideError('E_PROTOCOL', `party ${j} sent ${describe(v)} where ${len} elements were due`, { field: 'length', details: { party: j } });
+        return v;
+      });
     const aad = roundAad(round, kind);
     const box = this.#in.get(j)!;
     return lengths.map((len, k) => {
@@ -286,10 +303,22 @@ export class MpcParty {
     const round = this.#round++;
     const result: (Shared | undefined)[] = new Array(this.parties.length).fill(undefined);
     const peers = this.#peers();
+    const additive = this.sharing === 'additive';
     if (owners.includes(this.index)) {
-      const shares = this.#split(values!);
-      await Promise.all(peers.map((j) => this.#sendSealed(j, round, 'mpc-input', [shares[j]], { length })));
-      result[this.index] = new Shared(this.sharing, shares[this.index]);
+      if (additive) {
+        // Each peer's share is PRG(seed) for a fresh 256-bit seed (ChaCha20, core's fused
+        // kernel); the owner keeps x − Σ PRG(seed_j). Only the sealed seeds travel.
+        const own = values!.slice();
+        const seeds = peers.map(() => this.#rng.bytes(32));
+        seeds.forEach((seed) => addMask(own, seed, -1));
+        await Promise.all(peers.map((j, k) => this.#sendSealed(j, round, 'mpc-input', [new BigUint64Array(seeds[k].buffer)], { length })));
+        seeds.forEach((seed) => seed.fill(0));
+        result[this.index] = new Shared('additive', own);
+      } else {
+        const shares = this.#split(values!);
+        await Promise.all(peers.map((j) => this.#sendSealed(j, round, 'mpc-input', [shares[j]], { length })));
+        result[this.index] = new Shared(this.sharing, shares[this.index]);
+      }
     }
     const from = owners.filter((j) => j !== this.index && !this.#dropped.has(j));
     const got = await this.#gather(from, round);
@@ -298,7 +327,10 @@ export class MpcParty {
       const m = got.get(j);
       if (m === undefined) { missing.push(j); continue; }
       if (m.header.length !== length) throw new ConfideError('E_PROTOCOL', `party ${j} input ${describe(m.header.length)} values, ${length} expected`, { field: 'length', details: { party: j } });
-      result[j] = new Shared(this.sharing, this.#openSealed(j, round, 'mpc-input', m, [length])[0]);
+      if (additive) {
+        const seed = this.#openSealed(j, round, 'mpc-input', m, [4])[0];
+        result[j] = new Shared('additive', expandSeed(new Uint8Array(seed.buffer, seed.byteOffset, 32), length, 64) as BigUint64Array);
+      } else result[j] = new Shared(this.sharing, this.#openSealed(j, round, 'mpc-input', m, [length])[0]);
     }
     this.#missing(missing, 'input');
     if (this.sharing === 'shamir') await this.#agreeOnInputs(owners, result);
@@ -443,26 +475,49 @@ export class MpcParty {
     const n = x.length;
     const t = this.#triples.take(n);
     const { d, e } = beaverMask(x.share, y.share, t);
-    const [dd, ee] = await this.#openRaw([d, e], 'mpc-beaver', { store: Buffer.from(this.#triples.id).toString('hex'), offset: t.offset });
+    const [dd, ee] = await this.#openRaw([d, e], 'mpc-beaver', { store: Buffer.from(this.#triples.id).toString('hex'), offset: t.offset }, true);
     return new Shared('additive', beaverCombine(dd, ee, t, this.index === 0));
   }
 
-  /** Opens additive shares to every party: all shares are needed. */
-  async #openRaw(vectors: BigUint64Array[], kind: string, check: Record<string, string | number> = {}): Promise<BigUint64Array[]> {
+  /**
+   * Opens additive shares to every party; all shares are needed. Party 0
+   * collects the others' shares, adds them and sends the sum back: 2(N − 1)
+   * messages instead of N(N − 1), and party 0 learns nothing the others do
+   * not (every party gets the opened value). `check` fields (the triple
+   * store's id and offset) must match party 0's, or it aborts the round.
+   */
+  async #openRaw(vectors: BigUint64Array[], kind: string, check: Record<string, string | number> = {}, plain = false): Promise<BigUint64Array[]> {
     const round = this.#round++;
-    const peers = this.#peers();
-    await Promise.all(peers.map((j) => this.#sendSealed(j, round, kind, vectors, check)));
-    const got = await this.#gather(peers, round);
-    this.#missing(peers.filter((j) => !got.has(j)), `opening (${kind})`);
-    const sums = vectors.map((v) => v.slice());
-    for (const j of peers) {
-      const m = got.get(j)!;
-      for (const [key, val] of Object.entries(check))
-        if (m.header[key] !== val)
-          throw new ConfideError('E_PROTOCOL', `party ${j} used ${key} ${describe(m.header[key])}, this party ${describe(val)}: triple stores out of step`, { field: key, details: { party: j } });
-      const theirs = this.#openSealed(j, round, kind, m, vectors.map((v) => v.length));
-      theirs.forEach((v, k) => add64(sums[k], v, sums[k]));
+    const lengths = vectors.map((v) => v.length);
+    if (this.index !== 0) {
+      await this.#sendSealed(0, round, kind, vectors, check, plain);
+      const got = await this.#gather([0], round);
+      const m = got.get(0);
+      if (m === undefined) this.#missing([0], `opening (${kind})`);
+      if (m!.header.kind === 'mpc-abort')
+        throw new ConfideError('E_PROTOCOL', `party 0 aborted the opening: ${String(m!.header.reason)}`, { field: 'parties', details: (() => { try { return JSON.parse(String(m!.header.details)); } catch { return undefined; } })() });
+      return this.#openSealed(0, round, `${kind}-result`, m!, lengths, plain);
     }
+    const peers = this.#peers();
+    const got = await this.#gather(peers, round);
+    const sums = vectors.map((v) => v.slice());
+    try {
+      this.#missing(peers.filter((j) => !got.has(j)), `opening (${kind})`);
+      for (const j of peers) {
+        const m = got.get(j)!;
+        for (const [key, val] of Object.entries(check))
+          if (m.header[key] !== val)
+            throw new ConfideError('E_PROTOCOL', `party ${j} used ${key} ${describe(m.header[key])}, party 0 ${describe(val)}: triple stores out of step`, { field: key, details: { party: j } });
+        const theirs = this.#openSealed(j, round, kind, m, lengths, plain);
+        theirs.forEach((v, k) => add64(sums[k], v, sums[k]));
+      }
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      const details = JSON.stringify((e as ConfideError).details ?? {});
+      await Promise.all(peers.filter((j) => got.has(j)).map((j) => this.#net.send(this.parties[j], round, { header: { kind: 'mpc-abort', reason, details }, payloads: [] })));
+      throw e;
+    }
+    await Promise.all(peers.map((j) => this.#sendSealed(j, round, `${kind}-result`, sums, {}, plain)));
     return sums;
   }
 
