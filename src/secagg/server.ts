@@ -19,6 +19,7 @@
 import { ainteger, aoptions, abytes } from '../core/assert.ts';
 import type { Message } from '../core/codec.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
+import { availableParallelism } from 'node:os';
 import { SECRET_FIELD } from '../core/field.ts';
 import { addMask } from '../core/prg.ts';
 import { randomBytes } from '../core/random.ts';
@@ -26,7 +27,7 @@ import { Z32, Z64, type RingVector } from '../core/ring.ts';
 import type { PartyId, PartyServer, Received } from '../net/index.ts';
 import { release, type PrivacyLedger, type Receipt } from '../dp/index.ts';
 import { agree, bytesEqual, KEY_BYTES, SIGNATURE_BYTES, verifyWith, x25519FromSecret, x25519Public } from './_crypto.ts';
-import { advertiseTranscript, consistencyTranscript, graphOf, pairSeed, selfSeed } from './client.ts';
+import { advertiseTranscript, consistencyTranscript, graphOf, selfSeed } from './client.ts';
 import { aconfig, checkRound, codecOf, configDigest, wireLength, type SecAggConfig } from './config.ts';
 import {
   ADVERTISE_BYTES,
@@ -50,7 +51,8 @@ import {
 } from './_wire.ts';
 import type { SecAggGraph } from './graph.ts';
 import { distributedGaussianRho, encodedSensitivity, honestSurvivors, noiseDimension } from './noise.ts';
-import { interpolate, lagrangeAtZero } from './shamir.ts';
+import { interpolate, lagrangeAtZero, shareValue } from './shamir.ts';
+import { regenerate, type PairJobs } from './_unmask.ts';
 
 export interface SecAggServerOptions {
   /** The session id (16 bytes: `server.sessionId`). */
@@ -61,6 +63,12 @@ export interface SecAggServerOptions {
   participants: readonly PartyId[];
   /** 32-byte public seed that orders the Harary graph (default: fresh random bytes). */
   graphSeed?: Uint8Array;
+  /**
+   * Threads (the caller's included) that regenerate dropped clients' masks at
+   * unmasking; 1 keeps it on the calling thread. Default: the machine's
+   * parallelism (at most 8) when the work is large, else 1. The sum is the same.
+   */
+  threads?: number;
 }
 
 export interface SecAggOutput {
@@ -87,6 +95,9 @@ interface Keys {
 // A fixed private key to test advertised public keys against: X25519 with a
 // low-order point gives the all-zero secret, which node:crypto refuses.
 let probeKey: ReturnType<typeof x25519FromSecret> | undefined;
+/** Mask words to regenerate below which worker threads do not pay for their start. */
+const MIN_THREADED_WORDS = 2 ** 24;
+
 function usableKey(raw: Uint8Array): boolean {
   probeKey ??= x25519FromSecret(new Uint8Array(32).fill(7));
   try {
@@ -94,6 +105,18 @@ function usableKey(raw: Uint8Array): boolean {
   } catch {
     return false;
   }
+}
+
+/** Position of v in the ascending list `to` (a neighbour list; v is in it). */
+function sortedIndex(to: Uint32Array, v: number): number {
+  let lo = 0;
+  let hi = to.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (to[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function hexToBytes(id: PartyId): Uint8Array {
@@ -121,7 +144,7 @@ export class SecAggServer {
   #sigs = new Map<number, Uint8Array>();
 
   constructor(options: SecAggServerOptions) {
-    aoptions(options, 'options', ['sessionId', 'round', 'config', 'participants', 'graphSeed']);
+    aoptions(options, 'options', ['sessionId', 'round', 'config', 'participants', 'graphSeed', 'threads']);
     if (options === undefined) throw new ConfideError('E_BAD_INPUT', '"options" expected { sessionId, round, config, participants }', { field: 'options' });
     this.sessionId = abytes(options.sessionId, 'sessionId', 16).slice();
     this.round = ainteger(options.round, 'round', 0, MAX_ROUND);
@@ -143,6 +166,15 @@ export class SecAggServer {
     });
     this.graphSeed = options.graphSeed === undefined ? randomBytes(32) : abytes(options.graphSeed, 'graphSeed', 32).slice();
     this.graph = graphOf(this.config, sorted.length, this.graphSeed);
+    this.#threads = options.threads === undefined ? undefined : ainteger(options.threads, 'threads', 1, 64);
+  }
+
+  #threads: number | undefined;
+
+  /** Threads for `pairs` mask regenerations: starting a worker costs about as much as a few hundred pairs of 10K. */
+  #threadsFor(pairs: number): number {
+    if (this.#threads !== undefined) return this.#threads;
+    return pairs * wireLength(this.config) >= MIN_THREADED_WORDS ? Math.min(8, availableParallelism()) : 1;
   }
 
   get step(): string {
@@ -263,14 +295,6 @@ export class SecAggServer {
   }
 
   #cts = new Map<number, { to: Uint32Array; cts: Uint8Array }>();
-  #sObjects = new Map<number, ReturnType<typeof x25519Public>>();
-
-  #sKeyObject(i: number): ReturnType<typeof x25519Public> {
-    let k = this.#sObjects.get(i);
-    if (k === undefined) this.#sObjects.set(i, (k = x25519Public(this.#keys.get(i)!.sPk)));
-    return k;
-  }
-
   /** Step 2: the encrypted shares; returns each client's incoming ciphertexts. */
   shared(answers: ReadonlyMap<PartyId, Message>): Map<PartyId, Message> {
     const u1 = new Set(this.#alive);
@@ -291,7 +315,7 @@ export class SecAggServer {
         const cts = new Uint8Array(from.length * SHARE_CIPHERTEXT_BYTES);
         from.forEach((u, j) => {
           const e = this.#cts.get(u)!;
-          const pos = e.to.indexOf(v);
+          const pos = sortedIndex(e.to, v);
           cts.set(e.cts.subarray(pos * SHARE_CIPHERTEXT_BYTES, (pos + 1) * SHARE_CIPHERTEXT_BYTES), j * SHARE_CIPHERTEXT_BYTES);
         });
         out.set(this.participants[v], message('ciphertexts', [Uint32Array.from(from), cts]));
@@ -369,24 +393,23 @@ export class SecAggServer {
     const n = this.participants.length;
     const bShares = new Map<number, { x: number[]; y: bigint[] }>();
     const sShares = new Map<number, { x: number[]; y: bigint[] }>();
-    const got = new Map<number, { owners: Uint32Array; kinds: Uint8Array; shares: Uint8Array }>();
+    const got = new Map<number, { owners: Uint32Array; kinds: Uint8Array; ys: bigint[] }>();
     return this.#phase('unmask', answers, (i, m) => {
       expectKind(m, 'unmask');
       payloadCount(m, 3);
       const owners = indexPayload(m, 0, n);
       const kinds = bytesPayload(m, 1, 1, owners.length);
       const shares = bytesPayload(m, 2, SHARE_BYTES, owners.length);
+      const ys: bigint[] = new Array(owners.length);
       for (let j = 0; j < owners.length; j++) {
         const v = owners[j];
         if (!this.#u2.has(v) || (v !== i && !this.graph.adjacent(i, v))) throw protocolError(`a share of client ${v}, which this client does not hold`, 'unmask');
         if (kinds[j] !== (this.#u3set.has(v) ? SHARE_KIND_B : SHARE_KIND_S)) throw protocolError(`the wrong kind of share for client ${v}`, 'unmask');
-        try {
-          SECRET_FIELD.fromBytes(shares.subarray(j * SHARE_BYTES, (j + 1) * SHARE_BYTES));
-        } catch {
-          throw protocolError('a share is not a field element', 'unmask');
-        }
+        const y = shareValue(shares, j * SHARE_BYTES);
+        if (y >= SECRET_FIELD.p) throw protocolError('a share is not a field element', 'unmask');
+        ys[j] = y;
       }
-      got.set(i, { owners, kinds, shares });
+      got.set(i, { owners, kinds, ys });
     }, () => {
       for (const [i, g] of got) {
         if (!this.#alive.has(i)) continue;
@@ -396,7 +419,7 @@ export class SecAggServer {
           let e = into.get(v);
           if (e === undefined) into.set(v, (e = { x: [], y: [] }));
           e.x.push(pointOf(i));
-          e.y.push(SECRET_FIELD.fromBytes(g.shares.subarray(j * SHARE_BYTES, (j + 1) * SHARE_BYTES)));
+          e.y.push(g.ys[j]);
         }
       }
       const t = this.config.threshold;
@@ -420,24 +443,39 @@ export class SecAggServer {
       // Reconstruct everything first, so that a failure leaves the sum masked.
       const selfSeeds: Uint8Array[] = [];
       for (const v of this.#u3) selfSeeds.push(selfSeed(secretOf(v, bShares, 'self-mask seed'), this.sessionId, this.round, keyAt(this.#list, v)));
-      const pairs: [Uint8Array, 1 | -1][] = [];
-      for (const v of this.#u2) {
-        if (this.#u3set.has(v)) continue;
+      const dropped = [...this.#u2].filter((v) => !this.#u3set.has(v));
+      const jobs: PairJobs = {
+        secretKeys: new Uint8Array(dropped.length * KEY_BYTES),
+        dropped: Uint32Array.from(dropped),
+        owner: new Uint32Array(0),
+        peer: new Uint32Array(0),
+        ids: this.#list,
+        maskKeys: new Uint8Array(n * KEY_BYTES),
+      };
+      const owner: number[] = [];
+      const peer: number[] = [];
+      dropped.forEach((v, o) => {
         const sk = secretOf(v, sShares, 'mask key');
         const kp = x25519FromSecret(sk);
         if (!bytesEqual(kp.publicKey, this.#keys.get(v)!.sPk)) throw protocolError(`the shares of client ${v}'s mask key do not match its advertised key`, 'unmask');
+        jobs.secretKeys.set(sk, o * KEY_BYTES);
+        sk.fill(0);
         for (const w of this.graph.neighbours(v)) {
           if (!this.#u3set.has(w)) continue;
-          const secret = agree(kp.privateKey, this.#sKeyObject(w));
-          if (secret === undefined) throw protocolError(`no agreement between clients ${v} and ${w}`, 'unmask');
-          const [lo, hi] = v < w ? [v, w] : [w, v];
-          // w added +PRG when its index is above v's; remove what it added.
-          pairs.push([pairSeed(secret, this.sessionId, this.round, keyAt(this.#list, lo), keyAt(this.#list, hi)), w > v ? -1 : 1]);
+          owner.push(o);
+          peer.push(w);
         }
-      }
+      });
+      jobs.owner = Uint32Array.from(owner);
+      jobs.peer = Uint32Array.from(peer);
+      for (const w of this.#u3) jobs.maskKeys.set(this.#keys.get(w)!.sPk, w * KEY_BYTES);
       const sum = this.#sum!;
       for (const s of selfSeeds) addMask(sum, s, -1);
-      for (const [s, sign] of pairs) addMask(sum, s, sign);
+      try {
+        regenerate(sum, jobs, this.sessionId, this.round, this.#threadsFor(jobs.peer.length));
+      } finally {
+        jobs.secretKeys.fill(0);
+      }
       const decoded = codecOf(this.config).decode(sum as never);
       const L = this.config.length;
       return {
@@ -471,6 +509,8 @@ export interface RunServerOptions {
   /** Deadline of each step (default 60,000 ms). */
   deadlineMs?: number;
   graphSeed?: Uint8Array;
+  /** Threads that regenerate dropped clients' masks (SecAggServerOptions.threads). */
+  threads?: number;
   /** Required when config.noise is set: the guarantee is spent here before anything is unmasked. */
   privacy?: LedgerOptions;
 }
@@ -493,7 +533,7 @@ export interface SecAggResult extends SecAggOutput {
 export async function runSecAggServer(server: PartyServer, options: RunServerOptions): Promise<SecAggResult> {
   if (typeof server !== 'object' || server === null || typeof (server as PartyServer).collect !== 'function')
     throw new ConfideError('E_BAD_INPUT', `"server" expected a PartyServer, got ${describe(server)}`, { field: 'server' });
-  aoptions(options, 'options', ['config', 'round', 'participants', 'deadlineMs', 'graphSeed', 'privacy']);
+  aoptions(options, 'options', ['config', 'round', 'participants', 'deadlineMs', 'graphSeed', 'threads', 'privacy']);
   if (options === undefined) throw new ConfideError('E_BAD_INPUT', '"options" expected { config, ... }', { field: 'options' });
   const config = aconfig(options.config);
   const round = options.round === undefined ? 0 : ainteger(options.round, 'round', 0, MAX_ROUND);
@@ -508,7 +548,7 @@ export async function runSecAggServer(server: PartyServer, options: RunServerOpt
   const participants = options.participants ?? server.parties();
   let s: SecAggServer;
   try {
-    s = new SecAggServer({ sessionId: server.sessionId, round, config, participants, ...(options.graphSeed === undefined ? {} : { graphSeed: options.graphSeed }) });
+    s = new SecAggServer({ sessionId: server.sessionId, round, config, participants, ...(options.graphSeed === undefined ? {} : { graphSeed: options.graphSeed }), ...(options.threads === undefined ? {} : { threads: options.threads }) });
   } catch (e) {
     // E_OVERFLOW or a threshold the round cannot meet: the clients are told before anything is sent.
     if (isConfideError(e) && e.code !== 'E_BAD_INPUT' && Array.isArray(participants)) {

@@ -15,6 +15,22 @@ const P = SECRET_FIELD.p;
 const TWO_256 = 1n << 256n;
 const LOW = TWO_256 - 1n;
 
+/**
+ * The little-endian integer in bytes [at, at + 33) of `bytes` (a share's
+ * field element as it travels), read as four 64-bit words and a top byte
+ * rather than byte by byte. The caller checks it against p.
+ */
+export function shareValue(bytes: Uint8Array, at: number): bigint {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + at, SECRET_FIELD.bytes);
+  return (
+    (BigInt(dv.getUint8(32)) << 256n) |
+    (dv.getBigUint64(24, true) << 192n) |
+    (dv.getBigUint64(16, true) << 128n) |
+    (dv.getBigUint64(8, true) << 64n) |
+    dv.getBigUint64(0, true)
+  );
+}
+
 /** A share: the holder's point x (1 ≤ x < 2^32) and the polynomial's value there. */
 export interface Share {
   readonly x: number;

@@ -1,0 +1,124 @@
+/** The server's mask regeneration for dropped clients: threads change nothing in the sum. */
+import { describe, expect, it } from 'vitest';
+import { isConfideError } from '../../src/core/errors.ts';
+import { addMask } from '../../src/core/prg.ts';
+import { randomBytes } from '../../src/core/random.ts';
+import { Z32 } from '../../src/core/ring.ts';
+import { generateIdentity } from '../../src/net/index.ts';
+import { agree, x25519KeyPair, x25519Public } from '../../src/secagg/_crypto.ts';
+import { regenerate, type PairJobs } from '../../src/secagg/_unmask.ts';
+import { pairSeed } from '../../src/secagg/client.ts';
+import { shareValue } from '../../src/secagg/shamir.ts';
+import { SECRET_FIELD } from '../../src/core/field.ts';
+import type { SecAggConfig } from '../../src/secagg/index.ts';
+import { drive, expectedSum, inputs } from './_helpers.ts';
+
+const sessionId = new Uint8Array(16).fill(9);
+const round = 3;
+
+/** n participants, the first `d` dropped, each paired with every one of the rest. */
+function jobsFor(n: number, d: number) {
+  const ids = randomBytes(32 * n);
+  const pairs = Array.from({ length: n }, () => x25519KeyPair());
+  const maskKeys = new Uint8Array(32 * n);
+  pairs.forEach((p, i) => maskKeys.set(p.publicKey, 32 * i));
+  const secretKeys = new Uint8Array(32 * d);
+  const owner: number[] = [];
+  const peer: number[] = [];
+  for (let o = 0; o < d; o++) {
+    secretKeys.set(pairs[o].secretKey, 32 * o);
+    for (let w = d; w < n; w++) {
+      owner.push(o);
+      peer.push(w);
+    }
+  }
+  const jobs: PairJobs = { secretKeys, dropped: Uint32Array.from({ length: d }, (_, i) => i), owner: Uint32Array.from(owner), peer: Uint32Array.from(peer), ids, maskKeys };
+  return { jobs, pairs, ids };
+}
+
+describe('regenerate', () => {
+  it('removes exactly the masks the survivors added, by the rule of the protocol', () => {
+    const { jobs, pairs, ids } = jobsFor(5, 2);
+    const v = new Uint32Array(1000);
+    // What the survivors added: +PRG(s_vw) when w's index is above v's (it always is here).
+    for (let o = 0; o < 2; o++)
+      for (let w = 2; w < 5; w++) {
+        const s = agree(pairs[w].privateKey, x25519Public(pairs[o].publicKey))!;
+        addMask(v, pairSeed(s, sessionId, round, ids.subarray(32 * o, 32 * o + 32), ids.subarray(32 * w, 32 * w + 32)), 1);
+      }
+    expect(v.some((x) => x !== 0)).toBe(true);
+    expect(regenerate(v, jobs, sessionId, round, 1)).toBe(0);
+    expect(Array.from(v).every((x) => x === 0)).toBe(true);
+  });
+
+  it('the sum with worker threads equals the single-thread sum, and the workers did their parts', () => {
+    const { jobs } = jobsFor(12, 4);
+    const base = Z32.zeros(5000) as Uint32Array;
+    for (let i = 0; i < base.length; i++) base[i] = (i * 2654435761) >>> 0;
+    const one = base.slice();
+    const three = base.slice();
+    expect(regenerate(one, jobs, sessionId, round, 1)).toBe(0);
+    expect(regenerate(three, jobs, sessionId, round, 3)).toBe(2);
+    expect(Array.from(three)).toEqual(Array.from(one));
+    expect(Array.from(one)).not.toEqual(Array.from(base));
+  });
+
+  it('64-bit vectors: the threaded sum equals the single-thread sum', () => {
+    const { jobs } = jobsFor(6, 2);
+    const one = new BigUint64Array(300).fill(7n);
+    const two = one.slice();
+    regenerate(one, jobs, sessionId, round, 1);
+    expect(regenerate(two, jobs, sessionId, round, 2)).toBe(1);
+    expect(Array.from(two)).toEqual(Array.from(one));
+  });
+
+  it('a low-order survivor key fails the round with E_PROTOCOL, threaded or not', () => {
+    const { jobs } = jobsFor(6, 2);
+    jobs.maskKeys.fill(0, 32 * 5, 32 * 6); // u = 0: the all-zero shared secret, refused
+    for (const threads of [1, 2]) {
+      let err: unknown;
+      try {
+        regenerate(new Uint32Array(64), jobs, sessionId, round, threads);
+      } catch (e) {
+        err = e;
+      }
+      expect(isConfideError(err, 'E_PROTOCOL')).toBe(true);
+    }
+  });
+});
+
+describe('shareValue', () => {
+  it('reads the same integer as the field decoder, including values at and above p', () => {
+    const p = SECRET_FIELD.p;
+    for (const v of [0n, 1n, p - 1n, (1n << 256n) - 1n, 0xdeadbeefn << 200n]) {
+      const b = new Uint8Array(40);
+      b.set(SECRET_FIELD.toBytes(v), 3);
+      expect(shareValue(b, 3)).toBe(SECRET_FIELD.fromBytes(b.subarray(3, 36)));
+    }
+    const top = new Uint8Array(33).fill(0xff);
+    expect(shareValue(top, 0)).toBe((1n << 264n) - 1n);
+  });
+});
+
+describe('a whole round with threads', () => {
+  it('dropouts after sharing keys: the threaded server sums exactly, like the single-thread one', () => {
+    const n = 12;
+    const config: SecAggConfig = { length: 2000, bits: 32, fracBits: 0, bound: 1000, threshold: 7, graph: 'complete' };
+    const xs = inputs(n, 2000, 31);
+    const identities = Array.from({ length: n }, () => generateIdentity());
+    const leave = (step: string, i: number, m: unknown) => (step === 'masked' && i % 4 === 1 ? undefined : m);
+    const sums = [1, 3].map((threads) => {
+      const r = drive(config, xs, { identities, threads, tamper: leave as never });
+      expect(r.error).toBeUndefined();
+      expect(r.server.dropped.masked).toHaveLength(3);
+      return r.output!;
+    });
+    const want = Array.from(expectedSum(xs, (i) => i % 4 !== 1));
+    expect(Array.from(sums[0].values)).toEqual(want);
+    expect(Array.from(sums[1].values)).toEqual(want);
+  });
+
+  it('refuses a bad thread count', () => {
+    expect(() => drive({ length: 4, bits: 32, fracBits: 0, bound: 10, threshold: 2, graph: 'complete' }, inputs(3, 4, 1), { threads: 0 })).toThrow(/threads/);
+  });
+});
