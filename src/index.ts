@@ -8,4 +8,5 @@ export * as net from './net/index.ts';
 export * as secagg from './secagg/index.ts';
 export * as he from './he/index.ts';
 export * as mpc from './mpc/index.ts';
+export * as fl from './fl/index.ts';
 export { ConfideError, isConfideError, type ConfideErrorCode } from './core/errors.ts';

@@ -1,0 +1,42 @@
+/**
+ * confide/fl: federated averaging. Model state as named Float32Array tensors,
+ * server strategies whose state serialises to JSON, DP-FedAvg with the
+ * privacy ledger, and built-in trainers. See README.md.
+ */
+export {
+  atensors,
+  cloneTensors,
+  l2Norm,
+  parameterCount,
+  subtractTensors,
+  tensorsFromJson,
+  tensorsToJson,
+  zerosLike,
+  type Tensors,
+  type TensorsJson,
+} from './tensors.ts';
+export {
+  STRATEGY_NAMES,
+  createStrategy,
+  fedAdagrad,
+  fedAdam,
+  fedAvg,
+  fedAvgM,
+  fedMedian,
+  fedProx,
+  fedYogi,
+  krum,
+  strategyFromState,
+  trimmedMean,
+  type AdaptiveOptions,
+  type ClientUpdate,
+  type FedAvgMOptions,
+  type FedAvgOptions,
+  type FedProxOptions,
+  type FitConfig,
+  type KrumOptions,
+  type Strategy,
+  type StrategyName,
+  type StrategyState,
+  type TrimmedMeanOptions,
+} from './strategies.ts';
