@@ -40,3 +40,12 @@ export {
   type StrategyState,
   type TrimmedMeanOptions,
 } from './strategies.ts';
+export {
+  DpFedAvg,
+  type AdaptiveClippingOptions,
+  type DpFedAvgOptions,
+  type DpFedAvgState,
+  type DpRoundOptions,
+  type DpRoundResult,
+  type RoundSampling,
+} from './dp_fedavg.ts';
