@@ -49,3 +49,14 @@ export {
   type DpRoundResult,
   type RoundSampling,
 } from './dp_fedavg.ts';
+export {
+  LogisticRegression,
+  Mlp,
+  hashedBagOfWords,
+  type EvaluateResult,
+  type Example,
+  type Features,
+  type FitResult,
+  type SparseVector,
+  type TrainOptions,
+} from './trainers.ts';
