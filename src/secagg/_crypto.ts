@@ -129,6 +129,31 @@ export function verifyWith(publicKey: Uint8Array, data: Uint8Array, signature: U
   }
 }
 
+// X25519 public keys whose agreement with any key is all zero (RFC 7748,
+// section 6.1: implementations may check for it; node:crypto refuses it): the
+// u-coordinates of the points of order dividing 8 on the curve and on its
+// twist (0, 1, p - 1 and the two points of order 8) and the non-canonical
+// encodings p and p + 1, little-endian, with bit 255 ignored as X25519 ignores
+// it. A table lookup instead of an agreement per advertised key; a test checks
+// that node:crypto refuses exactly these.
+export const LOW_ORDER_KEYS: readonly string[] = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+];
+const LOW_ORDER = new Set(LOW_ORDER_KEYS);
+
+/** False for a key X25519 cannot agree with (a low-order point): its shared secrets would be all zero. */
+export function usableKey(raw: Uint8Array): boolean {
+  const k = Buffer.from(raw);
+  k[31] &= 0x7f;
+  return !LOW_ORDER.has(k.toString('hex'));
+}
+
 const encoder = new TextEncoder();
 
 /** Concatenates byte strings and u32 (little-endian) integers; strings are UTF-8 with a NUL after. */

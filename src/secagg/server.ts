@@ -26,7 +26,7 @@ import { randomBytes } from '../core/random.ts';
 import { Z32, Z64, type RingVector } from '../core/ring.ts';
 import type { PartyId, PartyServer, Received } from '../net/index.ts';
 import { release, type PrivacyLedger, type Receipt } from '../dp/index.ts';
-import { agree, bytesEqual, KEY_BYTES, SIGNATURE_BYTES, verifyWith, x25519FromSecret, x25519Public } from './_crypto.ts';
+import { bytesEqual, KEY_BYTES, SIGNATURE_BYTES, usableKey, verifyWith, x25519FromSecret } from './_crypto.ts';
 import { advertiseTranscript, consistencyTranscript, graphOf, selfSeed } from './client.ts';
 import { aconfig, checkRound, codecOf, configDigest, wireLength, type SecAggConfig } from './config.ts';
 import {
@@ -92,20 +92,8 @@ interface Keys {
   sig: Uint8Array;
 }
 
-// A fixed private key to test advertised public keys against: X25519 with a
-// low-order point gives the all-zero secret, which node:crypto refuses.
-let probeKey: ReturnType<typeof x25519FromSecret> | undefined;
 /** Mask words to regenerate below which worker threads do not pay for their start. */
 const MIN_THREADED_WORDS = 2 ** 24;
-
-function usableKey(raw: Uint8Array): boolean {
-  probeKey ??= x25519FromSecret(new Uint8Array(32).fill(7));
-  try {
-    return agree(probeKey.privateKey, x25519Public(raw)) !== undefined;
-  } catch {
-    return false;
-  }
-}
 
 /** Position of v in the ascending list `to` (a neighbour list; v is in it). */
 function sortedIndex(to: Uint32Array, v: number): number {
@@ -270,7 +258,7 @@ export class SecAggServer {
         throw protocolError('the keys are not signed by the client identity', 'advertise');
       for (const k of [cPk, sPk]) {
         const h = Buffer.from(k).toString('hex');
-        // Distinct keys, and keys that agree with a fresh key (no low-order points).
+        // Distinct keys, and no low-order points (their agreements are all zero).
         if (seen.has(h)) throw protocolError('a key was advertised before', 'advertise');
         seen.add(h);
         if (!usableKey(k)) throw protocolError('an advertised key is not a usable X25519 key', 'advertise');
@@ -315,8 +303,11 @@ export class SecAggServer {
         const cts = new Uint8Array(from.length * SHARE_CIPHERTEXT_BYTES);
         from.forEach((u, j) => {
           const e = this.#cts.get(u)!;
-          const pos = sortedIndex(e.to, v);
-          cts.set(e.cts.subarray(pos * SHARE_CIPHERTEXT_BYTES, (pos + 1) * SHARE_CIPHERTEXT_BYTES), j * SHARE_CIPHERTEXT_BYTES);
+          // A byte loop: a subarray per 90-byte record costs more than the copy (n^2 records).
+          const src = e.cts;
+          const at = sortedIndex(e.to, v) * SHARE_CIPHERTEXT_BYTES;
+          const to = j * SHARE_CIPHERTEXT_BYTES;
+          for (let b = 0; b < SHARE_CIPHERTEXT_BYTES; b++) cts[to + b] = src[at + b];
         });
         out.set(this.participants[v], message('ciphertexts', [Uint32Array.from(from), cts]));
       }
@@ -344,7 +335,13 @@ export class SecAggServer {
         if (this.#holders(v, u3) < this.config.threshold)
           throw protocolError(`client ${v}'s secrets have fewer than ${this.config.threshold} holders among the survivors: the round fails and nothing is revealed`, 'threshold');
       if (u3.size < Math.max(2, this.config.threshold)) throw protocolError(`${u3.size} masked inputs, fewer than the threshold ${this.config.threshold}`, 'threshold');
-      for (const i of u3) (ring.add as (a: RingVector, b: RingVector, o: RingVector) => RingVector)(sum, ys.get(i)!, sum);
+      if (sum instanceof Uint32Array)
+        // In place in JS: the ring's add stages both vectors through WASM memory for every client.
+        for (const i of u3) {
+          const y = ys.get(i) as Uint32Array;
+          for (let k = 0; k < len; k++) sum[k] = (sum[k] + y[k]) >>> 0;
+        }
+      else for (const i of u3) (ring.add as (a: RingVector, b: RingVector, o: RingVector) => RingVector)(sum, ys.get(i)!, sum);
       ys.clear();
       this.#sum = sum;
       this.#u3 = Uint32Array.from([...u3].sort((a, b) => a - b));

@@ -5,7 +5,7 @@ import { addMask } from '../../src/core/prg.ts';
 import { randomBytes } from '../../src/core/random.ts';
 import { Z32 } from '../../src/core/ring.ts';
 import { generateIdentity } from '../../src/net/index.ts';
-import { agree, x25519KeyPair, x25519Public } from '../../src/secagg/_crypto.ts';
+import { agree, LOW_ORDER_KEYS, usableKey, x25519FromSecret, x25519KeyPair, x25519Public } from '../../src/secagg/_crypto.ts';
 import { regenerate, type PairJobs } from '../../src/secagg/_unmask.ts';
 import { pairSeed } from '../../src/secagg/client.ts';
 import { shareValue } from '../../src/secagg/shamir.ts';
@@ -120,5 +120,38 @@ describe('a whole round with threads', () => {
 
   it('refuses a bad thread count', () => {
     expect(() => drive({ length: 4, bits: 32, fracBits: 0, bound: 10, threshold: 2, graph: 'complete' }, inputs(3, 4, 1), { threads: 0 })).toThrow(/threads/);
+  });
+});
+
+describe('usableKey (the low-order table)', () => {
+  const probe = x25519FromSecret(new Uint8Array(32).fill(7));
+  const agrees = (k: Uint8Array) => agree(probe.privateKey, x25519Public(k)) !== undefined;
+
+  it('refuses every listed key, with bit 255 clear or set, exactly where node:crypto refuses the agreement', () => {
+    for (const h of LOW_ORDER_KEYS)
+      for (const top of [0, 0x80]) {
+        const k = new Uint8Array(Buffer.from(h, 'hex'));
+        k[31] |= top;
+        expect(usableKey(k)).toBe(false);
+        expect(agrees(k)).toBe(false);
+      }
+  });
+
+  it('accepts fresh keys, small u-coordinates and non-canonical encodings that node:crypto agrees with', () => {
+    const keys: Uint8Array[] = Array.from({ length: 200 }, () => x25519KeyPair().publicKey);
+    for (let u = 2; u < 300; u++) keys.push(Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? u & 255 : i === 1 ? u >> 8 : 0)));
+    const p = (1n << 255n) - 19n;
+    for (let d = 2n; d < 19n; d++) {
+      let x = p + d;
+      keys.push(Uint8Array.from({ length: 32 }, () => {
+        const b = Number(x & 255n);
+        x >>= 8n;
+        return b;
+      }));
+    }
+    for (const k of keys) {
+      expect(agrees(k)).toBe(true);
+      expect(usableKey(k)).toBe(true);
+    }
   });
 });
