@@ -170,6 +170,7 @@ function runWorkerTask(task: WorkerTask): void {
     const out = vectorOn(task.out, task.bits, task.length);
     if (regenerateInto(out, task.jobs, task.from, task.to, task.sessionId, task.round) < 0) state = DONE;
   } finally {
+    task.jobs.secretKeys.fill(0); // this thread's copy of the reconstructed keys
     Atomics.store(flag, 0, state);
     Atomics.notify(flag, 0);
   }
