@@ -60,3 +60,6 @@ export {
   type SparseVector,
   type TrainOptions,
 } from './trainers.ts';
+export { CheckpointStore, type Checkpoint } from './checkpoint.ts';
+export { runCoordinator, type CoordinatorOptions, type CoordinatorResult, type RoundMetrics } from './coordinator.ts';
+export { runClient, type ClientEvaluateResult, type ClientFitResult, type ClientOptions, type ClientSummary } from './client.ts';

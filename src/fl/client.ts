@@ -1,0 +1,147 @@
+/**
+ * The federated client: joins a coordinator, and for every instruction runs
+ * the user's `fit` or `evaluate` on its own data, sending back only the new
+ * weights (or the delta), its example count and metrics. The training data
+ * never leaves the process.
+ */
+import { aoptions } from '../core/assert.ts';
+import { ConfideError, describe, isConfideError } from '../core/errors.ts';
+import { join, type Identity, type JoinOptions, type NetListener, type Party, type PartyId, type Received, type Transport } from '../net/index.ts';
+import type { FitConfig } from './strategies.ts';
+import { atensors, type Tensors } from './tensors.ts';
+
+export interface ClientFitResult {
+  /** The weights after local training, or (exactly one of the two) the change to the weights received. */
+  weights?: Tensors;
+  delta?: Tensors;
+  /** Training examples used (the FedAvg weight), an integer >= 1. */
+  examples: number;
+  /** Mean training loss, reported in the round metrics. */
+  loss?: number;
+}
+
+export interface ClientEvaluateResult {
+  loss: number;
+  accuracy: number;
+  examples: number;
+}
+
+export interface ClientOptions {
+  transport: Transport;
+  address: string;
+  identity: Identity;
+  serverId?: PartyId;
+  token?: Uint8Array;
+  fit: (weights: Tensors, config: FitConfig & { round: number }) => ClientFitResult | Promise<ClientFitResult>;
+  evaluate?: (weights: Tensors, config: { round: number }) => ClientEvaluateResult | Promise<ClientEvaluateResult>;
+  /** Longest wait for the coordinator's next instruction (default 600,000 ms). */
+  idleTimeoutMs?: number;
+  /** How long to keep trying to (re)join a coordinator, e.g. one restarted from a checkpoint (default 60,000 ms). */
+  rejoinWindowMs?: number;
+  on?: NetListener;
+  /** Called after each instruction handled (progress output). */
+  onRound?: (event: { kind: 'fit' | 'skip' | 'evaluate'; round: number }) => void;
+}
+
+export interface ClientSummary {
+  readonly fitted: number;
+  readonly evaluated: number;
+  readonly reason: string;
+}
+
+const KEYS = ['transport', 'address', 'identity', 'serverId', 'token', 'fit', 'evaluate', 'idleTimeoutMs', 'rejoinWindowMs', 'on', 'onRound'];
+
+function tensorsOf(m: Received): Tensors {
+  const names = typeof m.header.names === 'string' ? m.header.names.split('\n') : [];
+  if (names.length !== m.payloads.length) throw new ConfideError('E_PROTOCOL', 'fl: instruction with mismatched tensors', { field: 'names' });
+  const out: Tensors = {};
+  names.forEach((n, i) => {
+    const p = m.payloads[i];
+    if (!(p instanceof Float32Array)) throw new ConfideError('E_PROTOCOL', `fl: tensor ${describe(n)} is not float32`, { field: 'payloads' });
+    out[n] = Float32Array.from(p);
+  });
+  return atensors(out, 'weights');
+}
+
+/**
+ * Serves the coordinator's instructions until it says 'done'. A lost link is
+ * the runtime's to restore (same session); a coordinator that restarts (a new
+ * session, e.g. after a crash and resume) is joined again for up to
+ * `rejoinWindowMs`.
+ */
+export async function runClient(options: ClientOptions): Promise<ClientSummary> {
+  aoptions(options, 'options', KEYS);
+  if (typeof options !== 'object' || options === null) throw new ConfideError('E_BAD_INPUT', '"options" expected client options', { field: 'options' });
+  if (typeof options.fit !== 'function') throw new ConfideError('E_BAD_INPUT', `"fit" expected a function, got ${describe(options.fit)}`, { field: 'fit' });
+  if (options.evaluate !== undefined && typeof options.evaluate !== 'function') throw new ConfideError('E_BAD_INPUT', `"evaluate" expected a function, got ${describe(options.evaluate)}`, { field: 'evaluate' });
+  const idle = options.idleTimeoutMs ?? 600_000;
+  const rejoin = options.rejoinWindowMs ?? 60_000;
+  const joinOptions: JoinOptions = {
+    transport: options.transport,
+    address: options.address,
+    identity: options.identity,
+    ...(options.serverId ? { serverId: options.serverId } : {}),
+    ...(options.token ? { token: options.token } : {}),
+    ...(options.on ? { on: options.on } : {}),
+  };
+  let fitted = 0, evaluated = 0;
+  const connect = async (): Promise<Party> => {
+    const until = Date.now() + rejoin;
+    for (;;) {
+      try {
+        return await join(joinOptions);
+      } catch (e) {
+        if (Date.now() > until || (isConfideError(e) && e.code === 'E_BAD_INPUT')) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  };
+  let party = await connect();
+  try {
+    for (;;) {
+      let m: Received;
+      try {
+        m = await party.receive(0, { from: party.serverId, timeoutMs: idle });
+      } catch (e) {
+        if (isConfideError(e, 'E_TIMEOUT') && party.connected) throw e;
+        // The coordinator went away (closed or restarted): join its next session.
+        await party.close().catch(() => {});
+        party = await connect();
+        continue;
+      }
+      const h = m.header;
+      const round = typeof h.round === 'number' ? h.round : -1;
+      if (h.kind === 'done') return { fitted, evaluated, reason: typeof h.reason === 'string' ? h.reason : 'done' };
+      if (h.kind === 'skip') {
+        options.onRound?.({ kind: 'skip', round });
+        continue;
+      }
+      if (h.kind === 'fit') {
+        const weights = tensorsOf(m);
+        const config = { ...(JSON.parse(typeof h.config === 'string' ? h.config : '{}') as FitConfig), round };
+        const r = await options.fit(weights, config);
+        if (typeof r !== 'object' || r === null || (r.weights === undefined) === (r.delta === undefined))
+          throw new ConfideError('E_BAD_INPUT', '"fit" must return { weights } or { delta } (exactly one) and examples', { field: 'fit' });
+        const out = atensors(r.weights ?? r.delta, r.weights ? 'fit().weights' : 'fit().delta', weights);
+        if (!Number.isSafeInteger(r.examples) || r.examples < 1) throw new ConfideError('E_BAD_INPUT', `"fit().examples" expected an integer >= 1, got ${describe(r.examples)}`, { field: 'fit().examples' });
+        const names = Object.keys(weights);
+        await party.send(party.serverId, 2 * round - 1, {
+          header: { kind: 'fit-result', round, names: names.join('\n'), examples: r.examples, delta: r.delta !== undefined, ...(typeof r.loss === 'number' && Number.isFinite(r.loss) ? { loss: r.loss } : {}) },
+          payloads: names.map((n) => out[n]),
+        });
+        fitted++;
+        options.onRound?.({ kind: 'fit', round });
+        continue;
+      }
+      if (h.kind === 'evaluate') {
+        if (options.evaluate === undefined) continue;
+        const e = await options.evaluate(tensorsOf(m), { round });
+        await party.send(party.serverId, 2 * round, { header: { kind: 'evaluate-result', round, examples: e.examples, loss: e.loss, accuracy: e.accuracy }, payloads: [] });
+        evaluated++;
+        options.onRound?.({ kind: 'evaluate', round });
+      }
+    }
+  } finally {
+    await party.close().catch(() => {});
+  }
+}
