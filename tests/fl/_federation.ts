@@ -23,6 +23,8 @@ export interface FederationOptions {
   clients: number;
   /** Client indices that never answer fit instructions (dropouts). */
   silent?: number[];
+  /** Milliseconds each fit waits before training (to make rounds last). */
+  slowMs?: number;
   /** More party ids the server admits. */
   allowExtra?: string[];
 }
@@ -42,6 +44,7 @@ export async function startFederation(o: FederationOptions): Promise<{ server: P
         serverId: server.id,
         fit: async (weights: Tensors, config) => {
           if (o.silent?.includes(i)) return new Promise<never>(() => {}); // never answers
+          if (o.slowMs) await new Promise((r) => setTimeout(r, o.slowMs));
           const r = model.fit(weights, train, { epochs: 2, learningRate: 0.5, rng: seededRng(i * 10_000 + config.round), proximalMu: Number(config.proximalMu ?? 0) });
           return { weights: r.weights, examples: r.examples, loss: r.metrics.loss };
         },
