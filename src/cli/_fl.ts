@@ -1,0 +1,225 @@
+/**
+ * `confide fl serve` and `confide fl join`: federated training of a hashed
+ * bag-of-words logistic regression over WebSocket, one coordinator and many
+ * client processes. Progress goes to stderr, one line per round.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfideError } from '../core/errors.ts';
+import { systemRng } from '../core/random.ts';
+import { PrivacyLedger } from '../dp/index.ts';
+import { readCorpus } from '../dp/stats/reader.ts';
+import {
+  DpFedAvg,
+  LogisticRegression,
+  STRATEGY_NAMES,
+  createStrategy,
+  hashedBagOfWords,
+  runClient,
+  runCoordinator,
+  tensorsToJson,
+  type Example,
+  type RoundMetrics,
+  type StrategyName,
+} from '../fl/index.ts';
+import { generateIdentity, identityFromSeed, serve, webSocketTransport } from '../net/index.ts';
+import { numberFlag } from './_flags.ts';
+
+export const FL_USAGE = `confide fl serve --rounds N --min-clients K --token HEX [--fraction F] [--strategy NAME]
+                [--aggregation plain] [--host H] [--port P] [--features D] [--deadline-ms MS]
+                [--checkpoint FILE] [--identity-seed HEX] [--out MODEL.json]
+                [--dp-epsilon E --ledger FILE --dataset NAME [--dp-delta D] [--noise-multiplier Z]
+                 [--clip-norm C] [--adaptive-clip]]
+      Coordinates federated training of a hashed bag-of-words logistic
+      regression (D features, default 4096). Strategies: ${STRATEGY_NAMES.join(', ')}.
+      With --dp-epsilon: DP-FedAvg, every round spent through the ledger; training
+      stops before the budget would be exceeded. --checkpoint resumes a killed run.
+confide fl join --server ws://HOST:PORT --token HEX --data FILE.jsonl [--server-id ID]
+                [--features D] [--epochs E] [--learning-rate LR] [--test-fraction F]
+      Trains on local JSONL records { "text": ..., "label": 0|1 } and sends only
+      model updates.`;
+
+function integerFlag(v: string | undefined, flag: string): number | undefined {
+  const n = numberFlag(v, flag);
+  if (n !== undefined && !Number.isSafeInteger(n)) throw new ConfideError('E_BAD_INPUT', `"--${flag}" expected an integer, got ${JSON.stringify(v)}`, { field: flag });
+  return n;
+}
+
+function hexFlag(v: string | undefined, flag: string, minBytes: number): Uint8Array {
+  if (v === undefined || !/^([0-9a-f]{2})+$/i.test(v) || v.length / 2 < minBytes)
+    throw new ConfideError('E_BAD_INPUT', `"--${flag}" expected at least ${minBytes} bytes as hex`, { field: flag });
+  return new Uint8Array(Buffer.from(v, 'hex'));
+}
+
+function progress(m: RoundMetrics, rounds: number): string {
+  const parts = [`round ${m.round}/${rounds}: ${m.aggregated}/${m.sampled} clients (${m.available} connected, ${m.dropped} dropped)`];
+  if (m.trainLoss !== undefined) parts.push(`train loss ${m.trainLoss.toFixed(4)}`);
+  if (m.evaluation) parts.push(`eval accuracy ${(m.evaluation.accuracy * 100).toFixed(2)}% on ${m.evaluation.examples}`);
+  if (m.privacy) parts.push(`ε ${m.privacy.spent.toFixed(3)}/${m.privacy.budget} (C = ${m.privacy.clipNorm.toPrecision(3)})`);
+  if (!m.updated) parts.push('model unchanged (too few updates)');
+  parts.push(`${m.seconds.toFixed(2)} s`);
+  return parts.join(', ');
+}
+
+async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      rounds: { type: 'string' },
+      'min-clients': { type: 'string' },
+      fraction: { type: 'string' },
+      strategy: { type: 'string', default: 'fedavg' },
+      aggregation: { type: 'string', default: 'plain' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      features: { type: 'string', default: '4096' },
+      'deadline-ms': { type: 'string', default: '120000' },
+      token: { type: 'string' },
+      checkpoint: { type: 'string' },
+      'identity-seed': { type: 'string' },
+      out: { type: 'string' },
+      'dp-epsilon': { type: 'string' },
+      'dp-delta': { type: 'string', default: '1e-5' },
+      'noise-multiplier': { type: 'string', default: '1' },
+      'clip-norm': { type: 'string', default: '1' },
+      'adaptive-clip': { type: 'boolean', default: false },
+      ledger: { type: 'string' },
+      dataset: { type: 'string' },
+    },
+  });
+  if (values.aggregation !== 'plain')
+    throw new ConfideError('E_UNSUPPORTED', `--aggregation ${values.aggregation} is not available yet; only plain aggregation is implemented`, { field: 'aggregation' });
+  const rounds = integerFlag(values.rounds, 'rounds');
+  const minClients = integerFlag(values['min-clients'], 'min-clients');
+  if (rounds === undefined || minClients === undefined) throw new ConfideError('E_BAD_INPUT', '--rounds and --min-clients are required', { field: 'rounds' });
+  const token = hexFlag(values.token, 'token', 16);
+  const fraction = numberFlag(values.fraction, 'fraction') ?? 1;
+  const features = integerFlag(values.features, 'features')!;
+  const model = new LogisticRegression({ features });
+  const identity = values['identity-seed'] ? identityFromSeed(hexFlag(values['identity-seed'], 'identity-seed', 32).subarray(0, 32)) : generateIdentity();
+  let ledger: PrivacyLedger | undefined;
+  let strategy;
+  const epsilon = numberFlag(values['dp-epsilon'], 'dp-epsilon');
+  if (epsilon !== undefined) {
+    if (!values.ledger || !values.dataset) throw new ConfideError('E_BAD_INPUT', '--dp-epsilon needs --ledger and --dataset', { field: 'ledger' });
+    if (values.strategy !== 'fedavg') throw new ConfideError('E_BAD_INPUT', 'DP-FedAvg averages with FedAvg; leave --strategy at fedavg', { field: 'strategy' });
+    ledger = PrivacyLedger.open(values.ledger);
+    if (!ledger.datasets().some((d) => d.dataset === values.dataset))
+      ledger.setBudget(values.dataset, { epsilon, delta: numberFlag(values['dp-delta'], 'dp-delta')! }, { method: 'rdp', principal: 'confide fl serve', purpose: 'federated training' });
+    const expectedClients = Math.max(minClients, Math.ceil(fraction * minClients));
+    strategy = new DpFedAvg({
+      noiseMultiplier: numberFlag(values['noise-multiplier'], 'noise-multiplier')!,
+      clipNorm: numberFlag(values['clip-norm'], 'clip-norm')!,
+      expectedClients,
+      ...(values['adaptive-clip'] ? { adaptive: {} } : {}),
+    });
+  } else strategy = createStrategy(values.strategy as StrategyName, values.strategy === 'fedprox' ? { mu: 0.01 } : values.strategy === 'krum' ? { f: 1 } : values.strategy === 'trimmed-mean' ? { beta: 0.1 } : undefined);
+  const server = await serve({ transport: webSocketTransport({ host: values.host, port: integerFlag(values.port, 'port')! }), identity, token });
+  process.stderr.write(`fl serve: listening on ${server.address}, server id ${server.id}\n`);
+  try {
+    const res = await runCoordinator({
+      server,
+      initialWeights: model.initialWeights(),
+      strategy,
+      rounds,
+      minClients,
+      fraction,
+      roundDeadlineMs: integerFlag(values['deadline-ms'], 'deadline-ms')!,
+      evaluateEvery: 1,
+      ...(values.checkpoint ? { checkpoint: values.checkpoint } : {}),
+      ...(ledger ? { dp: { ledger, dataset: values.dataset!, principal: 'confide fl serve' } } : {}),
+      onRound: (m) => process.stderr.write(`${progress(m, rounds)}\n`),
+    });
+    if (res.startedAt > 1) process.stderr.write(`fl serve: resumed at round ${res.startedAt}\n`);
+    if (values.out) writeFileSync(values.out, JSON.stringify({ model: 'logistic-regression', features, weights: tensorsToJson(res.weights), history: res.history }));
+    return 0;
+  } finally {
+    await server.close();
+    ledger?.close();
+  }
+}
+
+/** JSONL records { text, label } → hashed examples; a deterministic split by line into train and test. */
+async function readExamples(path: string, features: number, testFraction: number): Promise<{ train: Example[]; test: Example[] }> {
+  const train: Example[] = [], test: Example[] = [];
+  let k = 0;
+  await readCorpus([path], {
+    format: 'jsonl',
+    onRecord: (r) => {
+      if (typeof r.text !== 'string') return 'no string "text" field';
+      const y = r.label === 1 || r.label === true || r.label === 'spam' ? 1 : r.label === 0 || r.label === false || r.label === 'ham' ? 0 : -1;
+      if (y < 0) return '"label" is not 0/1';
+      const e = { x: hashedBagOfWords(r.text, features), y };
+      // Every ⌈1/f⌉-th record is held out: stable across runs, no randomness needed.
+      if (testFraction > 0 && k++ % Math.round(1 / testFraction) === 0) test.push(e);
+      else train.push(e);
+    },
+  });
+  return { train, test };
+}
+
+async function joinCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      server: { type: 'string' },
+      token: { type: 'string' },
+      'server-id': { type: 'string' },
+      data: { type: 'string' },
+      features: { type: 'string', default: '4096' },
+      epochs: { type: 'string', default: '1' },
+      'learning-rate': { type: 'string', default: '0.5' },
+      'test-fraction': { type: 'string', default: '0.2' },
+    },
+  });
+  if (!values.server || !values.data) throw new ConfideError('E_BAD_INPUT', '--server and --data are required', { field: 'server' });
+  const token = hexFlag(values.token, 'token', 16);
+  const features = integerFlag(values.features, 'features')!;
+  const testFraction = numberFlag(values['test-fraction'], 'test-fraction')!;
+  if (!(testFraction >= 0 && testFraction < 1)) throw new ConfideError('E_BAD_INPUT', '"--test-fraction" expected a number in [0, 1)', { field: 'test-fraction' });
+  const { train, test } = await readExamples(values.data, features, testFraction);
+  if (train.length === 0) throw new ConfideError('E_BAD_INPUT', `no training records in ${values.data}`, { field: 'data' });
+  const model = new LogisticRegression({ features });
+  const epochs = integerFlag(values.epochs, 'epochs')!;
+  const learningRate = numberFlag(values['learning-rate'], 'learning-rate')!;
+  process.stderr.write(`fl join: ${train.length} training and ${test.length} test records\n`);
+  const rng = systemRng();
+  const summary = await runClient({
+    transport: webSocketTransport(),
+    address: values.server,
+    identity: generateIdentity(),
+    token,
+    ...(values['server-id'] ? { serverId: values['server-id'] } : {}),
+    fit: (weights, config) => {
+      const r = model.fit(weights, train, { epochs, learningRate, rng, proximalMu: typeof config.proximalMu === 'number' ? config.proximalMu : 0 });
+      return { weights: r.weights, examples: r.examples, loss: r.metrics.loss };
+    },
+    evaluate: (weights) => model.evaluate(weights, test),
+    onRound: (e) => process.stderr.write(`fl join: round ${e.round} ${e.kind}\n`),
+  });
+  process.stderr.write(`fl join: ${summary.reason} after ${summary.fitted} fits\n`);
+  return 0;
+}
+
+export async function flCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  try {
+    if (sub === 'serve') return await serveCommand(rest);
+    if (sub === 'join') return await joinCommand(rest);
+  } catch (e) {
+    if (e instanceof ConfideError) {
+      process.stderr.write(`confide fl ${sub}: ${e.code}: ${e.message}\n`);
+      return e.code === 'E_BUDGET_EXCEEDED' ? 3 : 1;
+    }
+    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`confide fl ${sub}: ${(e as Error).message}\n\nusage:\n  ${FL_USAGE}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  process.stderr.write(`confide fl: unknown sub-command ${JSON.stringify(sub ?? '')}\n\nusage:\n  ${FL_USAGE}\n`);
+  return 2;
+}
+
