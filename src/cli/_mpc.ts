@@ -14,6 +14,7 @@
  * --roster id0,id1,... (ids from --seed) lets a party refuse a roster it did
  * not expect. Shares are sealed party to party, so the relay reads none.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -264,10 +265,12 @@ export async function mpcCommand(argv: string[]): Promise<number> {
       sharing,
       ...(f.threshold !== undefined ? { threshold: intFlag(f.threshold, 'threshold') } : {}),
       ...(store !== undefined ? { triples: store } : {}),
-      session: `confide-mpc-cli:${roster.join(',')}`,
+      // The roster's hash: binds the channel keys to this exact set and order of parties.
+      session: `confide-mpc-cli:${createHash('sha256').update(roster.join(',')).digest('hex')}`,
       timeoutMs,
       firstRound: FIRST_MPC_ROUND,
     });
+    out({ type: 'ready', party: index, sharing, parties: n });
     // Public metadata: column names, row count, and the statistics (all parties must ask for the same).
     const meta: Meta = { columns: [...data.keys()], rows, stats: f.stat! };
     const metas = (await mpc.exchange(JSON.stringify(meta))).map((s) => (s === undefined ? undefined : (JSON.parse(s) as Meta))) as Meta[];

@@ -31,7 +31,7 @@ function start(args: string[]) {
     });
   });
   const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
-  return { lines, listen, exit, stderr: () => stderr };
+  return { lines, listen, exit, stderr: () => stderr, kill: () => child.kill('SIGKILL') };
 }
 
 describe('confide mpc run, 3 processes', () => {
@@ -76,5 +76,45 @@ describe('confide mpc run, 3 processes', () => {
     }
     // Each party spent 40 triples (one per row of Σxy); the files keep only the unused 60.
     for (let i = 0; i < 3; i++) expect(TripleStore.decode(new Uint8Array(readFileSync(join(dir, `triples-${i}.bin`)))).capacity).toBe(60);
+  }, 120_000);
+});
+
+describe('confide mpc run --sharing shamir, 5 processes', () => {
+  it('survives a party killed as the input round starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'confide-mpc-shamir-'));
+    const rows = [0, 1, 2, 3, 4].map((p) => Array.from({ length: 10 }, (_, i) => p * 10 + i));
+    rows.forEach((r, p) => writeFileSync(join(dir, `p${p}.csv`), `v\n${r.join('\n')}\n`));
+    const token = 'b2'.repeat(16);
+    const args = (i: number, first: string) => ['run', '--party', String(i), '--parties', `${first},b:0,c:0,d:0,e:0`, '--input', join(dir, `p${i}.csv`), '--stat', 'mean:v,sum:v', '--token', token, '--sharing', 'shamir', '--timeout-ms', '4000', '--json'];
+    const p0 = start(args(0, '127.0.0.1:0'));
+    const hostPort = (await p0.listen).replace(/^wss?:\/\//, '');
+    const others = [1, 2, 3, 4].map((i) => start(args(i, hostPort)));
+    const victim = others[2]; // party 3
+    // Kill party 3 once its session is up, as the input round begins.
+    let exited = false;
+    void victim.exit.then(() => (exited = true));
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (exited || victim.lines.some((l) => l.type === 'ready')) {
+          clearInterval(timer);
+          victim.kill();
+          resolve();
+        }
+      }, 5);
+    });
+    const codes = await Promise.all([p0.exit, ...others.map((o) => o.exit)]);
+    expect(victim.lines.some((l) => l.type === 'ready')).toBe(true);
+    expect(codes[3]).not.toBe(0);
+    expect(codes.filter((_, i) => i !== 3), [p0.stderr(), ...others.map((o) => o.stderr())].join('\n')).toEqual([0, 0, 0, 0]);
+    const sum = (ps: number[]) => ps.flatMap((p) => rows[p]).reduce((s, v) => s + v, 0);
+    for (const p of [p0, others[0], others[1], others[3]]) {
+      const r = Object.fromEntries(p.lines.filter((l) => l.type === 'result').map((l) => [l.stat, l]));
+      const done = p.lines.find((l) => l.type === 'done')!;
+      expect(done.dropped).toEqual([3]);
+      // Party 3's rows count only if every survivor received its shares before it died.
+      const withIt = r['sum:v'].count === 50;
+      expect(r['sum:v'].count).toBe(withIt ? 50 : 40);
+      expect(r['sum:v'].value as number).toBeCloseTo(sum(withIt ? [0, 1, 2, 3, 4] : [0, 1, 2, 4]), 6);
+    }
   }, 120_000);
 });
