@@ -52,11 +52,15 @@ export function shareAdditive(secret: BigUint64Array, parties: number, options?:
   return shares;
 }
 
-/** The sum of all shares. Every party's share is needed: a missing one is E_PROTOCOL. */
-export function reconstructAdditive(shares: readonly BigUint64Array[], options?: { domain?: AdditiveDomain; parties?: number }): BigUint64Array {
+/**
+ * The sum of all shares. Every party's share is needed: a missing one is
+ * E_PROTOCOL. In Z_2^64, pass `out` in WASM memory (core's `arenaAlloc`) with
+ * shares there too, and the sum runs on the WASM kernel.
+ */
+export function reconstructAdditive(shares: readonly BigUint64Array[], options?: { domain?: AdditiveDomain; parties?: number; out?: BigUint64Array }): BigUint64Array {
   if (!Array.isArray(shares) || shares.length === 0)
     throw new ConfideError('E_BAD_INPUT', '"shares" expected a non-empty array of BigUint64Array', { field: 'shares' });
-  aoptions(options, 'options', ['domain', 'parties']);
+  aoptions(options, 'options', ['domain', 'parties', 'out']);
   if (options?.parties !== undefined) {
     ainteger(options.parties, 'parties', 2, MAX_PARTIES);
     if (shares.length !== options.parties)
@@ -66,7 +70,8 @@ export function reconstructAdditive(shares: readonly BigUint64Array[], options?:
       });
   }
   const domain = options?.domain ?? Z64;
-  if (domain === Z64) return Z64.sum(shares);
+  if (domain === Z64) return Z64.sum(shares, options?.out);
+  if (options?.out !== undefined) throw new ConfideError('E_BAD_INPUT', '"out" applies to the Z64 domain only', { field: 'out' });
   const f = vectorField(domain, 'domain');
   const first = f.check(shares[0], 'shares[0]');
   const out = first.slice();
