@@ -48,6 +48,7 @@ export function atensors(v: unknown, field: string, like?: Tensors): Tensors {
 
 /** A deep copy. */
 export function cloneTensors(t: Tensors): Tensors {
+  atensors(t, 't');
   const out: Tensors = {};
   for (const name of Object.keys(t)) out[name] = Float32Array.from(t[name]);
   return out;
@@ -55,6 +56,7 @@ export function cloneTensors(t: Tensors): Tensors {
 
 /** Zeros with the shape of `like`. */
 export function zerosLike(like: Tensors): Tensors {
+  atensors(like, 'like');
   const out: Tensors = {};
   for (const name of Object.keys(like)) out[name] = new Float32Array(like[name].length);
   return out;
@@ -86,6 +88,7 @@ export function l2Norm(t: Tensors): number {
 
 /** Total number of parameters. */
 export function parameterCount(t: Tensors): number {
+  atensors(t, 't');
   let n = 0;
   for (const name of Object.keys(t)) n += t[name].length;
   return n;
@@ -135,6 +138,7 @@ function bytesOf(x: Float32Array): Uint8Array {
 }
 
 export function tensorsToJson(t: Tensors): TensorsJson {
+  atensors(t, 't');
   const out: TensorsJson = {};
   for (const name of Object.keys(t)) out[name] = Buffer.from(bytesOf(t[name])).toString('base64');
   return out;

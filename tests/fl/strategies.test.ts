@@ -228,3 +228,28 @@ describe('input checks', () => {
     expect(thrown(() => createStrategy('nope' as StrategyName)) instanceof ConfideError).toBe(true);
   });
 });
+
+describe('tensor helpers', () => {
+  it('compute and refuse as documented, and pass the type-confusion battery', async () => {
+    const { atensors, cloneTensors, l2Norm, parameterCount, subtractTensors, zerosLike } = await import('../../src/fl/index.ts');
+    const a = { w: t(3, 4), b: t(0) };
+    expect(l2Norm(a)).toBe(5);
+    expect(parameterCount(a)).toBe(3);
+    expect(Array.from(subtractTensors(a, { w: t(1, 1), b: t(2) }).b)).toEqual([-2]);
+    const c = cloneTensors(a);
+    c.w[0] = 9;
+    expect(a.w[0]).toBe(3);
+    expect(Array.from(zerosLike(a).w)).toEqual([0, 0]);
+    expect(thrown(() => atensors({}, 'x')).code).toBe('E_BAD_INPUT');
+    const valid = () => [{ w: t(1, 2) }];
+    const failures = [
+      ...(await confusionFailures('cloneTensors', cloneTensors, valid)),
+      ...(await confusionFailures('zerosLike', zerosLike, valid)),
+      ...(await confusionFailures('l2Norm', l2Norm, valid)),
+      ...(await confusionFailures('parameterCount', parameterCount, valid)),
+      ...(await confusionFailures('tensorsToJson', tensorsToJson, valid)),
+      ...(await confusionFailures('subtractTensors', subtractTensors, () => [{ w: t(1, 2) }, { w: t(0, 1) }])),
+    ];
+    expect(failures).toEqual([]);
+  });
+});
