@@ -56,4 +56,41 @@ describe('DP release of MPC statistics', () => {
     expect(codes).toEqual(['E_PROTOCOL', 'E_BUDGET_EXCEEDED', 'E_BUDGET_EXCEEDED']);
     for (const l of ls) l.close();
   });
+
+  it('Gaussian shares: three parties each add variance ⌈σ²/3⌉ and the ledger is charged the distributed ρ', async () => {
+    const bins = 400;
+    const edges = Array.from({ length: bins + 1 }, (_, i) => i);
+    const data = [0, 1, 2].map((p) => Float64Array.from({ length: 400 }, (_, i) => (i * 3 + p) % bins + 0.5));
+    const truth = new Array(bins).fill(0);
+    for (const d of data) for (const v of d) truth[Math.floor(v)]++;
+    const dir = mkdtempSync(join(tmpdir(), 'confide-mpc-dpg-'));
+    const ls = [0, 1, 2].map((i) => {
+      const l = PrivacyLedger.open(join(dir, `p${i}.db`));
+      l.setBudget('rows', { rho: 1 }, { principal: 'officer' });
+      return l;
+    });
+    // ρ = 1/18: σ² = 1/(2ρ) = 9 in all, so each party adds variance ⌈9/3⌉ = 3.
+    const rho = 1 / 18;
+    const { results } = await runParties(3, (mpc, i) =>
+      jointHistogram(mpc, data[i], edges, { dp: { ledger: ls[i], dataset: 'rows', principal: `party ${i}`, mechanism: 'gaussian', rho, rng: seededRng(200 + i) } }),
+    );
+    const out = results.map((r) => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    });
+    const noise = out[0].map((v, k) => v - truth[k]);
+    const mean = noise.reduce((a, b) => a + b, 0) / bins;
+    const sampleVar = noise.reduce((a, b) => a + (b - mean) ** 2, 0) / (bins - 1);
+    // A discrete Gaussian with σ² = 3 has variance within 1e-6 of 3; three shares: 9.
+    expect(Math.abs(mean)).toBeLessThan(5 * Math.sqrt(9 / bins));
+    expect(sampleVar).toBeGreaterThan(9 * 0.6);
+    expect(sampleVar).toBeLessThan(9 * 1.5);
+    for (const l of ls) {
+      const spent = l.odometer('rows').spent;
+      // The distributed bound is a little above the target ρ, never below.
+      expect(spent).toBeGreaterThanOrEqual(rho);
+      expect(spent).toBeLessThan(rho * 1.2);
+      l.close();
+    }
+  });
 });
