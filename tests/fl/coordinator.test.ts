@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ConfideError } from '../../src/core/index.ts';
 import { identityFromSeed, join } from '../../src/net/index.ts';
 import { PrivacyLedger } from '../../src/dp/index.ts';
 import { DpFedAvg, LogisticRegression, fedAvg, fedProx, runCoordinator, type RoundMetrics } from '../../src/fl/index.ts';
@@ -67,5 +68,22 @@ describe('runCoordinator over the in-memory runtime', () => {
     expect(ledger.odometer('mail').releases).toBe(history.length);
     expect(history.at(-1)!.privacy!.spent).toBeLessThanOrEqual(6);
     expect(history[0].privacy!.clipNorm).toBe(1);
+  });
+});
+
+describe('input checks', () => {
+  it('runCoordinator and runClient pass the type-confusion battery', async () => {
+    const { confusionFailures } = await import('../_battery.ts');
+    const { runClient } = await import('../../src/fl/index.ts');
+    const { server, model, clients } = await startFederation({ clients: 1 });
+    const valid = () => [{ server, initialWeights: model.initialWeights(), strategy: fedAvg(), rounds: 1, roundDeadlineMs: 5_000, evaluateEvery: 0 }];
+    const failures = await confusionFailures('runCoordinator', runCoordinator, valid);
+    await Promise.all(clients);
+    await server.close();
+    expect(failures).toEqual([]);
+    // runClient's valid call needs a coordinator (exercised above); every confused options value is refused up front.
+    const { CONFUSION_VALUES } = await import('../_battery.ts');
+    for (const [label, make] of CONFUSION_VALUES) await expect(runClient(make() as never), label).rejects.toBeInstanceOf(ConfideError);
+    await expect(runClient({ fit: 1 } as never)).rejects.toMatchObject({ field: 'fit' });
   });
 });
