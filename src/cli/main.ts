@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `confide` command. `confide run` is the main job on embedded defaults;
- * each module adds its own sub-commands (stats, budget, audit, he, secagg, ...).
+ * each module adds its own sub-commands (stats, budget, audit, he, secagg, mpc, ...).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -16,6 +16,7 @@ import { runCorpusReport, type CorpusReport } from './_corpus_report.ts';
 import { STATS_USAGE, statsCommand, statsJson, statsTable } from './_stats.ts';
 import { HE_USAGE, heCommand } from './_he.ts';
 import { SECAGG_USAGE, secaggCommand } from './_secagg.ts';
+import { MPC_USAGE, mpcCommand } from './_mpc.ts';
 
 function readFile(path: string): string {
   try {
@@ -46,6 +47,7 @@ usage:
   ${AUDIT_USAGE}
   ${HE_USAGE}
   ${SECAGG_USAGE.replace(/\n/g, '\n  ')}
+  ${MPC_USAGE.replace(/\n/g, '\n  ')}
   confide help | --help
   confide version | --version
 `;
@@ -93,6 +95,8 @@ async function main(argv: string[]): Promise<number> {
       return heCommand(rest);
     case 'secagg':
       return secaggCommand(rest);
+    case 'mpc':
+      return mpcCommand(rest);
     case 'budget':
       return budgetCommand(rest);
     case 'audit':
