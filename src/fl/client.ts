@@ -7,8 +7,9 @@
 import { aoptions } from '../core/assert.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
 import { join, type Identity, type JoinOptions, type NetListener, type Party, type PartyId, type Received, type Transport } from '../net/index.ts';
+import { runSecAggClient, type SecAggConfig } from '../secagg/index.ts';
 import type { FitConfig } from './strategies.ts';
-import { atensors, type Tensors } from './tensors.ts';
+import { atensors, flatten, subtractTensors, type Tensors } from './tensors.ts';
 
 export interface ClientFitResult {
   /** The weights after local training, or (exactly one of the two) the change to the weights received. */
@@ -39,6 +40,12 @@ export interface ClientOptions {
   /** How long to keep trying to (re)join a coordinator, e.g. one restarted from a checkpoint (default 60,000 ms). */
   rejoinWindowMs?: number;
   on?: NetListener;
+  /**
+   * The secure-aggregation config this client accepts (the coordinator must
+   * use exactly this one; src/secagg checks its digest). Without it the client
+   * refuses rounds the coordinator runs with secure aggregation.
+   */
+  secagg?: SecAggConfig;
   /** Called after each instruction handled (progress output). */
   onRound?: (event: { kind: 'fit' | 'skip' | 'evaluate'; round: number }) => void;
 }
@@ -49,7 +56,7 @@ export interface ClientSummary {
   readonly reason: string;
 }
 
-const KEYS = ['transport', 'address', 'identity', 'serverId', 'token', 'fit', 'evaluate', 'idleTimeoutMs', 'rejoinWindowMs', 'on', 'onRound'];
+const KEYS = ['transport', 'address', 'identity', 'serverId', 'token', 'fit', 'evaluate', 'idleTimeoutMs', 'rejoinWindowMs', 'on', 'secagg', 'onRound'];
 
 function tensorsOf(m: Received): Tensors {
   const names = typeof m.header.names === 'string' ? m.header.names.split('\n') : [];
@@ -125,6 +132,16 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
         const out = atensors(r.weights ?? r.delta, r.weights ? 'fit().weights' : 'fit().delta', weights);
         if (!Number.isSafeInteger(r.examples) || r.examples < 1) throw new ConfideError('E_BAD_INPUT', `"fit().examples" expected an integer >= 1, got ${describe(r.examples)}`, { field: 'fit().examples' });
         const names = Object.keys(weights);
+        if (h.aggregation === 'secagg') {
+          if (options.secagg === undefined)
+            throw new ConfideError('E_PROTOCOL', 'fl: the coordinator runs secure aggregation but this client has no secagg config', { field: 'secagg' });
+          const delta = r.delta ?? subtractTensors(out, weights);
+          // Masked, weighted by the example count: the coordinator learns only Σ n_i Δ_i and Σ n_i.
+          await runSecAggClient(party, { identity: options.identity, config: options.secagg, input: flatten(delta, names), weight: r.examples, round: Number(h.secaggRound), timeoutMs: idle });
+          fitted++;
+          options.onRound?.({ kind: 'fit', round });
+          continue;
+        }
         await party.send(party.serverId, 2 * round - 1, {
           header: { kind: 'fit-result', round, names: names.join('\n'), examples: r.examples, delta: r.delta !== undefined, ...(typeof r.loss === 'number' && Number.isFinite(r.loss) ? { loss: r.loss } : {}) },
           payloads: names.map((n) => out[n]),

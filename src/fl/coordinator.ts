@@ -21,10 +21,17 @@ import { ConfideError, describe } from '../core/errors.ts';
 import { seededRng, systemRng, type Rng } from '../core/random.ts';
 import type { PrivacyLedger } from '../dp/index.ts';
 import type { PartyId, PartyServer, Received } from '../net/index.ts';
+import { runSecAggServer, type SecAggConfig } from '../secagg/index.ts';
 import { CheckpointStore } from './checkpoint.ts';
 import { DpFedAvg } from './dp_fedavg.ts';
 import { strategyFromState, type ClientUpdate, type Strategy } from './strategies.ts';
-import { atensors, cloneTensors, subtractTensors, type Tensors } from './tensors.ts';
+import { atensors, cloneTensors, parameterCount, subtractTensors, unflatten, type Tensors } from './tensors.ts';
+
+/**
+ * Secure-aggregation rounds use secagg's net rounds 8R + 1 ... 8R + 5 with
+ * R = SECAGG_ROUND_BASE + r, far above the FL protocol's own rounds (<= 2·10^6).
+ */
+export const SECAGG_ROUND_BASE = 2 ** 20;
 
 export interface RoundMetrics {
   readonly round: number;
@@ -75,6 +82,14 @@ export interface CoordinatorOptions {
   run?: string;
   /** Required with DP-FedAvg: where the rounds are spent. */
   dp?: { ledger: PrivacyLedger; dataset: string; principal: string };
+  /**
+   * 'plain' (default): the coordinator receives every update. 'secagg': clients
+   * send only masked updates and the coordinator learns their example-weighted
+   * sum (src/secagg, Bonawitz et al. 2017); needs `secagg` and a mean-based strategy.
+   */
+  aggregation?: 'plain' | 'secagg';
+  /** The secure-aggregation config (length = the model's parameter count, maxWeight = the largest example count a client may claim); clients pin the same one. */
+  secagg?: SecAggConfig;
   /** Tests and simulations only: makes sampling and DP noise reproducible (round r uses seededRng(seed·2^32 + r)). */
   seed?: number;
   /** Called after every round (progress output). */
@@ -88,7 +103,7 @@ export interface CoordinatorResult {
   readonly startedAt: number;
 }
 
-const KEYS = ['server', 'initialWeights', 'strategy', 'rounds', 'minClients', 'minAvailable', 'fraction', 'sampling', 'roundDeadlineMs', 'waitForClientsMs', 'minUpdates', 'evaluateEvery', 'fitConfig', 'checkpoint', 'run', 'dp', 'seed', 'onRound'];
+const KEYS = ['server', 'initialWeights', 'strategy', 'rounds', 'minClients', 'minAvailable', 'fraction', 'sampling', 'roundDeadlineMs', 'waitForClientsMs', 'minUpdates', 'evaluateEvery', 'fitConfig', 'checkpoint', 'run', 'dp', 'aggregation', 'secagg', 'seed', 'onRound'];
 
 /** Packs tensors as (names, payloads). */
 function pack(t: Tensors): { names: string; payloads: Float32Array[] } {
@@ -145,6 +160,18 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
     throw new ConfideError('E_BAD_INPUT', `"strategy" expected a Strategy or DpFedAvg, got ${describe(strategy)}`, { field: 'strategy' });
   if (isDp && options.dp === undefined) throw new ConfideError('E_BAD_INPUT', '"dp" expected { ledger, dataset, principal } with a DP-FedAvg strategy', { field: 'dp' });
 
+  const aggregation = options.aggregation ?? 'plain';
+  if (aggregation !== 'plain' && aggregation !== 'secagg') throw new ConfideError('E_BAD_INPUT', `"aggregation" expected 'plain' or 'secagg', got ${describe(aggregation)}`, { field: 'aggregation' });
+  if (aggregation === 'secagg') {
+    if (isDp) throw new ConfideError('E_UNSUPPORTED', 'DP-FedAvg with secure aggregation (distributed noise) is not implemented; use plain aggregation for central DP', { field: 'aggregation' });
+    const name = (strategy as Strategy).name;
+    if (name === 'fedmedian' || name === 'trimmed-mean' || name === 'krum')
+      throw new ConfideError('E_BAD_INPUT', `${name} needs every individual update; secure aggregation reveals only their sum`, { field: 'strategy' });
+    const c = options.secagg;
+    if (typeof c !== 'object' || c === null) throw new ConfideError('E_BAD_INPUT', '"secagg" expected a SecAggConfig with aggregation: \'secagg\'', { field: 'secagg' });
+    if (c.length !== parameterCount(options.initialWeights)) throw new ConfideError('E_BAD_INPUT', `"secagg.length" expected the model's ${parameterCount(options.initialWeights)} parameters, got ${describe(c.length)}`, { field: 'secagg.length' });
+    if (c.maxWeight === undefined) throw new ConfideError('E_BAD_INPUT', '"secagg.maxWeight" is needed: clients weight their updates by their example counts', { field: 'secagg.maxWeight' });
+  }
   const store = options.checkpoint === undefined ? undefined : CheckpointStore.open(options.checkpoint);
   let weights = cloneTensors(options.initialWeights);
   let start = 1;
@@ -158,6 +185,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
     }
     for (let r = start; r <= rounds; r++) {
       const t0 = performance.now();
+      let secureSurvivors = 0;
       if (strategy instanceof DpFedAvg) {
         const { ledger, dataset } = options.dp!;
         if (!ledger.preview(dataset, strategy.roundEvent()).fits) {
@@ -178,11 +206,33 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       const others = pool.filter((p) => !sampled.includes(p));
       const config = { ...(strategy instanceof DpFedAvg ? {} : strategy.fitConfig()), ...(options.fitConfig ?? {}) };
       const { names, payloads } = pack(weights);
-      if (sampled.length > 0) await server.broadcast(0, { header: { kind: 'fit', round: r, names, config: JSON.stringify(config) }, payloads }, { to: sampled });
+      const header: Record<string, string | number> = { kind: 'fit', round: r, names, config: JSON.stringify(config) };
+      if (aggregation === 'secagg') {
+        header.aggregation = 'secagg';
+        header.secaggRound = SECAGG_ROUND_BASE + r;
+      }
+      if (sampled.length > 0) await server.broadcast(0, { header, payloads }, { to: sampled });
       if (others.length > 0) await server.broadcast(0, { header: { kind: 'skip', round: r }, payloads: [] }, { to: others });
-      const { messages, dropped } = sampled.length > 0 ? await server.collect(2 * r - 1, { deadlineMs, from: sampled }) : { messages: new Map<PartyId, Received>(), dropped: [] as PartyId[] };
+      let { messages, dropped } = { messages: new Map<PartyId, Received>(), dropped: [] as PartyId[] };
       const updates: ClientUpdate[] = [];
       let lossSum = 0, lossN = 0, bad = 0;
+      if (aggregation === 'secagg' && sampled.length > 0) {
+        // The coordinator learns Σ n_i Δ_i and Σ n_i over the survivors, nothing else.
+        try {
+          const res = await runSecAggServer(server, { config: options.secagg!, round: SECAGG_ROUND_BASE + r, participants: sampled, deadlineMs });
+          dropped = sampled.filter((p) => !res.survivors.includes(p));
+          if (res.weight > 0) {
+            const mean = res.values.map((v) => v / res.weight);
+            // One "update" carrying the weighted mean: every mean-based strategy's Δ̄ is then exactly it.
+            updates.push({ delta: unflatten(mean, weights), examples: 1 });
+            secureSurvivors = res.survivors.length;
+          }
+        } catch (e) {
+          // Too few clients stayed (E_PROTOCOL) or a deadline passed: nothing was unmasked; the model stays.
+          if (!(e instanceof ConfideError) || (e.code !== 'E_PROTOCOL' && e.code !== 'E_TIMEOUT')) throw e;
+          dropped = sampled;
+        }
+      } else if (sampled.length > 0) ({ messages, dropped } = await server.collect(2 * r - 1, { deadlineMs, from: sampled }));
       for (const id of [...messages.keys()].sort()) {
         const m = messages.get(id)!;
         const h = m.header;
@@ -213,7 +263,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
         weights = res.weights;
         updated = true;
         privacy = { spent: res.receipt.spent, budget: res.receipt.budget, clipNorm: res.clipNorm };
-      } else if (updates.length >= minUpdates) {
+      } else if (aggregation === 'secagg' ? secureSurvivors >= minUpdates : updates.length >= minUpdates) {
         weights = strategy.aggregate(weights, updates);
         updated = true;
       }
@@ -223,7 +273,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
         round: r,
         available: pool.length,
         sampled: sampled.length,
-        aggregated: updates.length,
+        aggregated: aggregation === 'secagg' ? secureSurvivors : updates.length,
         dropped: dropped.length + bad,
         ...(lossN > 0 ? { trainLoss: lossSum / lossN } : {}),
         ...(evaluation ? { evaluation } : {}),

@@ -1,6 +1,7 @@
 /** A small in-process federation for tests: non-IID logistic-regression clients over the in-memory transport. */
 import { seededRng } from '../../src/core/index.ts';
 import { identityFromSeed, memoryTransport, serve, type PartyServer, type Transport } from '../../src/net/index.ts';
+import type { SecAggConfig } from '../../src/secagg/index.ts';
 import { LogisticRegression, runClient, type Example, type Tensors } from '../../src/fl/index.ts';
 
 export const FEATURES = 8;
@@ -25,6 +26,8 @@ export interface FederationOptions {
   silent?: number[];
   /** Milliseconds each fit waits before training (to make rounds last). */
   slowMs?: number;
+  /** The secure-aggregation config the clients pin. */
+  secagg?: SecAggConfig;
   /** More party ids the server admits. */
   allowExtra?: string[];
 }
@@ -50,6 +53,7 @@ export async function startFederation(o: FederationOptions): Promise<{ server: P
         },
         evaluate: (weights) => model.evaluate(weights, test),
         idleTimeoutMs: 20_000,
+        ...(o.secagg ? { secagg: o.secagg } : {}),
       }).catch((e) => e);
     });
   return { server, clients, model, transport };
