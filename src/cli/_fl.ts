@@ -23,10 +23,11 @@ import {
   type StrategyName,
 } from '../fl/index.ts';
 import { generateIdentity, identityFromSeed, serve, webSocketTransport } from '../net/index.ts';
+import type { SecAggConfig } from '../secagg/index.ts';
 import { numberFlag } from './_flags.ts';
 
 export const FL_USAGE = `confide fl serve --rounds N --min-clients K --token HEX [--fraction F] [--strategy NAME]
-                [--aggregation plain] [--host H] [--port P] [--features D] [--deadline-ms MS]
+                [--aggregation plain|secagg [--secagg-threshold T]] [--host H] [--port P] [--features D] [--deadline-ms MS]
                 [--checkpoint FILE] [--identity-seed HEX] [--out MODEL.json]
                 [--dp-epsilon E --ledger FILE --dataset NAME [--dp-delta D] [--noise-multiplier Z]
                  [--clip-norm C] [--adaptive-clip]]
@@ -35,8 +36,9 @@ export const FL_USAGE = `confide fl serve --rounds N --min-clients K --token HEX
       With --dp-epsilon: DP-FedAvg, every round spent through the ledger; training
       stops before the budget would be exceeded. --checkpoint resumes a killed run.
 confide fl join --server ws://HOST:PORT --token HEX --data FILE.jsonl [--server-id ID]
-                [--features D] [--epochs E] [--learning-rate LR] [--test-fraction F]
-      Trains on local JSONL records { "text": ..., "label": 0|1 } and sends only
+                [--features D] [--epochs E] [--learning-rate LR] [--test-fraction F] [--secagg-threshold T]
+      With --secagg-threshold the client takes part in secure aggregation (the
+      coordinator must use the same threshold and features). Trains on local JSONL records { "text": ..., "label": 0|1 } and sends only
       model updates.`;
 
 function integerFlag(v: string | undefined, flag: string): number | undefined {
@@ -49,6 +51,16 @@ function hexFlag(v: string | undefined, flag: string, minBytes: number): Uint8Ar
   if (v === undefined || !/^([0-9a-f]{2})+$/i.test(v) || v.length / 2 < minBytes)
     throw new ConfideError('E_BAD_INPUT', `"--${flag}" expected at least ${minBytes} bytes as hex`, { field: flag });
   return new Uint8Array(Buffer.from(v, 'hex'));
+}
+
+/**
+ * The secure-aggregation config both sides derive from the flags (clients pin
+ * it; src/secagg refuses a coordinator that uses another): logistic
+ * regression's D + 1 parameters, updates clipped to ±8 per coordinate, 16
+ * fractional bits in Z_2^32, weights (example counts scaled to [0, 1]).
+ */
+function secaggConfig(features: number, threshold: number): SecAggConfig {
+  return { length: features + 1, bits: 32, fracBits: 16, bound: 8, threshold, graph: 'complete', maxWeight: 1 };
 }
 
 function progress(m: RoundMetrics, rounds: number): string {
@@ -86,10 +98,11 @@ async function serveCommand(argv: string[]): Promise<number> {
       'adaptive-clip': { type: 'boolean', default: false },
       ledger: { type: 'string' },
       dataset: { type: 'string' },
+      'secagg-threshold': { type: 'string' },
     },
   });
-  if (values.aggregation !== 'plain')
-    throw new ConfideError('E_UNSUPPORTED', `--aggregation ${values.aggregation} is not available yet; only plain aggregation is implemented`, { field: 'aggregation' });
+  if (values.aggregation !== 'plain' && values.aggregation !== 'secagg')
+    throw new ConfideError('E_UNSUPPORTED', `--aggregation ${values.aggregation} is not available; plain and secagg are implemented (he is not yet)`, { field: 'aggregation' });
   const rounds = integerFlag(values.rounds, 'rounds');
   const minClients = integerFlag(values['min-clients'], 'min-clients');
   if (rounds === undefined || minClients === undefined) throw new ConfideError('E_BAD_INPUT', '--rounds and --min-clients are required', { field: 'rounds' });
@@ -97,6 +110,7 @@ async function serveCommand(argv: string[]): Promise<number> {
   const fraction = numberFlag(values.fraction, 'fraction') ?? 1;
   const features = integerFlag(values.features, 'features')!;
   const model = new LogisticRegression({ features });
+  const secagg = values.aggregation === 'secagg' ? secaggConfig(features, integerFlag(values['secagg-threshold'], 'secagg-threshold') ?? Math.ceil((2 * minClients) / 3)) : undefined;
   const identity = values['identity-seed'] ? identityFromSeed(hexFlag(values['identity-seed'], 'identity-seed', 32).subarray(0, 32)) : generateIdentity();
   let ledger: PrivacyLedger | undefined;
   let strategy;
@@ -127,6 +141,7 @@ async function serveCommand(argv: string[]): Promise<number> {
       fraction,
       roundDeadlineMs: integerFlag(values['deadline-ms'], 'deadline-ms')!,
       evaluateEvery: 1,
+      ...(secagg ? { aggregation: 'secagg' as const, secagg } : {}),
       ...(values.checkpoint ? { checkpoint: values.checkpoint } : {}),
       ...(ledger ? { dp: { ledger, dataset: values.dataset!, principal: 'confide fl serve' } } : {}),
       onRound: (m) => process.stderr.write(`${progress(m, rounds)}\n`),
@@ -172,6 +187,7 @@ async function joinCommand(argv: string[]): Promise<number> {
       epochs: { type: 'string', default: '1' },
       'learning-rate': { type: 'string', default: '0.5' },
       'test-fraction': { type: 'string', default: '0.2' },
+      'secagg-threshold': { type: 'string' },
     },
   });
   if (!values.server || !values.data) throw new ConfideError('E_BAD_INPUT', '--server and --data are required', { field: 'server' });
@@ -197,6 +213,7 @@ async function joinCommand(argv: string[]): Promise<number> {
       return { weights: r.weights, examples: r.examples, loss: r.metrics.loss };
     },
     evaluate: (weights) => model.evaluate(weights, test),
+    ...(values['secagg-threshold'] ? { secagg: secaggConfig(features, integerFlag(values['secagg-threshold'], 'secagg-threshold')!) } : {}),
     onRound: (e) => process.stderr.write(`fl join: round ${e.round} ${e.kind}\n`),
   });
   process.stderr.write(`fl join: ${summary.reason} after ${summary.fitted} fits\n`);

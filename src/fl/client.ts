@@ -43,11 +43,12 @@ export interface ClientOptions {
   /**
    * The secure-aggregation config this client accepts (the coordinator must
    * use exactly this one; src/secagg checks its digest). Without it the client
-   * refuses rounds the coordinator runs with secure aggregation.
+   * refuses rounds the coordinator runs with secure aggregation. Coordinates
+   * of the update beyond ±bound are clipped (counted in onRound's `clipped`).
    */
   secagg?: SecAggConfig;
   /** Called after each instruction handled (progress output). */
-  onRound?: (event: { kind: 'fit' | 'skip' | 'evaluate'; round: number }) => void;
+  onRound?: (event: { kind: 'fit' | 'skip' | 'evaluate'; round: number; clipped?: number }) => void;
 }
 
 export interface ClientSummary {
@@ -136,10 +137,13 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
           if (options.secagg === undefined)
             throw new ConfideError('E_PROTOCOL', 'fl: the coordinator runs secure aggregation but this client has no secagg config', { field: 'secagg' });
           const delta = r.delta ?? subtractTensors(out, weights);
-          // Masked, weighted by the example count: the coordinator learns only Σ n_i Δ_i and Σ n_i.
-          await runSecAggClient(party, { identity: options.identity, config: options.secagg, input: flatten(delta, names), weight: r.examples, round: Number(h.secaggRound), timeoutMs: idle });
+          // Masked and weighted by the (capped, scaled) example count: the coordinator learns only
+          // Σ w_i Δ_i and Σ w_i. Scaling keeps w_i <= maxWeight, so |w_i Δ_i| <= |Δ_i| <= bound.
+          const cap = typeof h.maxExamples === 'number' && Number.isSafeInteger(h.maxExamples) && h.maxExamples >= 1 ? h.maxExamples : 1;
+          const weight = ((options.secagg.maxWeight ?? 1) * Math.min(r.examples, cap)) / cap;
+          const outcome = await runSecAggClient(party, { identity: options.identity, config: options.secagg, input: flatten(delta, names), weight, round: Number(h.secaggRound), timeoutMs: idle });
           fitted++;
-          options.onRound?.({ kind: 'fit', round });
+          options.onRound?.({ kind: 'fit', round, clipped: outcome.clipped });
           continue;
         }
         await party.send(party.serverId, 2 * round - 1, {

@@ -88,8 +88,13 @@ export interface CoordinatorOptions {
    * sum (src/secagg, Bonawitz et al. 2017); needs `secagg` and a mean-based strategy.
    */
   aggregation?: 'plain' | 'secagg';
-  /** The secure-aggregation config (length = the model's parameter count, maxWeight = the largest example count a client may claim); clients pin the same one. */
+  /** The secure-aggregation config (length = the model's parameter count, maxWeight set); clients pin the same one. */
   secagg?: SecAggConfig;
+  /**
+   * With secure aggregation a client's weight is maxWeight·min(n_i, maxExamples)/maxExamples,
+   * so weighted updates stay within the config's bound (default 10,000).
+   */
+  maxExamples?: number;
   /** Tests and simulations only: makes sampling and DP noise reproducible (round r uses seededRng(seed·2^32 + r)). */
   seed?: number;
   /** Called after every round (progress output). */
@@ -103,7 +108,7 @@ export interface CoordinatorResult {
   readonly startedAt: number;
 }
 
-const KEYS = ['server', 'initialWeights', 'strategy', 'rounds', 'minClients', 'minAvailable', 'fraction', 'sampling', 'roundDeadlineMs', 'waitForClientsMs', 'minUpdates', 'evaluateEvery', 'fitConfig', 'checkpoint', 'run', 'dp', 'aggregation', 'secagg', 'seed', 'onRound'];
+const KEYS = ['server', 'initialWeights', 'strategy', 'rounds', 'minClients', 'minAvailable', 'fraction', 'sampling', 'roundDeadlineMs', 'waitForClientsMs', 'minUpdates', 'evaluateEvery', 'fitConfig', 'checkpoint', 'run', 'dp', 'aggregation', 'secagg', 'maxExamples', 'seed', 'onRound'];
 
 /** Packs tensors as (names, payloads). */
 function pack(t: Tensors): { names: string; payloads: Float32Array[] } {
@@ -172,6 +177,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
     if (c.length !== parameterCount(options.initialWeights)) throw new ConfideError('E_BAD_INPUT', `"secagg.length" expected the model's ${parameterCount(options.initialWeights)} parameters, got ${describe(c.length)}`, { field: 'secagg.length' });
     if (c.maxWeight === undefined) throw new ConfideError('E_BAD_INPUT', '"secagg.maxWeight" is needed: clients weight their updates by their example counts', { field: 'secagg.maxWeight' });
   }
+  const maxExamples = options.maxExamples === undefined ? 10_000 : ainteger(options.maxExamples, 'maxExamples', 1);
   const store = options.checkpoint === undefined ? undefined : CheckpointStore.open(options.checkpoint);
   let weights = cloneTensors(options.initialWeights);
   let start = 1;
@@ -210,6 +216,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       if (aggregation === 'secagg') {
         header.aggregation = 'secagg';
         header.secaggRound = SECAGG_ROUND_BASE + r;
+        header.maxExamples = maxExamples;
       }
       if (sampled.length > 0) await server.broadcast(0, { header, payloads }, { to: sampled });
       if (others.length > 0) await server.broadcast(0, { header: { kind: 'skip', round: r }, payloads: [] }, { to: others });

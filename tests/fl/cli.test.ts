@@ -12,7 +12,7 @@ function start(args: string[]): { done: Promise<{ code: number | null; stderr: s
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  return { done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr: err }))), stderr: () => err };
+  return { done: new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr: err }))), stderr: () => err };
 }
 
 async function until(f: () => string, re: RegExp, ms = 20_000): Promise<RegExpExecArray> {
@@ -73,8 +73,20 @@ describe('confide fl serve / join over WebSocket', () => {
     expect(d.stderr).toMatch(/round 1\/20: .*ε [\d.]+\/8/);
   });
 
+  it('trains with --aggregation secagg', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'confide-fl-cli-'));
+    const shards = writeShards(dir, 3);
+    const server = start(['serve', '--rounds', '2', '--min-clients', '3', '--token', TOKEN, '--features', '256', '--aggregation', 'secagg', '--secagg-threshold', '2']);
+    const address = (await until(server.stderr, /listening on (ws:\/\/\S+),/))[1];
+    const clients = shards.map((data) => start(['join', '--server', address, '--token', TOKEN, '--data', data, '--features', '256', '--secagg-threshold', '2']));
+    const s = await server.done;
+    await Promise.all(clients.map((c) => c.done));
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/round 2\/2: 3\/3 clients \(3 connected, 0 dropped\).*eval accuracy/);
+  });
+
   it('refuses unknown aggregation backends and missing flags', { timeout: 20_000 }, async () => {
-    const r = await start(['serve', '--rounds', '1', '--min-clients', '1', '--token', TOKEN, '--aggregation', 'secagg']).done;
+    const r = await start(['serve', '--rounds', '1', '--min-clients', '1', '--token', TOKEN, '--aggregation', 'he']).done;
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/E_UNSUPPORTED/);
     expect((await start(['serve', '--token', TOKEN]).done).code).toBe(1);

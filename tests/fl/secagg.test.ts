@@ -3,13 +3,13 @@ import { fedAvg, fedMedian, runCoordinator } from '../../src/fl/index.ts';
 import type { SecAggConfig } from '../../src/secagg/index.ts';
 import { FEATURES, startFederation } from './_federation.ts';
 
-const config: SecAggConfig = { length: FEATURES + 1, bits: 32, fracBits: 16, bound: 8, threshold: 3, graph: 'complete', maxWeight: 1000 };
+const config: SecAggConfig = { length: FEATURES + 1, bits: 32, fracBits: 16, bound: 8, threshold: 3, graph: 'complete', maxWeight: 1 };
 
 async function train(aggregation: 'plain' | 'secagg', silent: number[] = []) {
   const { server, model } = await startFederation({ clients: 4, secagg: config, silent });
   const res = await runCoordinator({
     server, initialWeights: model.initialWeights(), strategy: fedAvg(), rounds: 3, minClients: 4, roundDeadlineMs: silent.length ? 1_500 : 20_000,
-    evaluateEvery: 0, seed: 4, aggregation, ...(aggregation === 'secagg' ? { secagg: config } : {}),
+    evaluateEvery: 0, seed: 4, aggregation, maxExamples: 1000, ...(aggregation === 'secagg' ? { secagg: config } : {}),
   });
   await server.close();
   return res;
