@@ -9,7 +9,7 @@
  * corpus measures the federated model against centralised training on the
  * union of the clients' data (same model, same passes over the data).
  *
- *   node examples/fl_spam.ts [--rounds 20] [--clients 10] [--dp-epsilon E]
+ *   node examples/fl_spam.ts [--rounds 20] [--clients 10] [--strategy fedavg|fedavgm] [--aggregation plain|secagg] [--dp-epsilon E]
  *
  * With --dp-epsilon, DP-FedAvg (clipping, discrete Gaussian noise z = 1, a
  * throwaway ledger) trains until the rounds or the budget run out.
@@ -25,13 +25,17 @@ import { PrivacyLedger } from '../src/dp/index.ts';
 import { readCorpus } from '../src/dp/stats/reader.ts';
 import { DpFedAvg, LogisticRegression, fedAvg, fedAvgM, hashedBagOfWords, runClient, runCoordinator, type Example, type Tensors } from '../src/fl/index.ts';
 import { generateIdentity, serve, webSocketTransport } from '../src/net/index.ts';
+import type { SecAggConfig } from '../src/secagg/index.ts';
 
 const FEATURES = 1 << 14;
 const EPOCHS_PER_ROUND = 5;
 const LEARNING_RATE = 1;
 const TOKEN = new Uint8Array(32).fill(7);
 
-async function clientMain(shard: string, address: string): Promise<void> {
+/** Both sides pin this secure-aggregation config (src/secagg checks its digest). */
+const SECAGG: SecAggConfig = { length: FEATURES + 1, bits: 32, fracBits: 16, bound: 8, threshold: 7, graph: 'complete', maxWeight: 1 };
+
+async function clientMain(shard: string, address: string, secure: boolean): Promise<void> {
   const { readFileSync } = await import('node:fs');
   const examples: Example[] = readFileSync(shard, 'utf8').trim().split('\n').map((l) => {
     const r = JSON.parse(l) as { text: string; label: number };
@@ -43,6 +47,7 @@ async function clientMain(shard: string, address: string): Promise<void> {
     address,
     identity: generateIdentity(),
     token: TOKEN,
+    ...(secure ? { secagg: SECAGG } : {}),
     fit: (weights) => {
       const r = model.fit(weights, examples, { epochs: EPOCHS_PER_ROUND, learningRate: LEARNING_RATE });
       return { weights: r.weights, examples: r.examples, loss: r.metrics.loss };
@@ -51,8 +56,8 @@ async function clientMain(shard: string, address: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '20' }, clients: { type: 'string', default: '10' }, 'dp-epsilon': { type: 'string' }, strategy: { type: 'string', default: 'fedavg' }, client: { type: 'string' }, address: { type: 'string' } } });
-  if (values.client) return clientMain(values.client, values.address!);
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '20' }, clients: { type: 'string', default: '10' }, 'dp-epsilon': { type: 'string' }, strategy: { type: 'string', default: 'fedavg' }, aggregation: { type: 'string', default: 'plain' }, client: { type: 'string' }, address: { type: 'string' } } });
+  if (values.client) return clientMain(values.client, values.address!, values.aggregation === 'secagg');
   const rounds = Number(values.rounds), clients = Number(values.clients);
 
   // 1. The corpus: the package's JSON files carry { group, text } (the raw message).
@@ -100,7 +105,7 @@ async function main(): Promise<void> {
   // 4. Federated: this process coordinates, each client is its own process.
   const server = await serve({ transport: webSocketTransport({ host: '127.0.0.1', port: 0 }), identity: generateIdentity(), token: TOKEN });
   const children = paths.map((p) => {
-    const c = spawn(process.execPath, [import.meta.filename, '--client', p, '--address', server.address], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const c = spawn(process.execPath, [import.meta.filename, '--client', p, '--address', server.address, '--aggregation', values.aggregation!], { stdio: ['ignore', 'inherit', 'inherit'] });
     return new Promise((resolve) => c.on('exit', resolve));
   });
   const epsilon = values['dp-epsilon'] === undefined ? undefined : Number(values['dp-epsilon']);
@@ -121,6 +126,7 @@ async function main(): Promise<void> {
       server, initialWeights: weights, rounds, minClients: clients, roundDeadlineMs: 120_000, evaluateEvery: 0,
       strategy: dp ? new DpFedAvg({ noiseMultiplier: 1, clipNorm: 5, expectedClients: clients }) : values.strategy === 'fedavgm' ? fedAvgM() : fedAvg(),
       ...(dp ? { dp } : {}),
+      ...(values.aggregation === 'secagg' ? { aggregation: 'secagg' as const, secagg: SECAGG } : {}),
       checkpoint,
       onRound: (m) => {
         completed = m.round;
@@ -140,7 +146,7 @@ async function main(): Promise<void> {
   await Promise.all(children);
   await server.close();
   const fedAcc = model.evaluate(weights, testExamples).accuracy;
-  console.log(`federated ${dp ? `DP-FedAvg (ε budget ${epsilon}, δ 1e-5, z = 1, C = 5)` : values.strategy}: accuracy ${(fedAcc * 100).toFixed(2)}% after ${completed} rounds (${((performance.now() - t0) / 1000).toFixed(1)} s)${stopped}`);
+  console.log(`federated ${dp ? `DP-FedAvg (ε budget ${epsilon}, δ 1e-5, z = 1, C = 5)` : values.strategy}${values.aggregation === 'secagg' ? ' with secure aggregation' : ''}: accuracy ${(fedAcc * 100).toFixed(2)}% after ${completed} rounds (${((performance.now() - t0) / 1000).toFixed(1)} s)${stopped}`);
   console.log(`difference: ${((fedAcc - centralAcc) * 100).toFixed(2)} points`);
 }
 
