@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `confide` command. `confide run` is the main job on embedded defaults;
- * each module adds its own sub-commands (stats, budget, audit, he, secagg, mpc, ...).
+ * each module adds its own sub-commands (stats, budget, audit, he, secagg, mpc, fl).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -17,6 +17,7 @@ import { STATS_USAGE, statsCommand, statsJson, statsTable } from './_stats.ts';
 import { HE_USAGE, heCommand } from './_he.ts';
 import { SECAGG_USAGE, secaggCommand } from './_secagg.ts';
 import { MPC_USAGE, mpcCommand } from './_mpc.ts';
+import { FL_USAGE, flCommand } from './_fl.ts';
 
 function readFile(path: string): string {
   try {
@@ -48,6 +49,7 @@ usage:
   ${HE_USAGE}
   ${SECAGG_USAGE.replace(/\n/g, '\n  ')}
   ${MPC_USAGE.replace(/\n/g, '\n  ')}
+  ${FL_USAGE.replace(/\n/g, '\n  ')}
   confide help | --help
   confide version | --version
 `;
@@ -97,6 +99,8 @@ async function main(argv: string[]): Promise<number> {
       return secaggCommand(rest);
     case 'mpc':
       return mpcCommand(rest);
+    case 'fl':
+      return flCommand(rest);
     case 'budget':
       return budgetCommand(rest);
     case 'audit':
