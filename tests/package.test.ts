@@ -91,6 +91,43 @@ describe('dist', () => {
     expect(Array.from(dec.decrypt(sum))).toEqual(new Array(10).fill(1.25));
   });
 
+  it('regenerates dropped clients\' secagg masks on worker threads from the bundle', async () => {
+    const { net, secagg } = await import('confide');
+    const n = 5, length = 64;
+    const config = { length, bits: 32 as const, fracBits: 0, bound: 10, threshold: 3, graph: 'complete' as const };
+    const ids = Array.from({ length: n }, () => net.generateIdentity());
+    const xs = ids.map((_, i) => Float64Array.from({ length }, (_, j) => (i + j) % 7));
+    const sessionId = new Uint8Array(16).fill(3);
+    const server = new secagg.SecAggServer({ sessionId, round: 0, config, participants: ids.map((i) => i.id), threads: 2 });
+    const clients = ids.map((identity, i) => new secagg.SecAggClient({ identity, sessionId, round: 0, config, input: xs[i] }));
+    type M = Parameters<typeof clients[0]['advertise']>[0];
+    const steps: [string, (c: (typeof clients)[0], m: M) => M, (a: Map<string, M>) => unknown][] = [
+      ['advertise', (c, m) => c.advertise(m), (a) => server.advertised(a)],
+      ['share', (c, m) => c.shareKeys(m), (a) => server.shared(a)],
+      ['masked', (c, m) => c.maskedInput(m), (a) => server.masked(a)],
+      ['consistency', (c, m) => c.consistency(m), (a) => server.consistent(a)],
+      ['unmask', (c, m) => c.unmask(m), (a) => server.unmasked(a)],
+    ];
+    const begin = server.begin();
+    let inbox = new Map(ids.map((id) => [id.id, begin]));
+    let out: unknown;
+    for (const [step, answer, collect] of steps) {
+      const answers = new Map<string, M>();
+      for (const [id, m] of inbox) {
+        const i = ids.findIndex((x) => x.id === id);
+        // The last client leaves after sharing its keys: the server must regenerate its pairwise masks.
+        if (i === n - 1 && step === 'masked') continue;
+        answers.set(id, answer(clients[i], m));
+      }
+      out = collect(answers);
+      if (out instanceof Map) inbox = out as Map<string, M>;
+    }
+    const { values: sum, workerThreads } = out as { values: ArrayLike<number>; workerThreads: number };
+    expect(workerThreads).toBe(1); // the worker loaded from the bundle and did its share
+    const expected = Array.from({ length }, (_, j) => xs.slice(0, n - 1).reduce((s, x) => s + x[j], 0));
+    expect(Array.from(sum)).toEqual(expected);
+  });
+
   it('bundles no dev-only code and no node-seal', () => {
     const files = readdirSync(join(root, 'dist'), { recursive: true }).filter((f) => String(f).endsWith('.js'));
     for (const f of files) {

@@ -84,6 +84,8 @@ export interface SecAggOutput {
   dropped: Record<Phase, PartyId[]>;
   /** Clients excluded for malformed or mis-signed messages, with the reason. */
   excluded: { party: PartyId; step: Phase; reason: string }[];
+  /** Worker threads that regenerated dropped clients' masks beside the calling thread (0: the calling thread did all of it). */
+  workerThreads: number;
 }
 
 interface Keys {
@@ -468,8 +470,9 @@ export class SecAggServer {
       for (const w of this.#u3) jobs.maskKeys.set(this.#keys.get(w)!.sPk, w * KEY_BYTES);
       const sum = this.#sum!;
       for (const s of selfSeeds) addMask(sum, s, -1);
+      let workerThreads: number;
       try {
-        regenerate(sum, jobs, this.sessionId, this.round, this.#threadsFor(jobs.peer.length));
+        workerThreads = regenerate(sum, jobs, this.sessionId, this.round, this.#threadsFor(jobs.peer.length));
       } finally {
         jobs.secretKeys.fill(0);
       }
@@ -482,6 +485,7 @@ export class SecAggServer {
         survivors: [...this.#u3].map((i) => this.participants[i]),
         dropped: this.dropped,
         excluded: this.excluded,
+        workerThreads,
       };
     });
   }
