@@ -1,4 +1,6 @@
 /** Shared set-up for the net tests: a server and n parties on one transport, with their events. */
+import { answerHello, decodeHello } from '../../src/net/_envelope.ts';
+import { FRAME_AUTH, FRAME_HELLO, FRAME_WELCOME, Reassembler, frameMessage } from '../../src/net/_frame.ts';
 import {
   generateIdentity,
   join,
@@ -82,3 +84,44 @@ export async function eventually<T>(fn: () => T | undefined | false, stepMs = 5)
 
 export const of = <K extends NetEvent['type']>(events: NetEvent[], type: K): Extract<NetEvent, { type: K }>[] =>
   events.filter((e): e is Extract<NetEvent, { type: K }> => e.type === type);
+
+/**
+ * A hand-made party that speaks the wire format: it authenticates over a raw
+ * link and then sends whatever frames a test makes (`send` frames a message,
+ * `sendFrame` sends one frame as is, numbered with `nextNo`).
+ */
+export async function rawParty(transport: Transport, address: string, identity: Identity) {
+  const link = await transport.dial(address);
+  const r = new Reassembler({ chunkBytes: 4 << 20, maxMessageBytes: 1 << 20 });
+  const got: { type: number; bytes: Uint8Array }[] = [];
+  let closed = false;
+  link.setHandlers({
+    frame: (f) => {
+      const m = r.push(f);
+      if (m) got.push(m);
+    },
+    close: () => void (closed = true),
+  });
+  await eventually(() => got.length > 0);
+  if (got[0].type !== FRAME_HELLO) throw new Error(`expected HELLO, got frame type ${got[0].type}`);
+  const hello = decodeHello(got[0].bytes);
+  const answer = answerHello(identity, hello);
+  let no = 0;
+  const send = async (type: number, bytes: Uint8Array) => {
+    for (const f of frameMessage(type, no++, bytes)) await link.send([f]);
+  };
+  await send(FRAME_AUTH, answer.auth);
+  await eventually(() => got.length > 1 || closed);
+  if (got[1]?.type !== FRAME_WELCOME) throw new Error(`expected WELCOME, got ${got[1] ? `frame type ${got[1].type}` : 'a closed link'}`);
+  return {
+    hello,
+    keys: answer.keys!,
+    got,
+    send,
+    sendFrame: (f: Uint8Array) => link.send([f]),
+    nextNo: () => no++,
+    get closed() {
+      return closed;
+    },
+  };
+}

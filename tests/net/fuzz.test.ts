@@ -7,44 +7,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/core/random.ts';
-import { answerHello, decodeHello, sealMacEnvelope } from '../../src/net/_envelope.ts';
-import { FRAME_AUTH, FRAME_ENVELOPE, FRAME_HELLO, FRAME_WELCOME, Reassembler, frameMessage } from '../../src/net/_frame.ts';
-import { generateIdentity, join, memoryTransport, serve, type Identity, type Link, type NetEvent } from '../../src/net/index.ts';
-import { eventually, of } from './_helpers.ts';
+import { sealMacEnvelope } from '../../src/net/_envelope.ts';
+import { FRAME_ENVELOPE, frameMessage } from '../../src/net/_frame.ts';
+import { generateIdentity, join, memoryTransport, serve, type NetEvent } from '../../src/net/index.ts';
+import { eventually, of, rawParty } from './_helpers.ts';
 
 const rng = seededRng(77);
-
-/** Authenticates over a raw in-memory link and returns a function that sends raw frames on it. */
-async function rawParty(transport: ReturnType<typeof memoryTransport>, address: string, identity: Identity) {
-  const link: Link = await transport.dial(address);
-  const r = new Reassembler({ chunkBytes: 4 << 20, maxMessageBytes: 1 << 20 });
-  const got: { type: number; bytes: Uint8Array }[] = [];
-  let closed = false;
-  link.setHandlers({
-    frame: (f) => {
-      const m = r.push(f);
-      if (m) got.push(m);
-    },
-    close: () => void (closed = true),
-  });
-  await eventually(() => got.length > 0);
-  expect(got[0].type).toBe(FRAME_HELLO);
-  const hello = decodeHello(got[0].bytes);
-  const answer = answerHello(identity, hello);
-  let no = 0;
-  for (const f of frameMessage(FRAME_AUTH, no++, answer.auth)) await link.send([f]);
-  await eventually(() => got.length > 1);
-  expect(got[1].type).toBe(FRAME_WELCOME);
-  return {
-    hello,
-    keys: answer.keys!,
-    nextNo: () => no++,
-    send: (f: Uint8Array) => link.send([f]),
-    get closed() {
-      return closed;
-    },
-  };
-}
 
 describe('fuzzing an authenticated session', () => {
   it('every single mutation of a valid envelope frame gets the sender dropped; honest rounds complete', async () => {
@@ -73,20 +41,20 @@ describe('fuzzing an authenticated session', () => {
         const f = frame.slice();
         const bit = flips.shift() ?? rng.uniformInt(f.length * 8);
         f[bit >> 3] ^= 1 << (bit & 7);
-        await raw.send(f);
+        await raw.sendFrame(f);
       } else if (kind === 'truncate') {
-        await raw.send(frame.subarray(0, rng.uniformInt(frame.length)));
+        await raw.sendFrame(frame.subarray(0, rng.uniformInt(frame.length)));
       } else if (kind === 'extend') {
         const f = new Uint8Array(frame.length + 1 + rng.uniformInt(16));
         f.set(frame);
-        await raw.send(f);
+        await raw.sendFrame(f);
       } else if (kind === 'replay') {
         // The same envelope again, correctly framed: only the sequence number gives it away.
-        await raw.send(frame);
-        await raw.send(frameMessage(FRAME_ENVELOPE, raw.nextNo(), env)[0]);
+        await raw.sendFrame(frame);
+        await raw.sendFrame(frameMessage(FRAME_ENVELOPE, raw.nextNo(), env)[0]);
       } else {
-        await raw.send(frame);
-        await raw.send(frame);
+        await raw.sendFrame(frame);
+        await raw.sendFrame(frame);
       }
       await eventually(() => of(events, 'drop').some((e) => e.party === a.id));
       await eventually(() => raw.closed);

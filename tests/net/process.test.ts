@@ -4,23 +4,14 @@
  * authenticate with their own Ed25519 keys, exchange relayed messages with
  * each other and answer the server over several rounds.
  */
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { generateIdentity, identitySeed, serve, webSocketTransport, type NetEvent } from '../../src/net/index.ts';
 import { eventually } from './_helpers.ts';
+import { runNode } from '../_process.ts';
 
 const FIXTURE = new URL('./fixtures/party.ts', import.meta.url).pathname;
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => runNode(FIXTURE, args);
 
 describe('two party processes and a server', () => {
   it('run a four-round exchange with authentication and relayed messages', async () => {

@@ -10,7 +10,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   KIND_MAC,
-  answerHello,
   authTranscript,
   decodeAuth,
   decodeHello,
@@ -22,11 +21,11 @@ import {
   welcomeTranscript,
   type TranscriptParts,
 } from '../../src/net/_envelope.ts';
-import { FRAME_AUTH, FRAME_ENVELOPE, FRAME_HELLO, FRAME_WELCOME, Reassembler, concatPieces, frameMessage } from '../../src/net/_frame.ts';
+import { FRAME_AUTH, FRAME_ENVELOPE, FRAME_HELLO, Reassembler, concatPieces, frameMessage } from '../../src/net/_frame.ts';
 import { PARTY_TO_SERVER, SERVER_TO_PARTY, deriveKeys, ephemeral, macTag, macVerify } from '../../src/net/_session.ts';
 import { seededRng } from '../../src/core/random.ts';
 import { generateIdentity, join, memoryTransport, serve, type Identity, type Link, type LinkHandlers, type NetEvent, type Transport } from '../../src/net/index.ts';
-import { eventually, of, session } from './_helpers.ts';
+import { eventually, of, rawParty, session } from './_helpers.ts';
 
 const rng = seededRng(4242);
 
@@ -76,41 +75,6 @@ function mitm(inner: Transport) {
     },
   };
   return { transport, hooks };
-}
-
-/** A party that speaks the wire format by hand and knows its own session keys. */
-async function rawParty(transport: Transport, address: string, identity: Identity) {
-  const link = await transport.dial(address);
-  const r = new Reassembler({ chunkBytes: 4 << 20, maxMessageBytes: 1 << 20 });
-  const got: { type: number; bytes: Uint8Array }[] = [];
-  let closed = false;
-  link.setHandlers({
-    frame: (f) => {
-      const m = r.push(f);
-      if (m) got.push(m);
-    },
-    close: () => void (closed = true),
-  });
-  await eventually(() => got.length > 0);
-  expect(got[0].type).toBe(FRAME_HELLO);
-  const hello = decodeHello(got[0].bytes);
-  const answer = answerHello(identity, hello);
-  let no = 0;
-  const send = async (type: number, bytes: Uint8Array) => {
-    for (const f of frameMessage(type, no++, bytes)) await link.send([f]);
-  };
-  await send(FRAME_AUTH, answer.auth);
-  await eventually(() => got.length > 1 || closed);
-  expect(got[1]?.type).toBe(FRAME_WELCOME);
-  return {
-    hello,
-    keys: answer.keys!,
-    got,
-    send,
-    get closed() {
-      return closed;
-    },
-  };
 }
 
 const key = (id: string) => new Uint8Array(Buffer.from(id, 'hex'));

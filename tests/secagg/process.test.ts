@@ -6,24 +6,15 @@
  * survivor set (a real dropout the server only sees as a silent link). The
  * sum is exact.
  */
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/core/random.ts';
 import { generateIdentity, identitySeed, serve, webSocketTransport } from '../../src/net/index.ts';
 import { runSecAggServer, type SecAggConfig } from '../../src/secagg/index.ts';
+import { runNode } from '../_process.ts';
 
 const FIXTURE = new URL('./fixtures/client.ts', import.meta.url).pathname;
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => runNode(FIXTURE, args);
 
 describe('20 client processes and a server over WebSocket', () => {
   it('aggregate exactly with clients that leave and one that dies', { timeout: 180_000 }, async () => {
