@@ -1,0 +1,76 @@
+/**
+ * A client process for bench/fl.bench.ts, case "round 10 clients 1M params":
+ *
+ *   node bench/_fl_client.ts INDEX AGGREGATION FL_ADDRESS RAW_ADDRESS TOKEN_HEX
+ *
+ * The same process serves both sides of the comparison:
+ * - ours: `runClient` over `webSocketTransport()` to the coordinator at
+ *   FL_ADDRESS, with a trivial `fit` that returns this client's fixed update
+ *   (`clientDelta(INDEX)`), so a round measures the round machinery, not training;
+ * - raw transfer: one bare `ws` connection to RAW_ADDRESS that answers every
+ *   binary message (the model) with the same update's bytes.
+ * It prints "ready" once the bare socket is open (the coordinator waits for
+ * the FL join itself) and exits when the coordinator says done and the bench
+ * sends "stop" on the bare socket.
+ */
+import { WebSocket } from 'ws';
+import type { Tensors } from '../src/fl/index.ts';
+import type { SecAggConfig } from '../src/secagg/index.ts';
+
+export const CLIENTS = 10;
+/** 2^20 float32 parameters (4 MiB), one tensor: the size the issue names. */
+export const PARAMS = 1 << 20;
+
+/**
+ * Both sides pin this secure-aggregation config. Every update coordinate is a
+ * multiple of 2^-16 within ±0.08 and every weight is 1, so the fixed-point sum
+ * is exact and the check can compare to the float mean tightly.
+ */
+export const SECAGG: SecAggConfig = { length: PARAMS, bits: 32, fracBits: 16, bound: 1, threshold: 7, graph: 'complete', maxWeight: 1 };
+
+/** Client i's update: (i + 1)·(h(k) mod 1024 − 512)·2^-16, h a multiplicative hash of the index k. */
+export function clientDelta(i: number): Float32Array {
+  const d = new Float32Array(PARAMS);
+  for (let k = 0; k < PARAMS; k++) d[k] = ((i + 1) * ((Math.imul(k, 0x9e3779b1) >>> 22) - 512)) / 65536;
+  return d;
+}
+
+async function main(): Promise<void> {
+  const [indexArg, aggregation, flAddress, rawAddress, tokenHex] = process.argv.slice(2);
+  const index = Number(indexArg);
+  const { runClient } = await import('../src/fl/index.ts');
+  const { generateIdentity, webSocketTransport } = await import('../src/net/index.ts');
+  const delta = clientDelta(index);
+  const update: Tensors = { w: delta };
+
+  const ws = new WebSocket(rawAddress, { perMessageDeflate: false, maxPayload: 64 << 20 });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  // The bench maps sockets to clients by this hello, to check the bytes it receives.
+  ws.send(`client ${index}`);
+  const bytes = new Uint8Array(delta.buffer);
+  const rawDone = new Promise<void>((resolve) => {
+    ws.on('message', (msg, isBinary) => {
+      if (!isBinary && msg.toString() === 'stop') {
+        ws.close();
+        resolve();
+      } else ws.send(bytes, { binary: true });
+    });
+  });
+  process.stdout.write('ready\n');
+
+  await runClient({
+    transport: webSocketTransport(),
+    address: flAddress,
+    identity: generateIdentity(),
+    token: new Uint8Array(Buffer.from(tokenHex, 'hex')),
+    // Trivial local training: the fixed update, one example (equal FedAvg weights).
+    fit: () => ({ delta: update, examples: 1 }),
+    ...(aggregation === 'secagg' ? { secagg: SECAGG } : {}),
+  });
+  await rawDone;
+}
+
+if (process.argv[1] === import.meta.filename) await main();
