@@ -17,6 +17,8 @@ export interface VectorField {
   add(a: BigUint64Array, b: BigUint64Array, out?: BigUint64Array): BigUint64Array;
   sub(a: BigUint64Array, b: BigUint64Array, out?: BigUint64Array): BigUint64Array;
   mulScalar(a: BigUint64Array, k: bigint, out?: BigUint64Array): BigUint64Array;
+  /** Element-wise product. */
+  mul(a: BigUint64Array, b: BigUint64Array, out?: BigUint64Array): BigUint64Array;
   random(n: number, rng: Rng): BigUint64Array;
   /** Throws E_BAD_INPUT unless every element is in [0, p). */
   check(v: unknown, field: string): BigUint64Array;
@@ -31,6 +33,7 @@ const fp61Field: VectorField = {
   add: (a, b, out) => Fp61.add(a, b, out),
   sub: (a, b, out) => Fp61.sub(a, b, out),
   mulScalar: (a, k, out) => Fp61.mulScalar(a, k, out),
+  mul: (a, b, out) => Fp61.mul(a, b, out),
   random: (n, rng) => Fp61.random(n, rng),
   check(v, field) {
     const a = atyped(v, field, BigUint64Array);
@@ -61,6 +64,11 @@ function bigintField(f: PrimeField): VectorField {
       for (let i = 0; i < a.length; i++) r[i] = (a[i] * k) % p;
       return r;
     },
+    mul(a, b, o) {
+      const r = out(a, o);
+      for (let i = 0; i < a.length; i++) r[i] = (a[i] * b[i]) % p;
+      return r;
+    },
     random(n, rng) {
       const r = new BigUint64Array(n);
       for (let i = 0; i < n; i++) r[i] = rng.uniformBigInt(p);
@@ -87,4 +95,33 @@ export function vectorField(field: unknown, name = 'field'): VectorField {
     return vf;
   }
   throw new ConfideError('E_BAD_INPUT', `"${name}" expected Fp61 or a PrimeField, got ${describe(field)}`, { field: name });
+}
+
+const TWO64 = 1n << 64n;
+
+/**
+ * Z_2^64 two's complement → field elements by the centred map (v ↦ v mod p for
+ * |v| < p/2): the inputs of field and Shamir sessions. Larger magnitudes are
+ * E_OVERFLOW (they would wrap mod p).
+ */
+export function toFieldCentred(v: BigUint64Array, p: bigint): BigUint64Array {
+  const half = p >> 1n;
+  const out = new BigUint64Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    const neg = x >= 1n << 63n;
+    const mag = neg ? TWO64 - x : x;
+    if (mag > half)
+      throw new ConfideError('E_OVERFLOW', `"values[${i}]" does not fit the field (|v| must be below p/2 = ${half})`, { field: `values[${i}]` });
+    out[i] = neg && mag !== 0n ? p - mag : mag;
+  }
+  return out;
+}
+
+/** Field elements → Z_2^64 two's complement by the centred lift (values above p/2 are negative). */
+export function fromFieldCentred(v: BigUint64Array, p: bigint): BigUint64Array {
+  const half = p >> 1n;
+  const out = new BigUint64Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = v[i] > half ? TWO64 - (p - v[i]) : v[i];
+  return out;
 }

@@ -9,6 +9,10 @@
  * time into one `TripleStore` per party, so that the online phase only opens
  * masked values. A triple is consumed exactly once: reusing one would reveal
  * x - x' from the two openings, so a second use is refused with E_STATE.
+ *
+ * Triples may also live in a prime field (Fp61 or a PrimeField below 2^64):
+ * the same algebra mod p, for `sharing: 'field'` sessions and for the
+ * dealer-free triples of hetriples.ts (which are born in BFV's plaintext field).
  */
 import { ainteger, aoptions, atyped, abytes } from '../core/assert.ts';
 import { ConfideError } from '../core/errors.ts';
@@ -16,6 +20,8 @@ import { decodeMessage, encodeMessage } from '../core/codec.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
 import { beaverCombine64, mul64, randomZ64, sub64, words } from './_z64.ts';
 import { shareAdditive } from './additive.ts';
+import { vectorField, type FieldLike, type VectorField } from './_vfield.ts';
+import { Fp61, PrimeField } from '../core/field.ts';
 
 /** One party's share of a vector of triples. */
 export class TripleShare {
@@ -24,9 +30,11 @@ export class TripleShare {
   readonly c: BigUint64Array;
   /** Where these triples start in their store (so parties can check they agree). */
   readonly offset: number;
+  /** The prime field of the triples; undefined for Z_2^64. */
+  readonly field: FieldLike | undefined;
   #used = false;
 
-  constructor(a: BigUint64Array, b: BigUint64Array, c: BigUint64Array, offset = 0) {
+  constructor(a: BigUint64Array, b: BigUint64Array, c: BigUint64Array, offset = 0, field?: FieldLike) {
     atyped(a, 'a', BigUint64Array);
     atyped(b, 'b', BigUint64Array);
     atyped(c, 'c', BigUint64Array);
@@ -36,6 +44,8 @@ export class TripleShare {
     this.b = b;
     this.c = c;
     this.offset = ainteger(offset, 'offset');
+    if (field !== undefined) vectorField(field, 'field');
+    this.field = field;
   }
   get length(): number {
     return this.a.length;
@@ -60,33 +70,47 @@ export class TrustedDealer {
   /** A reminder in logs and reports: this source of triples is trusted. */
   readonly trusted = true;
   readonly parties: number;
+  /** The triples' prime field; undefined for Z_2^64 (the default). */
+  readonly field: FieldLike | undefined;
   readonly #rng: Rng;
 
-  constructor(parties: number, options?: { rng?: Rng }) {
+  constructor(parties: number, options?: { rng?: Rng; field?: FieldLike }) {
     this.parties = ainteger(parties, 'parties', 2, 1 << 16);
-    aoptions(options, 'options', ['rng']);
+    aoptions(options, 'options', ['rng', 'field']);
     this.#rng = options?.rng === undefined ? systemRng() : arng(options.rng);
+    if (options?.field !== undefined) vectorField(options.field, 'field');
+    this.field = options?.field;
   }
 
   /** `n` triples, one TripleShare per party. */
   triples(n: number, offset = 0): TripleShare[] {
     ainteger(n, 'n', 0, 2 ** 27);
-    const a = randomZ64(n, this.#rng), b = randomZ64(n, this.#rng);
-    const c = mul64(a, b, new BigUint64Array(n));
-    const opt = { rng: this.#rng };
+    const opt = { rng: this.#rng, domain: this.field };
+    let a: BigUint64Array, b: BigUint64Array, c: BigUint64Array;
+    if (this.field === undefined) {
+      a = randomZ64(n, this.#rng);
+      b = randomZ64(n, this.#rng);
+      c = mul64(a, b, new BigUint64Array(n));
+    } else {
+      const f = vectorField(this.field);
+      a = f.random(n, this.#rng);
+      b = f.random(n, this.#rng);
+      c = f.mul(a, b);
+    }
     const as = shareAdditive(a, this.parties, opt), bs = shareAdditive(b, this.parties, opt), cs = shareAdditive(c, this.parties, opt);
-    return as.map((ai, i) => new TripleShare(ai, bs[i], cs[i], offset));
+    return as.map((ai, i) => new TripleShare(ai, bs[i], cs[i], offset, this.field));
   }
 
   /** A store of `capacity` triples per party, for the preprocessing model. */
   preprocess(capacity: number): TripleStore[] {
     const t = this.triples(capacity);
     const id = this.#rng.bytes(16);
-    return t.map((s, i) => new TripleStore(id, i, this.parties, s.a, s.b, s.c));
+    return t.map((s, i) => new TripleStore(id, i, this.parties, s.a, s.b, s.c, this.field));
   }
 
   /** `n` truncation pairs (r, r >> fracBits), one share per party; see fixed.ts. */
   truncationPairs(n: number, fracBits: number): TruncationPair[] {
+    if (this.field !== undefined) throw new ConfideError('E_STATE', 'truncation pairs are for Z_2^64 (a dealer without "field")', { field: 'field' });
     ainteger(n, 'n', 0, 2 ** 27);
     ainteger(fracBits, 'fracBits', 1, 52);
     const r = randomZ64(n, this.#rng);
@@ -131,9 +155,11 @@ export class TripleStore {
   readonly #a: BigUint64Array;
   readonly #b: BigUint64Array;
   readonly #c: BigUint64Array;
+  /** The triples' prime field; undefined for Z_2^64. */
+  readonly field: FieldLike | undefined;
   #next = 0;
 
-  constructor(id: Uint8Array, party: number, parties: number, a: BigUint64Array, b: BigUint64Array, c: BigUint64Array) {
+  constructor(id: Uint8Array, party: number, parties: number, a: BigUint64Array, b: BigUint64Array, c: BigUint64Array, field?: FieldLike) {
     this.id = abytes(id, 'id', 16);
     this.parties = ainteger(parties, 'parties', 2, 1 << 16);
     this.party = ainteger(party, 'party', 0, this.parties - 1);
@@ -142,6 +168,13 @@ export class TripleStore {
     this.#c = atyped(c, 'c', BigUint64Array);
     if (b.length !== a.length || c.length !== a.length)
       throw new ConfideError('E_BAD_INPUT', '"b" and "c" expected the length of "a"', { field: 'b' });
+    if (field !== undefined) {
+      const f = vectorField(field, 'field');
+      f.check(a, 'a');
+      f.check(b, 'b');
+      f.check(c, 'c');
+    }
+    this.field = field;
   }
   get capacity(): number {
     return this.#a.length;
@@ -164,7 +197,7 @@ export class TripleStore {
       });
     const s = this.#next;
     this.#next += n;
-    return new TripleShare(this.#a.subarray(s, s + n), this.#b.subarray(s, s + n), this.#c.subarray(s, s + n), s);
+    return new TripleShare(this.#a.subarray(s, s + n), this.#b.subarray(s, s + n), this.#c.subarray(s, s + n), s, this.field);
   }
 
   /**
@@ -174,7 +207,7 @@ export class TripleStore {
   encode(): Uint8Array {
     const s = this.#next;
     return encodeMessage({
-      header: { kind: STORE_KIND, id: this.id, party: this.party, parties: this.parties, offset: s },
+      header: { kind: STORE_KIND, id: this.id, party: this.party, parties: this.parties, offset: s, p: this.field === undefined ? '' : String(this.field.p) },
       payloads: [this.#a.slice(s), this.#b.slice(s), this.#c.slice(s)],
     });
   }
@@ -188,9 +221,22 @@ export class TripleStore {
     const [a, b, c] = m.payloads as BigUint64Array[];
     if (!(h.id instanceof Uint8Array) || typeof h.party !== 'number' || typeof h.parties !== 'number')
       throw new ConfideError('E_DECODE', 'triple store header is malformed', { field: 'bytes' });
+    let field: FieldLike | undefined;
+    if (typeof h.p === 'string' && h.p !== '') {
+      if (!/^[0-9]{1,20}$/.test(h.p)) throw new ConfideError('E_DECODE', 'triple store field is malformed', { field: 'bytes' });
+      const p = BigInt(h.p);
+      try {
+        field = p === Fp61.p ? Fp61 : new PrimeField(p);
+      } catch (cause) {
+        throw new ConfideError('E_DECODE', 'triple store field is not a prime', { field: 'bytes', cause });
+      }
+    }
     // Copy out of the decode buffer so the store owns aligned memory.
-    const store = new TripleStore(h.id.slice(), h.party, h.parties, a.slice(), b.slice(), c.slice());
-    return store;
+    try {
+      return new TripleStore(h.id.slice(), h.party, h.parties, a.slice(), b.slice(), c.slice(), field);
+    } catch (cause) {
+      throw new ConfideError('E_DECODE', `triple store does not load: ${(cause as Error).message}`, { field: 'bytes', cause });
+    }
   }
 }
 
@@ -201,8 +247,24 @@ export function beaverMask(x: BigUint64Array, y: BigUint64Array, triples: Triple
   if (!(triples instanceof TripleShare)) throw new ConfideError('E_BAD_INPUT', '"triples" expected a TripleShare', { field: 'triples' });
   if (x.length !== triples.length || y.length !== triples.length)
     throw new ConfideError('E_BAD_INPUT', `"x" and "y" expected length ${triples.length} (the triples')`, { field: 'x' });
+  if (triples.field !== undefined) {
+    const f = vectorField(triples.field);
+    f.check(x, 'x');
+    f.check(y, 'y');
+    triples.consume();
+    return { d: f.sub(x, triples.a), e: f.sub(y, triples.b) };
+  }
   triples.consume();
   return { d: sub64(x, triples.a, new BigUint64Array(x.length)), e: sub64(y, triples.b, new BigUint64Array(y.length)) };
+}
+
+/** z = c + d ⊙ b + e ⊙ a (+ d ⊙ e when `first`) mod p. */
+export function beaverCombineField(f: VectorField, d: BigUint64Array, e: BigUint64Array, t: { a: BigUint64Array; b: BigUint64Array; c: BigUint64Array }, first: boolean): BigUint64Array {
+  const z = f.mul(d, t.b);
+  f.add(z, f.mul(e, t.a), z);
+  f.add(z, t.c, z);
+  if (first) f.add(z, f.mul(d, e), z);
+  return z;
 }
 
 /**
@@ -216,6 +278,10 @@ export function beaverCombine(d: BigUint64Array, e: BigUint64Array, triples: Tri
   if (typeof first !== 'boolean') throw new ConfideError('E_BAD_INPUT', '"first" expected a boolean', { field: 'first' });
   if (d.length !== triples.length || e.length !== triples.length)
     throw new ConfideError('E_BAD_INPUT', `"d" and "e" expected length ${triples.length}`, { field: 'd' });
+  if (triples.field !== undefined) {
+    const f = vectorField(triples.field);
+    return beaverCombineField(f, f.check(d, 'd'), f.check(e, 'e'), triples, first);
+  }
   return beaverCombine64(triples.c, d, e, triples.a, triples.b, first, new BigUint64Array(d.length));
 }
 

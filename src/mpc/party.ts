@@ -11,10 +11,16 @@
  * - `additive` (default): shares in Z_2^64; every party is needed at every
  *   step, and a missing party is E_PROTOCOL. Multiplication by Beaver triples
  *   from a TripleStore.
+ * - `field`: additive shares in a prime field (Fp61 by default, or any
+ *   PrimeField below 2^64, e.g. the BFV plaintext field of the dealer-free
+ *   triples in hetriples.ts); otherwise as `additive`. Values are Z_2^64 two's
+ *   complement outside, mapped centred into the field (|v| < p/2).
  * - `shamir`: t-of-n shares in Fp61 (t defaults to ⌊n/2⌋ + 1); linear
  *   operations and opening go on while at least t parties remain. A party
  *   missing at input has its input left out (all survivors agree on which,
- *   by a round that intersects what each received). No multiplication.
+ *   by a round that intersects what each received). Multiplication by
+ *   resharing the local products (Gennaro, Rabin and Rabin 1998), which needs
+ *   2t − 1 parties present.
  */
 import { ainteger, aoptions, astring, atyped } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
@@ -27,14 +33,15 @@ import { Box, boxKeyPair } from './_box.ts';
 import { add64 } from './_z64.ts';
 import { TripleStore, beaverCombine, beaverMask } from './beaver.ts';
 import { shareAdditive } from './additive.ts';
-import { reconstructShamir, shareShamir, type ShamirShare } from './shamir.ts';
+import { lagrangeAtZero, reconstructShamir, shareShamir, type ShamirShare } from './shamir.ts';
+import { fromFieldCentred, toFieldCentred, vectorField, type FieldLike, type VectorField } from './_vfield.ts';
 
-export type Sharing = 'additive' | 'shamir';
+export type Sharing = 'additive' | 'shamir' | 'field';
 
 /** This party's share of a secret vector. */
 export class Shared {
   readonly sharing: Sharing;
-  /** Z_2^64 elements (additive) or Fp61 elements (Shamir). */
+  /** Z_2^64 elements (additive), elements of the session's field (field) or Fp61 elements (Shamir). */
   readonly share: BigUint64Array;
   constructor(sharing: Sharing, share: BigUint64Array) {
     this.sharing = sharing;
@@ -53,7 +60,9 @@ export interface MpcPartyOptions {
   sharing?: Sharing;
   /** Shamir only: shares needed to open; default ⌊n/2⌋ + 1 (an honest majority). */
   threshold?: number;
-  /** Preprocessed triples for `mul` (additive only). */
+  /** `field` sharing only: Fp61 (default) or a PrimeField below 2^64. */
+  field?: FieldLike;
+  /** Preprocessed triples for `mul` (additive: Z_2^64 triples; field: triples in the session's field). */
   triples?: TripleStore;
   /** A label all parties share; separates sessions' keys and messages. Default 'confide-mpc'. */
   session?: string;
@@ -64,30 +73,44 @@ export interface MpcPartyOptions {
   rng?: Rng;
 }
 
-const OPTION_KEYS = ['net', 'parties', 'sharing', 'threshold', 'triples', 'session', 'timeoutMs', 'firstRound', 'rng'];
-const P = Fp61.p;
-const HALF_P = P >> 1n;
-const TWO64 = 1n << 64n;
+const OPTION_KEYS = ['net', 'parties', 'sharing', 'field', 'threshold', 'triples', 'session', 'timeoutMs', 'firstRound', 'rng'];
 
-/** Z_2^64 two's complement → Fp61 (|v| must be below p/2). */
-function toField(v: BigUint64Array): BigUint64Array {
-  const out = new BigUint64Array(v.length);
-  for (let i = 0; i < v.length; i++) {
-    const x = v[i];
-    const neg = x >= 1n << 63n;
-    const mag = neg ? TWO64 - x : x;
-    if (mag > HALF_P)
-      throw new ConfideError('E_OVERFLOW', `"values[${i}]" does not fit Shamir's field (|v| must be below 2^60)`, { field: `values[${i}]` });
-    out[i] = neg && mag !== 0n ? P - mag : mag;
-  }
-  return out;
+/** A received message as net hands it over. */
+export interface Received {
+  header: Record<string, unknown>;
+  payloads: unknown[];
 }
 
-/** Fp61 centred lift → Z_2^64 two's complement. */
-function fromField(v: BigUint64Array): BigUint64Array {
-  const out = new BigUint64Array(v.length);
-  for (let i = 0; i < v.length; i++) out[i] = v[i] > HALF_P ? TWO64 - (P - v[i]) : v[i];
-  return out;
+/**
+ * The message layer of a session, for the protocols of this module that run
+ * on an MpcParty's session (hetriples.ts, spdz.ts). Not exported from the
+ * module's index: a round taken here is a round the session's own calls skip,
+ * so every party must make the same calls in the same order.
+ */
+export interface Channel {
+  readonly rng: Rng;
+  /** Takes the next round number. */
+  round(): number;
+  /** The parties still present, this one excluded. */
+  peers(): number[];
+  /** Sends vectors to party j, AES-GCM sealed unless `plain`. */
+  send(j: number, round: number, kind: string, vectors: BigUint64Array[], header?: Record<string, string | number>, plain?: boolean): Promise<void>;
+  /** Sends a raw net message (signed by net, not sealed): for ciphertexts. */
+  sendRaw(j: number, round: number, header: Record<string, string | number>, payloads: Uint8Array[]): Promise<void>;
+  gather(from: number[], round: number): Promise<Map<number, Received>>;
+  /** Checks the kind and lengths of a message from party j and unseals it. */
+  open(j: number, round: number, kind: string, m: Received, lengths: number[], plain?: boolean): BigUint64Array[];
+  /** Marks parties missing at `step` (fatal unless Shamir with t parties left). */
+  missing(who: number[], step: string): void;
+}
+
+const channels = new WeakMap<MpcParty, Channel>();
+
+/** The channel of a session (module-internal). */
+export function channelOf(mpc: MpcParty): Channel {
+  const c = channels.get(mpc);
+  if (c === undefined) throw new ConfideError('E_BAD_INPUT', `"mpc" expected an MpcParty, got ${describe(mpc)}`, { field: 'mpc' });
+  return c;
 }
 
 function roundAad(round: number, kind: string): Uint8Array {
@@ -103,6 +126,9 @@ export class MpcParty {
   readonly parties: readonly PartyId[];
   readonly sharing: Sharing;
   readonly threshold: number;
+  /** The prime field of `field` and `shamir` sessions (Fp61 for Shamir); undefined for Z_2^64. */
+  readonly field: FieldLike | undefined;
+  readonly #vf: VectorField | undefined;
   readonly #net: Party;
   readonly #timeoutMs: number;
   readonly #rng: Rng;
@@ -112,16 +138,28 @@ export class MpcParty {
   readonly #dropped = new Set<number>();
   #round: number;
 
-  private constructor(o: Required<Pick<MpcPartyOptions, 'net' | 'parties' | 'sharing' | 'timeoutMs' | 'firstRound' | 'rng'>> & { threshold: number; triples?: TripleStore }) {
+  private constructor(o: Required<Pick<MpcPartyOptions, 'net' | 'parties' | 'sharing' | 'timeoutMs' | 'firstRound' | 'rng'>> & { threshold: number; triples?: TripleStore; field?: FieldLike }) {
     this.#net = o.net;
     this.parties = o.parties;
     this.index = o.parties.indexOf(o.net.id);
     this.sharing = o.sharing;
+    this.field = o.field;
+    this.#vf = o.field === undefined ? undefined : vectorField(o.field);
     this.threshold = o.threshold;
     this.#timeoutMs = o.timeoutMs;
     this.#round = o.firstRound;
     this.#rng = o.rng;
     this.#triples = o.triples;
+    channels.set(this, {
+      rng: this.#rng,
+      round: () => this.#round++,
+      peers: () => this.#peers(),
+      send: (j, round, kind, vectors, header = {}, plain = false) => this.#sendSealed(j, round, kind, vectors, header, plain),
+      sendRaw: (j, round, header, payloads) => this.#net.send(this.parties[j], round, { header, payloads }),
+      gather: (from, round) => this.#gather(from, round),
+      open: (j, round, kind, m, lengths, plain = false) => this.#openSealed(j, round, kind, m, lengths, plain),
+      missing: (who, step) => this.#missing(who, step),
+    });
   }
 
   /** Checks options, then agrees pairwise channel keys with every peer (one round). */
@@ -136,15 +174,24 @@ export class MpcParty {
       throw new ConfideError('E_BAD_INPUT', '"parties" expected 2 to 1024 distinct party ids', { field: 'parties' });
     if (!parties.includes(net.id)) throw new ConfideError('E_BAD_INPUT', '"parties" does not include this party\'s id', { field: 'parties' });
     const sharing = options.sharing ?? 'additive';
-    if (sharing !== 'additive' && sharing !== 'shamir')
-      throw new ConfideError('E_BAD_INPUT', `"sharing" expected 'additive' or 'shamir', got ${describe(sharing)}`, { field: 'sharing' });
+    if (sharing !== 'additive' && sharing !== 'shamir' && sharing !== 'field')
+      throw new ConfideError('E_BAD_INPUT', `"sharing" expected 'additive', 'field' or 'shamir', got ${describe(sharing)}`, { field: 'sharing' });
     const n = parties.length;
     const threshold = sharing === 'shamir' ? ainteger(options.threshold ?? Math.floor(n / 2) + 1, 'threshold', 1, n) : n;
-    if (sharing === 'additive' && options.threshold !== undefined)
+    if (sharing !== 'shamir' && options.threshold !== undefined)
       throw new ConfideError('E_BAD_INPUT', '"threshold" applies to Shamir sharing only', { field: 'threshold' });
+    if (sharing !== 'field' && options.field !== undefined)
+      throw new ConfideError('E_BAD_INPUT', '"field" applies to field sharing only (Shamir runs over Fp61)', { field: 'field' });
+    const field: FieldLike | undefined = sharing === 'shamir' ? Fp61 : sharing === 'field' ? (options.field ?? Fp61) : undefined;
+    if (field !== undefined) {
+      vectorField(field, 'field');
+      if (BigInt(n) >= field.p) throw new ConfideError('E_BAD_INPUT', `"field" expected a prime above the number of parties`, { field: 'field' });
+    }
     if (options.triples !== undefined) {
       if (!(options.triples instanceof TripleStore)) throw new ConfideError('E_BAD_INPUT', '"triples" expected a TripleStore', { field: 'triples' });
-      if (sharing !== 'additive') throw new ConfideError('E_BAD_INPUT', '"triples" apply to additive sharing only', { field: 'triples' });
+      if (sharing === 'shamir') throw new ConfideError('E_BAD_INPUT', '"triples" apply to additive and field sharing (Shamir multiplies without triples)', { field: 'triples' });
+      if (options.triples.field?.p !== field?.p)
+        throw new ConfideError('E_BAD_INPUT', `"triples" are over ${options.triples.field === undefined ? 'Z_2^64' : `F_${options.triples.field.p}`}, the session over ${field === undefined ? 'Z_2^64' : `F_${field.p}`}`, { field: 'triples' });
       if (options.triples.parties !== n || parties[options.triples.party] !== net.id)
         throw new ConfideError('E_BAD_INPUT', `"triples" belong to party ${options.triples.party} of ${options.triples.parties}, not to this party`, { field: 'triples' });
     }
@@ -154,6 +201,7 @@ export class MpcParty {
       parties,
       sharing,
       threshold,
+      field,
       triples: options.triples,
       timeoutMs: ainteger(options.timeoutMs ?? 30_000, 'timeoutMs', 1, 2 ** 31 - 1),
       firstRound: ainteger(options.firstRound ?? 1, 'firstRound', 0, 2 ** 31),
@@ -270,8 +318,15 @@ export class MpcParty {
 
   #split(values: BigUint64Array): BigUint64Array[] {
     if (this.sharing === 'additive') return shareAdditive(values, this.parties.length, { rng: this.#rng });
-    const shares = shareShamir(toField(values), { threshold: this.threshold, parties: this.parties.length, rng: this.#rng });
+    if (this.sharing === 'field') return shareAdditive(this.#toField(values), this.parties.length, { rng: this.#rng, domain: this.field });
+    const shares = shareShamir(this.#toField(values), { threshold: this.threshold, parties: this.parties.length, rng: this.#rng });
     return shares.map((s) => s.data);
+  }
+  #toField(v: BigUint64Array): BigUint64Array {
+    return toFieldCentred(v, this.field!.p);
+  }
+  #fromField(v: BigUint64Array): BigUint64Array {
+    return fromFieldCentred(v, this.field!.p);
   }
 
   /**
@@ -339,23 +394,34 @@ export class MpcParty {
 
   /** Shamir: survivors tell each other whose shares they hold and keep the intersection. */
   async #agreeOnInputs(owners: number[], result: (Shared | undefined)[]): Promise<void> {
+    const keep = await this.#agreeOn(owners, (j) => result[j] !== undefined, 'input agreement');
+    for (const j of owners) if (!keep.has(j)) result[j] = undefined;
+  }
+
+  /**
+   * Shamir: every survivor says which of `candidates` it holds a message
+   * from; all keep the intersection (the same set everywhere, as long as no
+   * party fails half way through this round), and candidates left out are
+   * dropped from the session.
+   */
+  async #agreeOn(candidates: number[], holds: (j: number) => boolean, step: string): Promise<Set<number>> {
     const round = this.#round++;
-    const have = owners.filter((j) => result[j] !== undefined).join(',');
+    const keep = new Set(candidates.filter(holds));
+    const have = [...keep].join(',');
     const peers = this.#peers();
     await Promise.all(peers.map((j) => this.#net.send(this.parties[j], round, { header: { kind: 'mpc-have', have }, payloads: [] })));
     const got = await this.#gather(peers, round);
     const missing = peers.filter((j) => !got.has(j));
-    const keep = new Set(owners.filter((j) => result[j] !== undefined));
     for (const [j, m] of got) {
       if (m.header.kind !== 'mpc-have' || typeof m.header.have !== 'string')
         throw new ConfideError('E_PROTOCOL', `party ${j} sent ${describe(m.header.kind)} where mpc-have was due`, { field: 'round' });
       const theirs = new Set(m.header.have === '' ? [] : m.header.have.split(',').map(Number));
       for (const k of [...keep]) if (!theirs.has(k)) keep.delete(k);
     }
-    for (const j of owners) if (!keep.has(j)) result[j] = undefined;
-    const lost = owners.filter((j) => !keep.has(j) && j !== this.index);
+    const lost = candidates.filter((j) => !keep.has(j) && j !== this.index);
     for (const j of lost) this.#dropped.add(j);
-    this.#missing(missing, 'input agreement');
+    this.#missing(missing, step);
+    return keep;
   }
 
   /**
@@ -394,12 +460,12 @@ export class MpcParty {
   /** a + b (local). */
   add(a: Shared, b: Shared): Shared {
     const [x, y] = this.#pair(a, b);
-    return new Shared(this.sharing, this.sharing === 'additive' ? Z64.add(x.share, y.share) : Fp61.add(x.share, y.share));
+    return new Shared(this.sharing, this.#vf === undefined ? Z64.add(x.share, y.share) : this.#vf.add(x.share, y.share));
   }
   /** a - b (local). */
   sub(a: Shared, b: Shared): Shared {
     const [x, y] = this.#pair(a, b);
-    return new Shared(this.sharing, this.sharing === 'additive' ? Z64.sub(x.share, y.share) : Fp61.sub(x.share, y.share));
+    return new Shared(this.sharing, this.#vf === undefined ? Z64.sub(x.share, y.share) : this.#vf.sub(x.share, y.share));
   }
   /** The sum of several sharings of equal length (local); undefined entries (dropped owners) are skipped. */
   sum(list: readonly (Shared | undefined)[]): Shared {
@@ -408,12 +474,13 @@ export class MpcParty {
     if (present.length === 0) throw new ConfideError('E_BAD_INPUT', '"list" holds no Shared vector', { field: 'list' });
     return present.reduce((acc, s) => this.add(acc, s));
   }
-  /** a + v for a public vector v in Z_2^64 (one party adds it under additive sharing; all under Shamir). */
+  /** a + v for a public vector v in Z_2^64 (one party adds it under additive and field sharing; all under Shamir). */
   addPublic(a: Shared, v: BigUint64Array): Shared {
     const x = this.#check(a, 'a');
     atyped(v, 'v', BigUint64Array);
     if (v.length !== x.length) throw new ConfideError('E_BAD_INPUT', `"v" expected length ${x.length}`, { field: 'v' });
-    if (this.sharing === 'shamir') return new Shared('shamir', Fp61.add(x.share, toField(v)));
+    if (this.sharing === 'shamir') return new Shared('shamir', Fp61.add(x.share, this.#toField(v)));
+    if (this.sharing === 'field') return new Shared('field', this.index === 0 ? this.#vf!.add(x.share, this.#toField(v)) : x.share.slice());
     return new Shared('additive', this.index === 0 ? Z64.add(x.share, v) : x.share.slice());
   }
   /** k·a for a public integer k (local). */
@@ -421,8 +488,8 @@ export class MpcParty {
     const x = this.#check(a, 'a');
     if (typeof k !== 'bigint') throw new ConfideError('E_BAD_INPUT', `"k" expected a bigint, got ${describe(k)}`, { field: 'k' });
     if (this.sharing === 'additive') return new Shared('additive', Z64.mulScalar(x.share, k));
-    const kf = ((k % P) + P) % P;
-    return new Shared('shamir', Fp61.mulScalar(x.share, kf));
+    const p = this.field!.p;
+    return new Shared(this.sharing, this.#vf!.mulScalar(x.share, ((k % p) + p) % p));
   }
   /** The sum of a's elements, as a sharing of length 1 (local). */
   sumElements(a: Shared): Shared {
@@ -433,7 +500,7 @@ export class MpcParty {
       return new Shared('additive', BigUint64Array.of(BigInt.asUintN(64, s)));
     }
     for (let i = 0; i < x.length; i++) s += x.share[i];
-    return new Shared('shamir', BigUint64Array.of(s % P));
+    return new Shared(this.sharing, BigUint64Array.of(s % this.field!.p));
   }
   /** Elements [start, end) of a (local). */
   slice(a: Shared, start: number, end: number): Shared {
@@ -459,24 +526,73 @@ export class MpcParty {
     for (let r = 0; r < out.length; r++) {
       let s = 0n;
       for (let c = 0; c < width; c++) s += x.share[r * width + c];
-      out[r] = this.sharing === 'additive' ? BigInt.asUintN(64, s) : s % P;
+      out[r] = this.sharing === 'additive' ? BigInt.asUintN(64, s) : s % this.field!.p;
     }
     return new Shared(this.sharing, out);
   }
 
   /**
-   * a ⊙ b by Beaver triples from this party's TripleStore: one round that
-   * opens d = a - t.a and e = b - t.b. Additive sharing only.
+   * a ⊙ b. Additive and field sharing: Beaver triples from this party's
+   * TripleStore, one round that opens d = a - t.a and e = b - t.b. Shamir:
+   * see `#mulShamir` (no triples; 2t − 1 parties must be present).
    */
   async mul(a: Shared, b: Shared): Promise<Shared> {
     const [x, y] = this.#pair(a, b);
-    if (this.sharing !== 'additive') throw new ConfideError('E_STATE', 'multiplication runs on additive sharing only', { field: 'sharing' });
+    if (this.sharing === 'shamir') return this.#mulShamir(x, y);
     if (this.#triples === undefined) throw new ConfideError('E_STATE', 'multiplication needs a TripleStore ("triples" option)', { field: 'triples' });
     const n = x.length;
     const t = this.#triples.take(n);
     const { d, e } = beaverMask(x.share, y.share, t);
     const [dd, ee] = await this.#openRaw([d, e], 'mpc-beaver', { store: Buffer.from(this.#triples.id).toString('hex'), offset: t.offset }, true);
-    return new Shared('additive', beaverCombine(dd, ee, t, this.index === 0));
+    return new Shared(this.sharing, beaverCombine(dd, ee, t, this.index === 0));
+  }
+
+  /**
+   * Shamir multiplication by degree reduction (Gennaro, Rabin and Rabin,
+   * PODC 1998, §3, the simplification of BGW's step): each party's product
+   * of shares is a point of x·y's polynomial of degree 2(t − 1); it reshares
+   * that point with a fresh polynomial of degree t − 1, and every party takes
+   * Σ λ_i · (share of party i's product), λ the Lagrange coefficients at 0 of
+   * 2t − 1 agreed points. The result is a degree t − 1 sharing of x·y. Two
+   * rounds: the reshares, then agreeing on whose reshares every survivor
+   * holds. Needs 2t − 1 ≤ (parties present), i.e. n ≥ 2t − 1: with
+   * t = ⌊n/2⌋ + 1 every party must be present for n = 3 and n = 5.
+   */
+  async #mulShamir(x: Shared, y: Shared): Promise<Shared> {
+    const need = 2 * this.threshold - 1;
+    const alive = this.parties.length - this.#dropped.size;
+    if (alive < need)
+      throw new ConfideError('E_PROTOCOL', `${alive} parties remain; Shamir multiplication with threshold ${this.threshold} needs 2t − 1 = ${need}`, {
+        field: 'parties',
+        details: { alive, need, dropped: this.dropped },
+      });
+    const round = this.#round++;
+    const reshares = shareShamir(Fp61.mul(x.share, y.share), { threshold: this.threshold, parties: this.parties.length, rng: this.#rng });
+    const peers = this.#peers();
+    await Promise.all(peers.map((j) => this.#sendSealed(j, round, 'mpc-reshare', [reshares[j].data])));
+    const got = await this.#gather(peers, round);
+    const held = new Map<number, BigUint64Array>([[this.index, reshares[this.index].data]]);
+    for (const [j, m] of got) held.set(j, this.#fieldFrom(j, this.#openSealed(j, round, 'mpc-reshare', m, [x.length])[0]));
+    this.#missing(peers.filter((j) => !got.has(j)), 'multiplication (resharing)');
+    const keep = await this.#agreeOn(this.parties.map((_, j) => j), (j) => held.has(j), 'multiplication (agreement)');
+    if (keep.size < need)
+      throw new ConfideError('E_PROTOCOL', `only ${keep.size} parties' reshares reached every survivor; Shamir multiplication needs ${need}`, {
+        field: 'parties',
+        details: { have: keep.size, need, dropped: this.dropped },
+      });
+    const use = [...keep].sort((i, j) => i - j).slice(0, need);
+    const lambda = lagrangeAtZero(use.map((j) => j + 1));
+    const out = new BigUint64Array(x.length);
+    use.forEach((j, k) => Fp61.add(out, Fp61.mulScalar(held.get(j)!, lambda[k]), out));
+    return new Shared('shamir', out);
+  }
+
+  /** A field vector from party j: E_PROTOCOL unless every element is below p. */
+  #fieldFrom(j: number, v: BigUint64Array): BigUint64Array {
+    const p = this.field!.p;
+    for (let i = 0; i < v.length; i++)
+      if (v[i] >= p) throw new ConfideError('E_PROTOCOL', `party ${j} sent a value that is not a field element`, { field: 'share', details: { party: j } });
+    return v;
   }
 
   /**
@@ -496,7 +612,9 @@ export class MpcParty {
       if (m === undefined) this.#missing([0], `opening (${kind})`);
       if (m!.header.kind === 'mpc-abort')
         throw new ConfideError('E_PROTOCOL', `party 0 aborted the opening: ${String(m!.header.reason)}`, { field: 'parties', details: (() => { try { return JSON.parse(String(m!.header.details)); } catch { return undefined; } })() });
-      return this.#openSealed(0, round, `${kind}-result`, m!, lengths, plain);
+      const r = this.#openSealed(0, round, `${kind}-result`, m!, lengths, plain);
+      if (this.#vf !== undefined) r.forEach((v) => this.#fieldFrom(0, v));
+      return r;
     }
     const peers = this.#peers();
     const got = await this.#gather(peers, round);
@@ -509,7 +627,9 @@ export class MpcParty {
           if (m.header[key] !== val)
             throw new ConfideError('E_PROTOCOL', `party ${j} used ${key} ${describe(m.header[key])}, party 0 ${describe(val)}: triple stores out of step`, { field: key, details: { party: j } });
         const theirs = this.#openSealed(j, round, kind, m, lengths, plain);
-        theirs.forEach((v, k) => add64(sums[k], v, sums[k]));
+        const vf = this.#vf;
+        if (vf === undefined) theirs.forEach((v, k) => add64(sums[k], v, sums[k]));
+        else theirs.forEach((v, k) => vf.add(sums[k], this.#fieldFrom(j, v), sums[k]));
       }
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
@@ -523,7 +643,7 @@ export class MpcParty {
 
   /**
    * Opens `a` to every party: returns the secret as Z_2^64 elements (two's
-   * complement; Shamir values are lifted from Fp61's centred range).
+   * complement; field and Shamir values are lifted from the field's centred range).
    * `noise`, when given, is this party's share of noise, added to its share
    * before anything leaves it (see `openNoisy` in stats.ts).
    */
@@ -533,9 +653,10 @@ export class MpcParty {
     if (noise !== undefined) {
       atyped(noise, 'noise', BigUint64Array);
       if (noise.length !== x.length) throw new ConfideError('E_BAD_INPUT', `"noise" expected length ${x.length}`, { field: 'noise' });
-      share = this.sharing === 'additive' ? Z64.add(share, noise) : Fp61.add(share, toField(noise));
+      share = this.sharing === 'additive' ? Z64.add(share, noise) : this.#vf!.add(share, this.#toField(noise));
     }
     if (this.sharing === 'additive') return (await this.#openRaw([share], 'mpc-open'))[0];
+    if (this.sharing === 'field') return this.#fromField((await this.#openRaw([share], 'mpc-open'))[0]);
     const round = this.#round++;
     const peers = this.#peers();
     await Promise.all(peers.map((j) => this.#sendSealed(j, round, 'mpc-open', [share])));
@@ -546,7 +667,7 @@ export class MpcParty {
       if (m !== undefined) shares.push({ x: j + 1, data: this.#openSealed(j, round, 'mpc-open', m, [x.length])[0] });
     }
     this.#missing(peers.filter((j) => !got.has(j)), 'opening');
-    return fromField(reconstructShamir(shares, { threshold: this.threshold }));
+    return this.#fromField(reconstructShamir(shares, { threshold: this.threshold }));
   }
 }
 
