@@ -24,7 +24,11 @@
  * - the discrete Laplace and pure ε-DP events have curves (dp_accounting:
  *   unsupported); sampled events with q = 1 are their inner event;
  * - orders above 10^5 of sampled Gaussians use the mixture bound
- *   log(1 − q + q e^{α(α−1)/(2σ²)})/(α − 1) instead of α + 1 terms.
+ *   log(1 − q + q e^{α(α−1)/(2σ²)})/(α − 1) instead of α + 1 terms;
+ * - Poisson sampling of events other than Gaussians (discrete Gaussian,
+ *   zCDP, Laplace, discrete Laplace, pure ε-DP and compositions of these)
+ *   is accounted by the general bound of Zhu and Wang 2019 (dp_accounting:
+ *   unsupported); see `poissonGeneralCurve`.
  *
  * Neighbouring relations, as in dp_accounting: Poisson-sampled events are
  * add-or-remove-one; sampled-without-replacement and randomized-response
@@ -36,6 +40,7 @@ import { ConfideError, describe } from '../../core/errors.ts';
 import { logNormalCdf } from '../calibration.ts';
 import { aevent, describeEvent, type PrivacyEvent } from './events.ts';
 import { log1mExp, logAdd, logComb, logExpm1, logFactorial, softplus } from './_logspace.ts';
+import { logPoissonGeneralBracket } from './_subsampled.ts';
 
 /**
  * dp_accounting's default orders (RdpAccountant, DEFAULT_RDP_ORDERS):
@@ -481,6 +486,142 @@ function inverseSquareNoise(e: PrivacyEvent, outer: PrivacyEvent): number {
   }
 }
 
+/** True for a Gaussian, or compositions of Gaussians only: one Gaussian with the combined noise multiplier. */
+function isGaussianTree(e: PrivacyEvent): boolean {
+  switch (e.type) {
+    case 'gaussian':
+      return true;
+    case 'self-composed':
+      return isGaussianTree(e.event);
+    case 'composed':
+      return e.events.every(isGaussianTree);
+    default:
+      return false;
+  }
+}
+
+/** The first part of a composition stated for replacing one record (randomized response, sampling without replacement), or null. */
+function replaceOnePart(e: PrivacyEvent): PrivacyEvent | null {
+  switch (e.type) {
+    case 'randomized-response':
+    case 'sampled-without-replacement':
+      return e;
+    case 'self-composed':
+      return replaceOnePart(e.event);
+    case 'composed':
+      for (const sub of e.events) {
+        const found = replaceOnePart(sub);
+        if (found !== null) return found;
+      }
+      return null;
+    default:
+      return null;
+  }
+}
+
+/** Curves computed during one call, by orders array and event (a ledger composes many equal sampled events). */
+type Memo = Map<Orders, Map<string, Float64Array>>;
+
+/**
+ * Integer orders above this get no Zhu–Wang sum (O(α) terms each, and the
+ * inner curve at every integer below): they keep the inner curve and the
+ * pure-DP bound, which are valid at every order; such orders never set ε.
+ */
+const GENERAL_MAX_ORDER = 10000;
+
+type PoissonEvent = Extract<PrivacyEvent, { type: 'poisson-sampled' }>;
+
+/**
+ * Poisson sampling of any add-or-remove mechanism whose inner event is not a
+ * pure Gaussian tree (discrete Gaussian, zCDP, Laplace, discrete Laplace,
+ * pure ε-DP, nested sampled events, and compositions of these). The inner
+ * curve is that of the whole inner composition: the sampling decides once
+ * whether the record enters every part, as for composed Gaussians above.
+ * At each order ε'(α) is the smallest of three valid bounds:
+ *
+ * 1. Zhu and Wang 2019, Thm 6 (see _subsampled.ts), at integer α >= 2;
+ * 2. the inner curve itself: Rényi divergence is jointly quasi-convex at
+ *    every order (van Erven and Harremoës 2014), and the sampled pair is a
+ *    mixture, over the other records' coins, of pairs (p, (1 − q)p + q·p')
+ *    whose divergence in either direction is at most max(0, D_α between p
+ *    and p');
+ * 3. when the inner event is pure ε-DP (finite curve at order ∞): the sampled
+ *    mechanism is ε'-DP with ε' = log(1 + q(e^ε − 1)) (Li, Qardaji and Su
+ *    2012; Balle, Barthe and Gaboardi 2018), in both directions: with
+ *    m = (1 − q)p + q·p', m/p = 1 − q + q·p'/p <= 1 − q + qe^ε, and
+ *    p/m <= 1/(1 − q + qe^{−ε}) <= 1 − q + qe^ε because
+ *    (1 − q + qe^{−ε})(1 − q + qe^ε) >= 1; so it has the pure-DP curve of ε',
+ *    and at order ∞ that is the answer.
+ *
+ * Fractional orders α (Zhu and Wang's bound is for integers): (α − 1)D_α is
+ * convex in α for every pair of distributions (a cumulant generating
+ * function of the privacy loss, by Hölder), and 0 at α = 1, so it lies
+ * below the chord through valid bounds at ⌊α⌋ and ⌈α⌉. This is below
+ * ε'(⌈α⌉), the bound that monotonicity of D_α in α alone would give.
+ *
+ * The discrete Gaussian goes this way too, not by Mironov, Talwar and
+ * Zhang's exact formula: its likelihood ratio against an integer shift is
+ * the continuous one, and E[e^{tX}] <= e^{t²σ²/2} (CKS20) bounds the moments
+ * of the direction D_α(mixture ‖ p) by the Gaussian's, but MTZ19 prove the
+ * other direction D_α(p ‖ mixture) smaller only for the continuous Gaussian,
+ * and a multivariate discrete Gaussian with L2 sensitivity Δ has no rotation
+ * that reduces its worst shift to one coordinate. Without a proof the
+ * accountant does not use the tighter formula.
+ */
+function poissonGeneralCurve(e: PoissonEvent, orders: Orders, alternating: boolean, memo: Memo): Float64Array {
+  let byEvent = memo.get(orders);
+  if (byEvent === undefined) memo.set(orders, (byEvent = new Map()));
+  const key = JSON.stringify(e);
+  const hit = byEvent.get(key);
+  if (hit !== undefined) return hit;
+
+  const replaceOne = replaceOnePart(e.event);
+  if (replaceOne !== null)
+    unsupported(
+      e,
+      `${describeEvent(replaceOne)} is stated for replacing one record, and Poisson sampling amplifies only guarantees for adding or removing one (Zhu and Wang 2019)`,
+    );
+  const n = orders.length;
+  let kmax = 2;
+  for (let i = 0; i < n; i++) {
+    const a = orders[i];
+    if (a === 1) orderError(1, e);
+    if (a < Infinity && Math.ceil(a) <= GENERAL_MAX_ORDER) kmax = Math.max(kmax, Math.ceil(a));
+  }
+  const q = e.q;
+  // ε(ℓ) of the inner event at ℓ = 2..kmax, indexed by ℓ.
+  const integer = new Float64Array(kmax + 1);
+  integer.set(curveOf(e.event, Float64Array.from({ length: kmax - 1 }, (_, i) => i + 2), alternating, memo), 2);
+  const inner = curveOf(e.event, orders, alternating, memo);
+  const innerPure = curveOf(e.event, [Infinity], alternating, memo)[0];
+  const pure = innerPure < Infinity ? softplus(Math.log(q) + logExpm1(innerPure)) : Infinity; // log(1 + q(e^ε − 1))
+  const pureAt = (alpha: number) => (pure < Infinity ? pureRdp(pure, alpha) : Infinity);
+
+  // (k − 1)·ε'(k) at integer k: the smallest of the three bounds.
+  const scaled = new Float64Array(kmax + 1).fill(NaN);
+  const scaledAt = (k: number): number => {
+    if (k === 1) return 0;
+    if (Number.isNaN(scaled[k]))
+      scaled[k] = Math.min(logPoissonGeneralBracket(q, k, integer), (k - 1) * integer[k], (k - 1) * pureAt(k));
+    return scaled[k];
+  };
+
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const a = orders[i];
+    let bound = Math.min(inner[i], pureAt(a));
+    if (a < Infinity && Math.ceil(a) <= kmax) {
+      const lo = Math.floor(a);
+      const t = a - lo;
+      const chord = t === 0 ? scaledAt(lo) : (1 - t) * scaledAt(lo) + t * scaledAt(lo + 1);
+      bound = Math.min(bound, chord / (a - 1));
+    }
+    out[i] = bound;
+  }
+  byEvent.set(key, out);
+  return out;
+}
+
 function orderError(alpha: number, event: PrivacyEvent): never {
   throw new ConfideError(
     'E_UNSUPPORTED',
@@ -489,7 +630,7 @@ function orderError(alpha: number, event: PrivacyEvent): never {
   );
 }
 
-function curveOf(e: PrivacyEvent, orders: Orders, alternating: boolean): Float64Array {
+function curveOf(e: PrivacyEvent, orders: Orders, alternating: boolean, memo: Memo = new Map()): Float64Array {
   const n = orders.length;
   const out = new Float64Array(n);
   switch (e.type) {
@@ -522,7 +663,17 @@ function curveOf(e: PrivacyEvent, orders: Orders, alternating: boolean): Float64
       return out;
     case 'poisson-sampled': {
       if (e.q === 0) return out;
-      if (e.q === 1) return curveOf(e.event, orders, alternating);
+      if (e.q === 1) return curveOf(e.event, orders, alternating, memo);
+      if (e.event.type === 'poisson-sampled') {
+        // Keeping each record with probability q and then each kept one with
+        // probability q' is keeping it with probability qq': one sampling,
+        // accounted once (exactly, for Gaussians). The product is rounded up,
+        // as every bound here grows with q.
+        const inner = e.event;
+        const q = Math.min(1, e.q * inner.q * (1 + EPS));
+        if (q > 0 || inner.q === 0) return curveOf({ type: 'poisson-sampled', q, event: inner.event }, orders, alternating, memo);
+      }
+      if (!isGaussianTree(e.event)) return poissonGeneralCurve(e, orders, alternating, memo);
       const inv = inverseSquareNoise(e.event, e);
       if (inv === 0) return out;
       const sigma = 1 / Math.sqrt(inv);
@@ -534,7 +685,7 @@ function curveOf(e: PrivacyEvent, orders: Orders, alternating: boolean): Float64
     }
     case 'sampled-without-replacement': {
       if (e.m === 0) return out;
-      if (e.m === e.n) return curveOf(e.event, orders, alternating);
+      if (e.m === e.n) return curveOf(e.event, orders, alternating, memo);
       const inv = inverseSquareNoise(e.event, e);
       if (inv === 0) return out;
       const sigma = 1 / Math.sqrt(inv);
@@ -551,14 +702,14 @@ function curveOf(e: PrivacyEvent, orders: Orders, alternating: boolean): Float64
       return out;
     }
     case 'self-composed': {
-      const inner = curveOf(e.event, orders, alternating);
+      const inner = curveOf(e.event, orders, alternating, memo);
       if (e.count === 0) return out;
       for (let i = 0; i < n; i++) out[i] = e.count * inner[i];
       return out;
     }
     case 'composed': {
       for (const sub of e.events) {
-        const c = curveOf(sub, orders, alternating);
+        const c = curveOf(sub, orders, alternating, memo);
         for (let i = 0; i < n; i++) out[i] += c[i];
       }
       return out;
@@ -696,13 +847,23 @@ function aalternating(options: RdpOptions | undefined): boolean {
  * - zcdp: ρα.
  * - poisson-sampled Gaussian (a Gaussian or compositions of Gaussians):
  *   Mironov, Talwar and Zhang 2019, exact at integer orders, series at fractional ones.
+ * - poisson-sampled anything else that holds for adding or removing one record
+ *   (discrete Gaussian, zcdp, laplace, discrete-laplace, pure epsilon-delta,
+ *   sampled events, and compositions of these, whose curves add before the
+ *   sampling): the general upper bound of Zhu and Wang 2019 (Thm 6) at
+ *   integer orders, capped by the inner curve and, for pure-DP inner events,
+ *   by the pure-DP curve of log(1 + q(e^ε − 1)); fractional orders take the
+ *   chord between their integer neighbours; order ∞ is finite only for pure-DP
+ *   inner events. Nested Poisson sampling multiplies the rates.
  * - sampled-without-replacement Gaussian: Wang, Balle and Kasiviswanathan 2019, Thm 27.
  * - self-composed: count × curve; composed: the sum of the curves.
  * A sampled event with q = 1 (m = n) is its inner event, whatever it is; with
  * q = 0 (m = 0) it costs nothing.
  *
  * @throws ConfideError E_UNSUPPORTED for events without an RDP bound here
- *   (δ > 0 guarantees, sampled non-Gaussian events, order 1 of sampled events)
+ *   (δ > 0 guarantees, Poisson sampling of replace-one events such as
+ *   randomized response, sampling without replacement of non-Gaussian events,
+ *   order 1 of sampled events)
  */
 export function rdpCurve(
   event: PrivacyEvent,
