@@ -331,6 +331,7 @@ function guaranteeOf(b: DatasetBudget, event: PrivacyEvent): Guarantee {
 export class PrivacyLedger {
   readonly path: string;
   #db: DatabaseSync | null;
+  #inTransaction = false;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -406,9 +407,10 @@ export class PrivacyLedger {
     return this.#db;
   }
 
-  /** Runs `fn` in a BEGIN IMMEDIATE transaction; any throw rolls back. SQLite errors become E_IO. */
+  /** Runs `fn` in a BEGIN IMMEDIATE transaction; any throw rolls back. SQLite errors become E_IO. Inside `transaction()` it joins that one. */
   #write<T>(fn: (db: DatabaseSync) => T): T {
     const db = this.#live();
+    if (this.#inTransaction) return fn(db);
     try {
       db.exec('BEGIN IMMEDIATE');
     } catch (e) {
@@ -422,6 +424,37 @@ export class PrivacyLedger {
       if (db.isTransaction) db.exec('ROLLBACK');
       throw wrap(e, 'ledger write failed');
     }
+  }
+
+  /**
+   * Runs `fn` inside ONE write transaction of the ledger's database and
+   * commits when it returns: every `spend` (or other write) made through this
+   * ledger while `fn` runs joins it, and so does whatever `fn` writes to its
+   * own tables through `db`. If `fn` throws, everything rolls back, spends
+   * included: nothing was spent. This is for a caller whose state must change
+   * together with a spend, e.g. a training run's checkpoint (src/fl), so that
+   * a process killed at any instant leaves both or neither.
+   *
+   * `fn` must be synchronous (a returned promise is refused and rolled back:
+   * other code could otherwise write into the open transaction). `db` is for
+   * the caller's own tables; it must not touch the ledger's `meta`, `records`
+   * and `outputs` (edits to `records` break `verify()`). Nested calls join the
+   * outer transaction.
+   */
+  transaction<T>(fn: (db: DatabaseSync) => T): T {
+    if (typeof fn !== 'function') throw new ConfideError('E_BAD_INPUT', `"fn" expected a function, got ${describe(fn)}`, { field: 'fn' });
+    if (this.#inTransaction) return fn(this.#live());
+    return this.#write((db) => {
+      this.#inTransaction = true;
+      try {
+        const out = fn(db);
+        if (typeof (out as { then?: unknown } | null)?.then === 'function')
+          throw new ConfideError('E_BAD_INPUT', '"fn" must be synchronous: a ledger transaction cannot stay open across an await', { field: 'fn' });
+        return out;
+      } finally {
+        this.#inTransaction = false;
+      }
+    });
   }
 
   #read<T>(fn: (db: DatabaseSync) => T): T {
