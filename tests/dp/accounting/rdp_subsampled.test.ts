@@ -170,7 +170,7 @@ group('rdpCurve: Poisson-sampled events other than Gaussians', () => {
     const orders = [1.5, 2, 2.5, 3, 4, 8, 16, 32, 64, 128, 256, 1024];
     const qs = [1e-6, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95, 0.999, 1];
     for (const inner of [dg(1.1), dg(4, 3), { type: 'zcdp', rho: 0.02 } as PrivacyEvent, { type: 'laplace', b: 2 } as PrivacyEvent]) {
-      let prev = new Float64Array(orders.length);
+      let prev: ArrayLike<number> = new Float64Array(orders.length);
       for (const q of qs) {
         const c = rdpCurve(poisson(q, inner), orders);
         c.forEach((r, i) => expect(r, `q=${q} α=${orders[i]}`).toBeGreaterThanOrEqual(prev[i] * (1 - 1e-12)));
