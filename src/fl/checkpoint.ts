@@ -13,10 +13,17 @@
  * values of those tensors end to end, little-endian; `strategy` the
  * strategy's toJSON(); `metrics` the round's RoundMetrics as JSON. Only the
  * last `keep` rounds of a run are kept.
+ *
+ * `CheckpointStore.inLedger(ledger)` keeps the same two tables, named
+ * `fl_checkpoint_meta` and `fl_checkpoint_rounds`, in the privacy ledger's
+ * own database and writes through `ledger.transaction`, so that a DP round's
+ * spend and its checkpoint commit in ONE transaction: a coordinator killed at
+ * any instant has either spent the round and saved its model, or neither.
  */
 import { astring } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
 import type { DatabaseSync } from 'node:sqlite';
+import type { PrivacyLedger } from '../dp/index.ts';
 import { atensors, type Tensors } from './tensors.ts';
 
 const APPLICATION = 'confide-fl-checkpoint';
@@ -69,24 +76,53 @@ function decodeWeights(namesJson: string, blob: Uint8Array): Tensors {
   return out;
 }
 
-/** A checkpoint file: `save` after each round, `latest` to resume. */
+interface Tables {
+  meta: string;
+  rounds: string;
+}
+
+const OWN_TABLES: Tables = { meta: 'meta', rounds: 'rounds' };
+const LEDGER_TABLES: Tables = { meta: 'fl_checkpoint_meta', rounds: 'fl_checkpoint_rounds' };
+
+function createTables(db: DatabaseSync, t: Tables): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS ${t.meta} (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS ${t.rounds} (run TEXT NOT NULL, round INTEGER NOT NULL, names TEXT NOT NULL, weights BLOB NOT NULL,
+      strategy TEXT NOT NULL, metrics TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (run, round));
+    INSERT OR IGNORE INTO ${t.meta} VALUES ('application', '${APPLICATION}'), ('schema', '${SCHEMA}');`);
+}
+
+function checkMeta(db: DatabaseSync, t: Tables): boolean {
+  const meta = Object.fromEntries((db.prepare(`SELECT key, value FROM ${t.meta}`).all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
+  return meta.application === APPLICATION && meta.schema === SCHEMA;
+}
+
+/** A checkpoint file (or the checkpoint tables in a privacy ledger): `save` after each round, `latest` to resume. */
 export class CheckpointStore {
   readonly path: string;
   #db: DatabaseSync | null;
+  readonly #ledger: PrivacyLedger | null;
+  readonly #t: Tables;
   readonly #keep: number;
 
-  private constructor(path: string, db: DatabaseSync, keep: number) {
+  private constructor(path: string, db: DatabaseSync | null, ledger: PrivacyLedger | null, keep: number) {
     this.path = path;
     this.#db = db;
+    this.#ledger = ledger;
+    this.#t = ledger === null ? OWN_TABLES : LEDGER_TABLES;
     this.#keep = keep;
+  }
+
+  static #keepOf(options: { keep?: number } | undefined): number {
+    const keep = options?.keep ?? 2;
+    if (!Number.isSafeInteger(keep) || keep < 1) throw new ConfideError('E_BAD_INPUT', `"keep" expected an integer >= 1, got ${describe(keep)}`, { field: 'keep' });
+    return keep;
   }
 
   /** Opens or creates the store at `path` (':memory:' for tests). Keeps the last `keep` rounds per run (default 2). */
   static open(path: string, options?: { keep?: number }): CheckpointStore {
     astring(path, 'path', 4096);
     if (path.length === 0) throw new ConfideError('E_BAD_INPUT', '"path" expected a file path, got ""', { field: 'path' });
-    const keep = options?.keep ?? 2;
-    if (!Number.isSafeInteger(keep) || keep < 1) throw new ConfideError('E_BAD_INPUT', `"keep" expected an integer >= 1, got ${describe(keep)}`, { field: 'keep' });
+    const keep = CheckpointStore.#keepOf(options);
     const mod = process.getBuiltinModule?.('node:sqlite') as typeof import('node:sqlite') | undefined;
     if (mod === undefined) throw new ConfideError('E_UNSUPPORTED', 'checkpoints need node:sqlite (Node 22.13 or later)');
     let db: DatabaseSync;
@@ -95,27 +131,54 @@ export class CheckpointStore {
       db.exec('PRAGMA busy_timeout = 10000');
       if (path !== ':memory:') db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = FULL');
-      db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS rounds (run TEXT NOT NULL, round INTEGER NOT NULL, names TEXT NOT NULL, weights BLOB NOT NULL,
-          strategy TEXT NOT NULL, metrics TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (run, round));
-        INSERT OR IGNORE INTO meta VALUES ('application', '${APPLICATION}'), ('schema', '${SCHEMA}');`);
+      createTables(db, OWN_TABLES);
     } catch (e) {
       throw io(`cannot open checkpoint store ${path}`, e);
     }
-    const meta = Object.fromEntries((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
-    if (meta.application !== APPLICATION || meta.schema !== SCHEMA) {
+    if (!checkMeta(db, OWN_TABLES)) {
       db.close();
       throw io(`${path} is not a confide fl checkpoint store of schema ${SCHEMA}`);
     }
-    return new CheckpointStore(path, db, keep);
+    return new CheckpointStore(path, db, null, keep);
   }
 
-  #open(): DatabaseSync {
+  /**
+   * The checkpoint tables inside `ledger`'s database (created on first use).
+   * `save` then joins an open `ledger.transaction`, so a round's spend and
+   * its checkpoint commit together. The ledger stays the caller's to close.
+   */
+  static inLedger(ledger: PrivacyLedger, options?: { keep?: number }): CheckpointStore {
+    if (typeof ledger !== 'object' || ledger === null || typeof (ledger as PrivacyLedger).transaction !== 'function')
+      throw new ConfideError('E_BAD_INPUT', `"ledger" expected a PrivacyLedger, got ${describe(ledger)}`, { field: 'ledger' });
+    const keep = CheckpointStore.#keepOf(options);
+    const ok = ledger.transaction((db) => {
+      createTables(db, LEDGER_TABLES);
+      return checkMeta(db, LEDGER_TABLES);
+    });
+    if (!ok) throw io(`${ledger.path} holds checkpoint tables of another schema than ${SCHEMA}`);
+    return new CheckpointStore(ledger.path, null, ledger, keep);
+  }
+
+  /** Runs `fn` in a write transaction: the ledger's (joining one already open), or this file's own. */
+  #write<T>(fn: (db: DatabaseSync) => T): T {
+    if (this.#ledger !== null) {
+      if (this.#ledger.closed) throw new ConfideError('E_STATE', 'checkpoint store is closed (its ledger is)', { field: 'store' });
+      return this.#ledger.transaction(fn);
+    }
     if (this.#db === null) throw new ConfideError('E_STATE', 'checkpoint store is closed', { field: 'store' });
-    return this.#db;
+    const db = this.#db;
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const out = fn(db);
+      db.exec('COMMIT');
+      return out;
+    } catch (e) {
+      db.exec('ROLLBACK');
+      throw e;
+    }
   }
 
-  /** Writes round `round` of `run` and prunes old rounds, in one transaction. */
+  /** Writes round `round` of `run` and prunes old rounds, in one transaction (the ledger's, when it is open). */
   save(run: string, round: number, weights: Tensors, strategy: unknown, metrics: unknown): void {
     astring(run, 'run', 200);
     if (!Number.isSafeInteger(round) || round < 0) throw new ConfideError('E_BAD_INPUT', `"round" expected an integer >= 0, got ${describe(round)}`, { field: 'round' });
@@ -123,30 +186,42 @@ export class CheckpointStore {
     const { names, blob } = encodeWeights(weights);
     const strategyJson = JSON.stringify(strategy);
     const metricsJson = JSON.stringify(metrics);
-    const db = this.#open();
-    db.exec('BEGIN IMMEDIATE');
     try {
-      db.prepare('INSERT OR REPLACE INTO rounds (run, round, names, weights, strategy, metrics, time) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-        run, round, names, blob, strategyJson, metricsJson, new Date().toISOString(),
-      );
-      db.prepare('DELETE FROM rounds WHERE run = ? AND round <= ?').run(run, round - this.#keep);
-      db.exec('COMMIT');
+      this.#write((db) => {
+        db.prepare(`INSERT OR REPLACE INTO ${this.#t.rounds} (run, round, names, weights, strategy, metrics, time) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(
+          run, round, names, blob, strategyJson, metricsJson, new Date().toISOString(),
+        );
+        db.prepare(`DELETE FROM ${this.#t.rounds} WHERE run = ? AND round <= ?`).run(run, round - this.#keep);
+      });
     } catch (e) {
-      db.exec('ROLLBACK');
+      if (e instanceof ConfideError) throw e;
       throw io(`cannot write checkpoint round ${round}`, e);
     }
+  }
+
+  /** Replaces the metrics of a saved round (e.g. with the evaluation that followed the commit); nothing when the round is not saved. */
+  saveMetrics(run: string, round: number, metrics: unknown): void {
+    astring(run, 'run', 200);
+    const json = JSON.stringify(metrics);
+    this.#write((db) => db.prepare(`UPDATE ${this.#t.rounds} SET metrics = ? WHERE run = ? AND round = ?`).run(json, run, round));
   }
 
   /** The latest checkpoint of `run`, or undefined when there is none. */
   latest(run: string): Checkpoint | undefined {
     astring(run, 'run', 200);
-    const row = this.#open().prepare('SELECT * FROM rounds WHERE run = ? ORDER BY round DESC LIMIT 1').get(run) as
-      | { run: string; round: number; names: string; weights: Uint8Array; strategy: string; metrics: string; time: string }
-      | undefined;
+    const read = (db: DatabaseSync) =>
+      db.prepare(`SELECT * FROM ${this.#t.rounds} WHERE run = ? ORDER BY round DESC LIMIT 1`).get(run) as
+        | { run: string; round: number; names: string; weights: Uint8Array; strategy: string; metrics: string; time: string }
+        | undefined;
+    let row;
+    if (this.#ledger !== null) row = this.#write(read);
+    else if (this.#db === null) throw new ConfideError('E_STATE', 'checkpoint store is closed', { field: 'store' });
+    else row = read(this.#db);
     if (row === undefined) return undefined;
     return { run: row.run, round: Number(row.round), weights: decodeWeights(row.names, row.weights), strategy: JSON.parse(row.strategy), metrics: JSON.parse(row.metrics), time: row.time };
   }
 
+  /** Closes the file (a store in a ledger leaves the ledger open). */
   close(): void {
     this.#db?.close();
     this.#db = null;

@@ -7,7 +7,10 @@
 import { aoptions } from '../core/assert.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
 import { join, type Identity, type JoinOptions, type NetListener, type Party, type PartyId, type Received, type Transport } from '../net/index.ts';
+import { runClient as runHeClient } from '../he/index.ts';
 import { runSecAggClient, type SecAggConfig } from '../secagg/index.ts';
+import { systemRng } from '../core/random.ts';
+import { clipAndEncode } from './dp_fedavg.ts';
 import type { FitConfig } from './strategies.ts';
 import { atensors, flatten, subtractTensors, type Tensors } from './tensors.ts';
 
@@ -47,8 +50,14 @@ export interface ClientOptions {
    * of the update beyond ±bound are clipped (counted in onRound's `clipped`).
    */
   secagg?: SecAggConfig;
+  /**
+   * The HE decryptor this client trusts: it encrypts only under a key bundle
+   * signed by this party id (so the coordinator cannot substitute a key of its
+   * own). Without it the client refuses rounds run with homomorphic aggregation.
+   */
+  he?: { decryptor: PartyId };
   /** Called after each instruction handled (progress output). */
-  onRound?: (event: { kind: 'fit' | 'skip' | 'evaluate'; round: number; clipped?: number }) => void;
+  onRound?: (event: { kind: 'fit' | 'skip' | 'evaluate'; round: number; clipped?: number; failed?: boolean }) => void;
 }
 
 export interface ClientSummary {
@@ -57,7 +66,7 @@ export interface ClientSummary {
   readonly reason: string;
 }
 
-const KEYS = ['transport', 'address', 'identity', 'serverId', 'token', 'fit', 'evaluate', 'idleTimeoutMs', 'rejoinWindowMs', 'on', 'secagg', 'onRound'];
+const KEYS = ['transport', 'address', 'identity', 'serverId', 'token', 'fit', 'evaluate', 'idleTimeoutMs', 'rejoinWindowMs', 'on', 'secagg', 'he', 'onRound'];
 
 function tensorsOf(m: Received): Tensors {
   const names = typeof m.header.names === 'string' ? m.header.names.split('\n') : [];
@@ -72,6 +81,22 @@ function tensorsOf(m: Received): Tensors {
 }
 
 /**
+ * One secure-aggregation or HE round from the client's side. A round the
+ * coordinator aborts or lets lapse (too few clients, a deadline, a decryptor
+ * that left) is a failed round, not the end of the client: it waits for the
+ * next instruction. A key bundle not signed by the pinned decryptor (E_CRYPTO)
+ * is refused the same way: nothing was encrypted under it.
+ */
+async function secureRound<T>(run: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await run();
+  } catch (e) {
+    if (isConfideError(e) && (e.code === 'E_PROTOCOL' || e.code === 'E_TIMEOUT' || e.code === 'E_CRYPTO')) return undefined;
+    throw e;
+  }
+}
+
+/**
  * Serves the coordinator's instructions until it says 'done'. A lost link is
  * the runtime's to restore (same session); a coordinator that restarts (a new
  * session, e.g. after a crash and resume) is joined again for up to
@@ -82,6 +107,8 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
   if (typeof options !== 'object' || options === null) throw new ConfideError('E_BAD_INPUT', '"options" expected client options', { field: 'options' });
   if (typeof options.fit !== 'function') throw new ConfideError('E_BAD_INPUT', `"fit" expected a function, got ${describe(options.fit)}`, { field: 'fit' });
   if (options.evaluate !== undefined && typeof options.evaluate !== 'function') throw new ConfideError('E_BAD_INPUT', `"evaluate" expected a function, got ${describe(options.evaluate)}`, { field: 'evaluate' });
+  if (options.he !== undefined && (typeof options.he !== 'object' || options.he === null || typeof options.he.decryptor !== 'string' || !/^[0-9a-f]{64}$/.test(options.he.decryptor)))
+    throw new ConfideError('E_BAD_INPUT', `"he" expected { decryptor: <party id> }, got ${describe(options.he)}`, { field: 'he' });
   const idle = options.idleTimeoutMs ?? 600_000;
   const rejoin = options.rejoinWindowMs ?? 60_000;
   const joinOptions: JoinOptions = {
@@ -133,6 +160,47 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
         const out = atensors(r.weights ?? r.delta, r.weights ? 'fit().weights' : 'fit().delta', weights);
         if (!Number.isSafeInteger(r.examples) || r.examples < 1) throw new ConfideError('E_BAD_INPUT', `"fit().examples" expected an integer >= 1, got ${describe(r.examples)}`, { field: 'fit().examples' });
         const names = Object.keys(weights);
+        if (h.aggregation === 'secagg' && h.dp === 'distributed') {
+          if (options.secagg?.noise === undefined)
+            throw new ConfideError('E_PROTOCOL', 'fl: the coordinator runs DP-FedAvg with distributed noise but this client has no secagg config with noise', { field: 'secagg' });
+          const c = options.secagg, noise = options.secagg.noise;
+          const delta = flatten(r.delta ?? subtractTensors(out, weights), names);
+          // Clip to C and encode on secagg's grid 2^-fracBits in integers (‖k‖₂ <= C·2^fracBits exactly, as DP-FedAvg
+          // does centrally); secagg's own clipping to its pinned l2Norm, rounding (exact on grid values) and
+          // discrete Gaussian noise then follow before masking, so the coordinator never sees an un-noised sum.
+          const C = Math.min(typeof h.clipNorm === 'number' && h.clipNorm > 0 ? h.clipNorm : noise.l2Norm, noise.l2Norm);
+          const grid = 2 ** c.fracBits;
+          const { ints, clipped } = clipAndEncode(delta, C, C * grid, systemRng());
+          for (let i = 0; i < ints.length; i++) ints[i] /= grid;
+          const outcome = await secureRound(() => runSecAggClient(party, { identity: options.identity, config: c, input: ints, round: Number(h.secaggRound), timeoutMs: idle }));
+          if (outcome === undefined) {
+            options.onRound?.({ kind: 'fit', round, failed: true });
+            continue;
+          }
+          fitted++;
+          options.onRound?.({ kind: 'fit', round, clipped: outcome.clipped + (clipped ? 1 : 0) });
+          continue;
+        }
+        if (h.aggregation === 'he') {
+          if (options.he === undefined)
+            throw new ConfideError('E_PROTOCOL', 'fl: the coordinator runs homomorphic aggregation but this client has no HE decryptor pinned', { field: 'he' });
+          const delta = flatten(r.delta ?? subtractTensors(out, weights), names);
+          const cap = typeof h.maxExamples === 'number' && Number.isSafeInteger(h.maxExamples) && h.maxExamples >= 1 ? h.maxExamples : 1;
+          const weight = Math.min(r.examples, cap) / cap;
+          // [w·Δ, w] under the decryptor's public key: the coordinator sums ciphertexts and learns Σ w_i Δ_i and Σ w_i.
+          const values = new Float64Array(delta.length + 1);
+          for (let i = 0; i < delta.length; i++) values[i] = weight * delta[i];
+          values[delta.length] = weight;
+          const timeoutMs = typeof h.timeoutMs === 'number' && Number.isSafeInteger(h.timeoutMs) && h.timeoutMs >= 1 ? Math.min(h.timeoutMs, idle) : idle;
+          const outcome = await secureRound(() => runHeClient({ party, decryptor: options.he!.decryptor, values, timeoutMs, round: Number(h.heRound), waitForResult: false }));
+          if (outcome === undefined) {
+            options.onRound?.({ kind: 'fit', round, failed: true });
+            continue;
+          }
+          fitted++;
+          options.onRound?.({ kind: 'fit', round, clipped: outcome.clipped });
+          continue;
+        }
         if (h.aggregation === 'secagg') {
           if (options.secagg === undefined)
             throw new ConfideError('E_PROTOCOL', 'fl: the coordinator runs secure aggregation but this client has no secagg config', { field: 'secagg' });
@@ -141,7 +209,11 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
           // Σ w_i Δ_i and Σ w_i. Scaling keeps w_i <= maxWeight, so |w_i Δ_i| <= |Δ_i| <= bound.
           const cap = typeof h.maxExamples === 'number' && Number.isSafeInteger(h.maxExamples) && h.maxExamples >= 1 ? h.maxExamples : 1;
           const weight = ((options.secagg.maxWeight ?? 1) * Math.min(r.examples, cap)) / cap;
-          const outcome = await runSecAggClient(party, { identity: options.identity, config: options.secagg, input: flatten(delta, names), weight, round: Number(h.secaggRound), timeoutMs: idle });
+          const outcome = await secureRound(() => runSecAggClient(party, { identity: options.identity, config: options.secagg!, input: flatten(delta, names), weight, round: Number(h.secaggRound), timeoutMs: idle }));
+          if (outcome === undefined) {
+            options.onRound?.({ kind: 'fit', round, failed: true });
+            continue;
+          }
           fitted++;
           options.onRound?.({ kind: 'fit', round, clipped: outcome.clipped });
           continue;

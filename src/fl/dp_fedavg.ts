@@ -32,13 +32,22 @@
  * models a *scalar* discrete Gaussian, which is not a bound for vectors, so
  * datasets accounted by PLD (or basic composition) are refused.
  *
- * Client sampling is NOT credited: src/dp's RDP accountant refuses a
- * Poisson-sampled discrete Gaussian (the sampled-Gaussian bound of Mironov
- * et al. 2019 is proved for continuous noise only), so the event is the
- * unsampled one. That is a valid, conservative bound whatever the sampling
- * (a sampled run's neighbouring inputs still differ in at most one client);
- * the sampling is written into the ledger record's query text.
-  */
+ * Client sampling: with `sampling: { type: 'poisson', q }` (each client
+ * joins a round independently with probability q, and the sample is not
+ * revealed) the event is `{ poisson-sampled, q, event: <the round's event> }`,
+ * so the accountant credits amplification by subsampling (the denominator
+ * stays the fixed qN, McMahan et al. 2018). Whether the accountant can
+ * account that event is its business: src/dp's RDP accountant refuses it with
+ * E_UNSUPPORTED until it has a bound for the sampled discrete Gaussian, and
+ * then so does the ledger's preview, before anything is released. Fixed-size
+ * sampling, or none stated, gives the unsampled event: valid whatever the
+ * sampling (neighbouring runs still differ in one client's data), only loose.
+ *
+ * Distributed noise (`applySum`): when the clients clip and noise their own
+ * updates and a secure aggregation protocol releases only the noisy sum
+ * (src/fl's coordinator with src/secagg), the protocol spends its own event
+ * and this class only turns the noisy sum into the next model.
+ */
 import { ainteger, anumber, aoptions, astring } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
@@ -68,7 +77,7 @@ export interface DpFedAvgOptions {
   clipNorm: number;
   /** qN, the expected number of clients a round; the sum is divided by it. */
   expectedClients: number;
-  /** How clients are sampled (recorded in the ledger; amplification is not credited, see above). */
+  /** How clients are sampled: Poisson sampling is told to the accountant (a poisson-sampled event), fixed sampling is recorded in the query text. */
   sampling?: RoundSampling;
   /** Server learning rate (default 1). */
   serverLearningRate?: number;
@@ -199,14 +208,58 @@ export class DpFedAvg {
     const sp = this.#o.sampling;
     if (sp === null) return 'client sampling not stated, no amplification credited';
     return sp.type === 'poisson'
-      ? `clients Poisson-sampled with q = ${sp.q}, amplification not credited`
+      ? `clients Poisson-sampled with q = ${sp.q}, amplification credited (poisson-sampled event)`
       : `${sp.clients} of ${sp.population} clients sampled, amplification not credited`;
   }
 
-  /** The privacy event of one round, in src/dp's grammar (the same every round). */
+  /** How clients are sampled, as the accountant is told (null: not stated). */
+  get sampling(): RoundSampling | null {
+    return this.#o.sampling;
+  }
+
+  /** The options this instance was made with (resolved). */
+  get expectedClients(): number {
+    return this.#o.expectedClients;
+  }
+
+  /** Whether adaptive clipping is on. */
+  get adaptive(): boolean {
+    return this.#o.adaptive !== undefined;
+  }
+
+  /**
+   * The privacy event of one round, in src/dp's grammar (the same every
+   * round): the multivariate discrete Gaussian on the clipped sum, inside a
+   * `poisson-sampled` event with Poisson sampling.
+   */
   roundEvent(): PrivacyEvent {
     const R = this.#o.resolution, s = this.#bitScale();
-    return { type: 'discrete-gaussian', sigma: this.#o.noiseMultiplier * R, sensitivity: Math.ceil(Math.sqrt(R * R + s * s)) };
+    const event: PrivacyEvent = { type: 'discrete-gaussian', sigma: this.#o.noiseMultiplier * R, sensitivity: Math.ceil(Math.sqrt(R * R + s * s)) };
+    const sp = this.#o.sampling;
+    return sp !== null && sp.type === 'poisson' && sp.q < 1 ? { type: 'poisson-sampled', q: sp.q, event } : event;
+  }
+
+  /**
+   * One round with distributed noise: `noisySum` is the sum of the clients'
+   * clipped updates plus their noise, flattened in the tensor order of
+   * `global`, as a secure aggregation released it (its privacy already spent
+   * by that protocol). Returns global + η·noisySum/qN and counts the round.
+   * Adaptive clipping needs the central path (`aggregate`).
+   */
+  applySum(global: Tensors, noisySum: Float64Array): Tensors {
+    atensors(global, 'global');
+    const names = Object.keys(global);
+    const x = flatten(global, names);
+    if (!(noisySum instanceof Float64Array) || noisySum.length !== x.length)
+      throw new ConfideError('E_BAD_INPUT', `"noisySum" expected a Float64Array of the model's ${x.length} parameters, got ${describe(noisySum)}`, { field: 'noisySum' });
+    if (this.#o.adaptive !== undefined) throw new ConfideError('E_UNSUPPORTED', 'adaptive clipping needs the central DP-FedAvg path (its clipped-or-not bit is not carried through secure aggregation)', { field: 'adaptive' });
+    const scale = this.#o.serverLearningRate / this.#o.expectedClients;
+    for (let i = 0; i < x.length; i++) {
+      if (!Number.isFinite(noisySum[i])) throw new ConfideError('E_BAD_INPUT', `"noisySum[${i}]" expected a finite number, got ${noisySum[i]}`, { field: 'noisySum' });
+      x[i] += noisySum[i] * scale;
+    }
+    this.#rounds++;
+    return unflatten(x, global);
   }
 
   /**

@@ -1,7 +1,9 @@
 /**
  * confide/fl: federated averaging. Model state as named Float32Array tensors,
  * server strategies whose state serialises to JSON, DP-FedAvg with the
- * privacy ledger, and built-in trainers. See README.md.
+ * privacy ledger (central, or distributed through secure aggregation),
+ * plain, secure (secagg) and homomorphic (he) aggregation, and built-in
+ * trainers. See README.md.
  */
 export {
   atensors,
@@ -61,5 +63,6 @@ export {
   type TrainOptions,
 } from './trainers.ts';
 export { CheckpointStore, type Checkpoint } from './checkpoint.ts';
-export { runCoordinator, type CoordinatorOptions, type CoordinatorResult, type RoundMetrics } from './coordinator.ts';
+export { HE_ROUND_BASE, SECAGG_ROUND_BASE, runCoordinator, type CoordinatorOptions, type CoordinatorResult, type HeAggregationOptions, type RoundMetrics } from './coordinator.ts';
+export { runDecryptor, type DecryptorOptions, type DecryptorSummary } from './decryptor.ts';
 export { runClient, type ClientEvaluateResult, type ClientFitResult, type ClientOptions, type ClientSummary } from './client.ts';
