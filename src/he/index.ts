@@ -31,6 +31,7 @@ export {
   type EncryptedVector,
 } from './vector.ts';
 export { AggregatorPool, type AggregatorPoolOptions } from './pool.ts';
+export { ResidueDecryptor, ResidueEncryptor, productFlooding, type ProductFlooding } from './residues.ts';
 export { BLOB_VERSION } from './_blob.ts';
 export {
   runAggregator,

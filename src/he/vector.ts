@@ -41,11 +41,11 @@ export interface EncryptedVector {
 /** Most values in one vector (2^31 - 1: a Float64Array of that size is 16 GiB). */
 const MAX_LENGTH = 2 ** 31 - 1;
 
-function chunkBlob(ctx: HeContext, seal: Uint8Array, index: number, count: number, length: number, contributors: number): Uint8Array {
+export function chunkBlob(ctx: HeContext, seal: Uint8Array, index: number, count: number, length: number, contributors: number): Uint8Array {
   return encodeBlob(KIND_CIPHERTEXT, ctx.paramsHash, { i: index, count, length, contributors }, seal);
 }
 
-interface ParsedChunk {
+export interface ParsedChunk {
   blob: Blob;
   index: number;
   count: number;
@@ -72,7 +72,7 @@ function parseChunk(ctx: HeContext, bytes: unknown, where: string): ParsedChunk 
 }
 
 /** Parses and orders the chunks of one vector; every index from 0 must be present once. */
-function parseVector(ctx: HeContext, v: unknown, where: string): ParsedChunk[] {
+export function parseVector(ctx: HeContext, v: unknown, where: string): ParsedChunk[] {
   const chunks = Array.isArray(v) ? v : (v as EncryptedVector | null)?.chunks;
   if (!Array.isArray(chunks) || chunks.length === 0)
     throw new ConfideError('E_BAD_INPUT', `"${where}" expected an EncryptedVector or an array of ciphertext chunks, got ${describe(v)}`, { field: where });
@@ -89,7 +89,7 @@ function parseVector(ctx: HeContext, v: unknown, where: string): ParsedChunk[] {
 }
 
 /** Loads SEAL bytes into `ct` and checks it is a fresh-shaped ciphertext of this context. */
-function loadCiphertext(ctx: HeContext, ct: S.Ciphertext, bytes: Uint8Array, where: string): void {
+export function loadCiphertext(ctx: HeContext, ct: S.Ciphertext, bytes: Uint8Array, where: string): void {
   const { context, firstParmsId: b } = engineOf(ctx);
   try {
     ct.loadFromArray(context, bytes);

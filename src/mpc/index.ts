@@ -1,8 +1,9 @@
 /**
  * confide/mpc: secret-sharing MPC among a few parties for joint statistics.
  * Additive sharing over Z_2^64 and prime fields, Shamir t-of-n sharing,
- * Beaver-triple multiplication on vectors (trusted dealer or a preprocessing
- * store), fixed-point reals with probabilistic truncation, and a party API
+ * Beaver-triple multiplication on vectors (trusted dealer, a preprocessing
+ * store, or dealer-free triples from BFV), Shamir multiplication by degree
+ * reduction, fixed-point reals with probabilistic truncation, and a party API
  * over confide/net. See src/mpc/README.md for the threat model per protocol.
  */
 export { shareAdditive, reconstructAdditive, type AdditiveDomain, type AdditiveOptions } from './additive.ts';
@@ -33,3 +34,4 @@ export {
   type CorrelationResult,
 } from './stats.ts';
 export { openNoisy, type MpcDpOptions, type NoisyOpened } from './dp.ts';
+export { heTriples, HE_TRIPLE_FIELD, HE_TRIPLE_PARAMS, HE_TRIPLE_PRIME, type HeTripleOptions } from './hetriples.ts';
