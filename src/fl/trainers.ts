@@ -289,14 +289,32 @@ export class Mlp {
     return t;
   }
 
-  /** Forward pass: hidden activations into `h`, softmax probabilities into `p`. */
-  #forward(t: Tensors, x: Float32Array, h: Float32Array, p: Float64Array): void {
+  /**
+   * Writes the indices of the nonzero inputs of `x` into `nz` and returns how
+   * many there are, or -1 when at least half are nonzero (then the dense loops
+   * are faster). A zero input adds exactly ±0 to every first-layer sum and
+   * gradient, so skipping it changes no value (images such as MNIST are about
+   * 80% zero pixels, which makes the first layer about 5 times cheaper).
+   */
+  #nonzero(x: Float32Array, nz: Uint32Array): number {
+    let n = 0;
+    for (let i = 0; i < x.length; i++) if (x[i] !== 0) nz[n++] = i;
+    return 2 * n < x.length ? n : -1;
+  }
+
+  /** Forward pass: hidden activations into `h`, softmax probabilities into `p`; `nz`/`n` from #nonzero. */
+  #forward(t: Tensors, x: Float32Array, h: Float32Array, p: Float64Array, nz: Uint32Array, n: number): void {
     const { w1, b1, w2, b2 } = t;
     const I = this.inputs, H = this.hidden, C = this.classes;
     for (let j = 0; j < H; j++) {
       let s = b1[j];
       const row = j * I;
-      for (let i = 0; i < I; i++) s += w1[row + i] * x[i];
+      if (n < 0) for (let i = 0; i < I; i++) s += w1[row + i] * x[i];
+      else
+        for (let q = 0; q < n; q++) {
+          const i = nz[q];
+          s += w1[row + i] * x[i];
+        }
       h[j] = s > 0 ? s : 0;
     }
     let max = -Infinity;
@@ -332,11 +350,12 @@ export class Mlp {
   /** Adds the summed gradient of `batch` into `g`; returns the summed loss. */
   #accumulate(t: Tensors, examples: readonly Example[], batch: Uint32Array, g: Tensors): number {
     const I = this.inputs, H = this.hidden, C = this.classes;
-    const h = new Float32Array(H), p = new Float64Array(C), dh = new Float64Array(H);
+    const h = new Float32Array(H), p = new Float64Array(C), dh = new Float64Array(H), nz = new Uint32Array(I);
     let loss = 0;
     for (const k of batch) {
       const x = examples[k].x as Float32Array, y = examples[k].y;
-      this.#forward(t, x, h, p);
+      const n = this.#nonzero(x, nz);
+      this.#forward(t, x, h, p, nz, n);
       loss -= Math.log(Math.max(p[y], 1e-300));
       dh.fill(0);
       for (let c = 0; c < C; c++) {
@@ -353,7 +372,12 @@ export class Mlp {
         const d = dh[j];
         g.b1[j] += d;
         const row = j * I;
-        for (let i = 0; i < I; i++) g.w1[row + i] += d * x[i];
+        if (n < 0) for (let i = 0; i < I; i++) g.w1[row + i] += d * x[i];
+        else
+          for (let q = 0; q < n; q++) {
+            const i = nz[q];
+            g.w1[row + i] += d * x[i];
+          }
       }
     }
     return loss;
@@ -385,10 +409,10 @@ export class Mlp {
     atensors(weights, 'weights', this.#shape());
     aexamples(examples, this.inputs, this.classes, true);
     this.#dense(examples);
-    const h = new Float32Array(this.hidden), p = new Float64Array(this.classes);
+    const h = new Float32Array(this.hidden), p = new Float64Array(this.classes), nz = new Uint32Array(this.inputs);
     let loss = 0, correct = 0;
     for (const { x, y } of examples) {
-      this.#forward(weights, x as Float32Array, h, p);
+      this.#forward(weights, x as Float32Array, h, p, nz, this.#nonzero(x as Float32Array, nz));
       loss -= Math.log(Math.max(p[y], 1e-300));
       let best = 0;
       for (let c = 1; c < this.classes; c++) if (p[c] > p[best]) best = c;

@@ -101,6 +101,36 @@ describe('Mlp', () => {
       }
   });
 
+  it('skips zero inputs without changing a value (mostly-zero inputs take the sparse path)', () => {
+    // 8 inputs, 2 nonzero per example (< half): the sparse path; a zero input must get exactly no w1 gradient.
+    const mlp = new Mlp({ inputs: 8, hidden: 5, classes: 3 });
+    const w = mlp.initialWeights(seededRng(12));
+    const sparse: Example[] = [
+      { x: Float32Array.of(0, 0.7, 0, 0, 0, -1.2, 0, 0), y: 1 },
+      { x: Float32Array.of(0.4, 0, 0, 0, 0, 0, 0, 2), y: 2 },
+    ];
+    const { gradient } = mlp.lossAndGradient(w, sparse);
+    for (let j = 0; j < 5; j++)
+      for (const i of [2, 3, 4, 6]) expect(gradient.w1[j * 8 + i], `w1[${j}][${i}]`).toBe(0);
+    // Central finite differences, as for dense inputs.
+    for (const name of Object.keys(w))
+      for (let i = 0; i < w[name].length; i++) {
+        const h = 1e-2, orig = w[name][i];
+        w[name][i] = orig + h;
+        const up = mlp.lossAndGradient(w, sparse).loss;
+        w[name][i] = orig - h;
+        const down = mlp.lossAndGradient(w, sparse).loss;
+        w[name][i] = orig;
+        expect(Math.abs((up - down) / (2 * h) - gradient[name][i]), `${name}[${i}]`).toBeLessThan(2e-3);
+      }
+    // The same examples with tiny values instead of zeros go the dense way; the results must agree to within those values.
+    const dense = sparse.map(({ x, y }) => ({ x: x.map((v) => (v === 0 ? 1e-30 : v)), y }));
+    const a = mlp.fit(w, sparse, { epochs: 3, learningRate: 0.3, batchSize: 1, rng: seededRng(2) });
+    const b = mlp.fit(w, dense, { epochs: 3, learningRate: 0.3, batchSize: 1, rng: seededRng(2) });
+    for (const name of Object.keys(w)) for (let i = 0; i < w[name].length; i++) expect(a.weights[name][i]).toBeCloseTo(b.weights[name][i], 6);
+    expect(mlp.evaluate(a.weights, sparse)).toEqual(mlp.evaluate(b.weights, sparse));
+  });
+
   it('learns XOR, which no linear model can', () => {
     const mlp = new Mlp({ inputs: 2, hidden: 8, classes: 2 });
     const xor: Example[] = [
