@@ -124,7 +124,7 @@ describe('Mlp', () => {
         expect(Math.abs((up - down) / (2 * h) - gradient[name][i]), `${name}[${i}]`).toBeLessThan(2e-3);
       }
     // The same examples with tiny values instead of zeros go the dense way; the results must agree to within those values.
-    const dense = sparse.map(({ x, y }) => ({ x: x.map((v) => (v === 0 ? 1e-30 : v)), y }));
+    const dense = sparse.map(({ x, y }) => ({ x: (x as Float32Array).map((v) => (v === 0 ? 1e-30 : v)), y }));
     const a = mlp.fit(w, sparse, { epochs: 3, learningRate: 0.3, batchSize: 1, rng: seededRng(2) });
     const b = mlp.fit(w, dense, { epochs: 3, learningRate: 0.3, batchSize: 1, rng: seededRng(2) });
     for (const name of Object.keys(w)) for (let i = 0; i < w[name].length; i++) expect(a.weights[name][i]).toBeCloseTo(b.weights[name][i], 6);
