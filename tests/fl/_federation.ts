@@ -30,6 +30,10 @@ export interface FederationOptions {
   secagg?: SecAggConfig;
   /** More party ids the server admits. */
   allowExtra?: string[];
+  /** The HE decryptor the clients pin. */
+  he?: { decryptor: string };
+  /** Each client returns this fixed update instead of training (tests of the exact aggregate). */
+  fixedDelta?: (i: number, round: number) => Tensors;
 }
 
 /** Starts a server and the clients; returns the server and a promise for the clients' end. */
@@ -48,12 +52,14 @@ export async function startFederation(o: FederationOptions): Promise<{ server: P
         fit: async (weights: Tensors, config) => {
           if (o.silent?.includes(i)) return new Promise<never>(() => {}); // never answers
           if (o.slowMs) await new Promise((r) => setTimeout(r, o.slowMs));
+          if (o.fixedDelta) return { delta: o.fixedDelta(i, config.round), examples: 10 };
           const r = model.fit(weights, train, { epochs: 2, learningRate: 0.5, rng: seededRng(i * 10_000 + config.round), proximalMu: Number(config.proximalMu ?? 0) });
           return { weights: r.weights, examples: r.examples, loss: r.metrics.loss };
         },
         evaluate: (weights) => model.evaluate(weights, test),
         idleTimeoutMs: 20_000,
         ...(o.secagg ? { secagg: o.secagg } : {}),
+        ...(o.he ? { he: o.he } : {}),
       }).catch((e) => e);
     });
   return { server, clients, model, transport };
