@@ -2,8 +2,10 @@
  * Amplification of Rényi DP by Poisson subsampling for any mechanism, from
  * nothing but its RDP curve at integer orders: the general upper bound of
  * Zhu and Wang, "Poisson Subsampled Rényi Differential Privacy", ICML 2019
- * (PMLR 97), Theorem 6 (restated as Theorem 1 in its introduction; the
- * authors' autodp computes it as `general_upperbound` in rdp_acct.py).
+ * (PMLR 97), Theorem 6. The authors' library autodp computes the same
+ * expression (rdp_acct.py `general_upperbound`, written there as a
+ * difference of log-sum-exps over ε(α) for ℓ above a cut-off, which expands
+ * to the sum below); the paper's abstract states its slack, log(3)/(α − 1).
  *
  * Statement. Let M be (ℓ, ε(ℓ))-RDP for every integer ℓ in [2, α] under
  * adding or removing one record, and let PoissonSample keep each record
