@@ -34,4 +34,5 @@ export {
   type CorrelationResult,
 } from './stats.ts';
 export { openNoisy, type MpcDpOptions, type NoisyOpened } from './dp.ts';
+export { AuthShared, AuthStore, MacDealer, SpdzSession } from './spdz.ts';
 export { heTriples, HE_TRIPLE_FIELD, HE_TRIPLE_PARAMS, HE_TRIPLE_PRIME, type HeTripleOptions } from './hetriples.ts';

@@ -1,0 +1,166 @@
+/**
+ * MAC'd (SPDZ-style) sessions: honest runs match plaintext and pass every
+ * check; a party that adds an error to a share it opens (an output, or a
+ * Beaver d) is caught by the MAC check at every party, for many seeds and
+ * errors; an owner that sends different input differences to different
+ * parties is caught by the view hash; the session is over after a failure.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Fp61 } from '../../src/core/field.ts';
+import { seededRng } from '../../src/core/random.ts';
+import { AuthShared, HE_TRIPLE_FIELD, MacDealer, MpcParty, SpdzSession } from '../../src/mpc/index.ts';
+import { confusionFailures } from '../_battery.ts';
+import { netSession } from './_helpers.ts';
+
+const enc = (xs: bigint[]) => BigUint64Array.from(xs, (x) => BigInt.asUintN(64, x));
+const dec = (v: BigUint64Array) => Array.from(v, (x) => BigInt.asIntN(64, x));
+const P = Fp61.p;
+
+/** n MAC'd parties on one in-memory session; `program` runs at each. */
+async function spdz<T>(n: number, program: (s: SpdzSession, i: number) => Promise<T>, options: { seed?: number; field?: typeof Fp61 | typeof HE_TRIPLE_FIELD } = {}): Promise<PromiseSettledResult<T>[]> {
+  const net = await netSession(n);
+  try {
+    const parties = net.nets.map((p) => p.id);
+    const stores = new MacDealer(n, { field: options.field, rng: options.seed === undefined ? undefined : seededRng(options.seed) }).preprocess({ triples: 32, masks: 16 });
+    return await Promise.allSettled(
+      net.nets.map(async (netParty, i) => {
+        const mpc = await MpcParty.start({ net: netParty, parties, timeoutMs: 5000, rng: options.seed === undefined ? undefined : seededRng(options.seed * 31 + i) });
+        return program(new SpdzSession(mpc, stores[i]), i);
+      }),
+    );
+  } finally {
+    await net.close();
+  }
+}
+
+/** x·y + 3x − y, with x from party 0 and y from the last party. */
+async function honest(s: SpdzSession, i: number, n: number, x: BigUint64Array, y: BigUint64Array) {
+  const xs = await s.input(0, i === 0 ? x : undefined, x.length);
+  const ys = await s.input(n - 1, i === n - 1 ? y : undefined, y.length);
+  const z = s.sub(s.add(await s.mul(xs, ys), s.mulPublic(xs, 3n)), ys);
+  return dec(await s.output(s.addPublic(z, enc(x.length === 0 ? [] : Array.from({ length: x.length }, () => 0n)))));
+}
+
+describe('MAC\'d sessions', () => {
+  it('honest runs match plaintext and pass the check (2 to 4 parties, Fp61 and the HE field)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 2, max: 4 }), fc.array(fc.tuple(fc.bigInt({ min: -(1n << 20n), max: 1n << 20n }), fc.bigInt({ min: -(1n << 20n), max: 1n << 20n })), { minLength: 1, maxLength: 8 }), fc.boolean(), async (n, pairs, he) => {
+        const x = enc(pairs.map((p) => p[0])), y = enc(pairs.map((p) => p[1]));
+        const r = await spdz(n, (s, i) => honest(s, i, n, x, y), { field: he ? HE_TRIPLE_FIELD : Fp61 });
+        for (const v of r) {
+          if (v.status === 'rejected') throw v.reason;
+          expect(v.value).toEqual(pairs.map(([a, b]) => a * b + 3n * a - b));
+        }
+      }),
+      { numRuns: 6 },
+    );
+  });
+
+  it('a party adding an error to the share it opens is detected at every party (40 seeds and errors)', async () => {
+    const rng = seededRng(99);
+    for (let seed = 0; seed < 40; seed++) {
+      const cheater = seed % 3;
+      const delta = 1n + rng.uniformBigInt(P - 1n); // any nonzero error
+      const r = await spdz(3, async (s, i) => {
+        const xs = await s.input(1, i === 1 ? enc([5n, 6n]) : undefined, 2);
+        const ys = await s.input(2, i === 2 ? enc([7n, -8n]) : undefined, 2);
+        const z = await s.mul(xs, ys);
+        // The cheater opens its share of z plus an error in one element (its MAC share untouched).
+        const share = z.share.slice();
+        if (i === cheater) share[seed % 2] = (share[seed % 2] + delta) % P;
+        return s.output(new AuthShared(share, z.mac));
+      }, { seed });
+      for (const v of r) {
+        expect(v.status).toBe('rejected');
+        if (v.status === 'rejected') expect(v.reason).toMatchObject({ code: 'E_CRYPTO', field: 'mac' });
+      }
+    }
+  });
+
+  it('an error in a Beaver opening (d) is detected at the next check; the session is then over', async () => {
+    for (let seed = 100; seed < 110; seed++) {
+      const r = await spdz(3, async (s, i) => {
+        const xs = await s.input(0, i === 0 ? enc([2n]) : undefined, 1);
+        // Party 1 shifts its share of x before the product: d opens wrong, the MACs disagree.
+        const x = i === 1 ? new AuthShared(BigUint64Array.of((xs.share[0] + 1n) % P), xs.mac) : xs;
+        const z = await s.mul(x, xs);
+        try {
+          return await s.output(z);
+        } catch (e) {
+          // After a failed check, every call is refused.
+          await expect(s.open(z)).rejects.toMatchObject({ code: 'E_STATE' });
+          throw e;
+        }
+      }, { seed });
+      for (const v of r) expect(v.status === 'rejected' && v.reason.code === 'E_CRYPTO').toBe(true);
+    }
+  });
+
+  it('an owner sending different input differences to different parties is detected (views differ)', async () => {
+    const n = 3;
+    const net = await netSession(n);
+    try {
+      const parties = net.nets.map((p) => p.id);
+      const stores = new MacDealer(n).preprocess({ triples: 0, masks: 1 });
+      const r = await Promise.allSettled(
+        net.nets.map(async (netParty, i) => {
+          const mpc = await MpcParty.start({ net: netParty, parties });
+          const s = new SpdzSession(mpc, stores[i]);
+          if (i !== 0) {
+            const x = await s.input(0, undefined, 1);
+            return s.output(x);
+          }
+          // Party 0 deviates: it sends its honest ε to party 1 and ε + 1 to party 2, by hand, then carries on.
+          const mask = stores[0].takeMasks(0, 1);
+          const eps = (5n + P - mask.clear![0]) % P;
+          const { channelOf } = await import('../../src/mpc/party.ts');
+          const ch = channelOf(mpc);
+          const round = ch.round();
+          await ch.send(1, round, 'spdz-input', [BigUint64Array.of(eps)], { offset: 0 });
+          await ch.send(2, round, 'spdz-input', [BigUint64Array.of((eps + 1n) % P)], { offset: 0 });
+          const x = new AuthShared(BigUint64Array.of((mask.r.share[0] + eps) % P), BigUint64Array.of((mask.r.mac[0] + stores[0].alpha * eps) % P));
+          return s.output(x);
+        }),
+      );
+      for (const v of r) {
+        expect(v.status).toBe('rejected');
+        if (v.status === 'rejected') expect(v.reason).toMatchObject({ code: 'E_CRYPTO', field: 'mac' });
+      }
+      // Parties 1 and 2 each name the other: their views of ε differ.
+      if (r[1].status === 'rejected') expect(r[1].reason.details.parties).toContain(2);
+      if (r[2].status === 'rejected') expect(r[2].reason.details.parties).toContain(1);
+    } finally {
+      await net.close();
+    }
+  });
+
+  it('type confusion', async () => {
+    const stores = new MacDealer(2, { rng: seededRng(1) }).preprocess({ triples: 4, masks: 4 });
+    const net = await netSession(2);
+    try {
+      const parties = net.nets.map((p) => p.id);
+      const mpcs = await Promise.all(net.nets.map((p) => MpcParty.start({ net: p, parties, timeoutMs: 300 })));
+      const s = new SpdzSession(mpcs[0], stores[0]);
+      const v = () => new AuthShared(new BigUint64Array(2), new BigUint64Array(2));
+      const failures = [
+        ...(await confusionFailures('MacDealer', (n, o) => new MacDealer(n, o), () => [2, undefined], { accept: { 1: ['undefined', 'object'] } })),
+        ...(await confusionFailures('MacDealer.preprocess', (o) => new MacDealer(2).preprocess(o), () => [{ triples: 1, masks: 1 }])),
+        ...(await confusionFailures('SpdzSession', (m, st) => new SpdzSession(m, st), () => [mpcs[0], stores[0]])),
+        ...(await confusionFailures('AuthShared', (a, b) => new AuthShared(a, b), () => [new BigUint64Array(1), new BigUint64Array(1)])),
+        ...(await confusionFailures('add', (a, b) => s.add(a, b), () => [v(), v()])),
+        ...(await confusionFailures('sub', (a, b) => s.sub(a, b), () => [v(), v()])),
+        ...(await confusionFailures('addPublic', (a, b) => s.addPublic(a, b), () => [v(), new BigUint64Array(2)])),
+        ...(await confusionFailures('mulPublic', (a, k) => s.mulPublic(a, k), () => [v(), 2n], { accept: { 1: ['bigint'] } })),
+      ];
+      expect(failures).toEqual([]);
+      for (const bad of [NaN, -1, 2 ** 64, '1', null]) {
+        await expect(s.input(bad as number, undefined, 1)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+        await expect(s.mul(v(), bad as never)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+        await expect(s.open(bad as never)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+      }
+    } finally {
+      await net.close();
+    }
+  });
+});
