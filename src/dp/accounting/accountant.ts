@@ -8,9 +8,11 @@
  *   discrete and subsampled mechanisms, e.g. DP-SGD: σ 1.5, q 0.04, 2,249
  *   steps gives ε 6.77 at δ 1e-5 where RDP says 7.33. Costs a fraction of a
  *   second for thousands of steps.
- * - `rdp`: Rényi DP (Mironov 2017; subsampled Gaussian of Mironov, Talwar and
- *   Zhang 2019). Fast and standard (Opacus, TF Privacy); a little looser.
- *   Use it to compare with published RDP figures.
+ * - `rdp`: Rényi DP (Mironov 2017; the subsampled Gaussian exactly, after
+ *   Mironov, Talwar and Zhang 2019; any other Poisson-sampled add-or-remove
+ *   event, e.g. the multivariate discrete Gaussian of DP-FedAvg, by the
+ *   general bound of Zhu and Wang 2019). Fast and standard (Opacus, TF
+ *   Privacy); a little looser. Use it to compare with published RDP figures.
  * - `zcdp`: zero-concentrated DP with the conversion of Canonne, Kamath and
  *   Steinke 2020. Exact for (discrete) Gaussian compositions without
  *   sampling, which it composes by adding ρ; no subsampling.
