@@ -28,7 +28,7 @@ import { seededRng, systemRng, type Rng } from '../core/random.ts';
 import type { PrivacyLedger, Receipt } from '../dp/index.ts';
 import { openPublicKey, runAggregator, type AggregationPlan } from '../he/index.ts';
 import type { PartyId, PartyServer, Received } from '../net/index.ts';
-import { distributedGaussianRho, encodedSensitivity, runSecAggServer, type SecAggConfig } from '../secagg/index.ts';
+import { checkRound, distributedGaussianRho, encodedSensitivity, runSecAggServer, type SecAggConfig } from '../secagg/index.ts';
 import { CheckpointStore } from './checkpoint.ts';
 import { DpFedAvg } from './dp_fedavg.ts';
 import { strategyFromState, type ClientUpdate, type Strategy } from './strategies.ts';
@@ -245,7 +245,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       const t0 = performance.now();
       if (strategy instanceof DpFedAvg && aggregation === 'plain') {
         const preview = dp!.ledger.preview(dp!.dataset, strategy.roundEvent());
-        if (!preview.fits) throw budgetStop(r, dp!.dataset, preview.spent - 0, dp!.ledger);
+        if (!preview.fits) throw budgetStop(r, dp!.dataset, preview.spent, dp!.ledger);
       }
       const pool = (await waitForClients(server, minAvailable, waitMs, decryptor)).sort();
       const rng = roundRng(seed, r, 0);
@@ -256,7 +256,11 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
 
       // Checks that need the sample, before anything is sent.
       let runnable = sampled.length > 0;
-      if (aggregation === 'secagg') runnable = sampled.length >= Math.max(2, options.secagg!.threshold);
+      if (aggregation === 'secagg') {
+        runnable = sampled.length >= Math.max(2, options.secagg!.threshold);
+        // The ring must hold the sum of this many clients (and their noise): E_OVERFLOW before anything is sent.
+        if (runnable) checkRound(options.secagg!, sampled.length);
+      }
       if (aggregation === 'he') {
         if (sampled.length > plan!.contributors)
           throw new ConfideError('E_OVERFLOW', `round ${r} sampled ${sampled.length} clients; the HE keys' plan is sized for sums of at most ${plan!.contributors} (plaintext range): plan the keys for more contributors or sample fewer`, { field: 'he.publicKey', details: { round: r, sampled: sampled.length, contributors: plan!.contributors } });

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/core/index.ts';
+import { createContext, generateKeys, planAggregation } from '../../src/he/index.ts';
+import { identityFromSeed } from '../../src/net/index.ts';
 
 const cli = join(import.meta.dirname, 'fixtures', 'fl_cli.ts');
 const TOKEN = 'ab'.repeat(16);
@@ -85,10 +87,63 @@ describe('confide fl serve / join over WebSocket', () => {
     expect(s.stderr).toMatch(/round 2\/2: 3\/3 clients \(3 connected, 0 dropped\).*eval accuracy/);
   });
 
+  it('trains with --aggregation he: a separate decryptor process holds the secret key', { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'confide-fl-cli-'));
+    const shards = writeShards(dir, 3);
+    const plan = await planAggregation({ contributors: 4, bound: 8 });
+    {
+      using ctx = await createContext(plan.params);
+      const keys = generateKeys(ctx, plan);
+      writeFileSync(join(dir, 'public.key'), keys.publicKey);
+      writeFileSync(join(dir, 'secret.key'), keys.secretKey);
+    }
+    const seed = 'cd'.repeat(32);
+    const decryptorId = identityFromSeed(new Uint8Array(Buffer.from(seed, 'hex'))).id;
+    const server = start(['serve', '--rounds', '2', '--min-clients', '3', '--token', TOKEN, '--features', '256', '--aggregation', 'he', '--decryptor', decryptorId, '--he-public-key', join(dir, 'public.key'), '--deadline-ms', '30000']);
+    const address = (await until(server.stderr, /listening on (ws:\/\/\S+),/))[1];
+    const decryptor = start(['decrypt', '--server', address, '--token', TOKEN, '--seed', seed, '--public-key', join(dir, 'public.key'), '--secret-key', join(dir, 'secret.key'), '--min-contributors', '2']);
+    const clients = shards.map((data) => start(['join', '--server', address, '--token', TOKEN, '--data', data, '--features', '256', '--decryptor', decryptorId]));
+    const s = await server.done;
+    const d = await decryptor.done;
+    await Promise.all(clients.map((c) => c.done));
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/round 2\/2: 3\/3 clients \(3 connected, 0 dropped\).*eval accuracy ([\d.]+)%/);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stderr).toMatch(/round 1: decrypted the masked sum of 3 clients/);
+    expect(d.stderr).toMatch(/completed after 2 decryptions \(0 refused\)/);
+  });
+
+  it('DP-FedAvg with distributed noise through --aggregation secagg, Poisson sampling, checkpoint in the ledger', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'confide-fl-cli-'));
+    const shards = writeShards(dir, 3);
+    const ledger = join(dir, 'ledger.db');
+    const server = start(['serve', '--rounds', '3', '--min-clients', '3', '--token', TOKEN, '--features', '256', '--aggregation', 'secagg', '--secagg-threshold', '2',
+      '--sampling', 'poisson', '--fraction', '0.9', '--dp-epsilon', '50', '--ledger', ledger, '--checkpoint', ledger, '--dataset', 'toy-mail', '--noise-multiplier', '0.5', '--deadline-ms', '20000']);
+    const m = await until(server.stderr, /clients join with --secagg-threshold 2 --dp-noise (\d+) --clip-norm 1/);
+    const address = (await until(server.stderr, /listening on (ws:\/\/\S+),/))[1];
+    const clients = shards.map((data) => start(['join', '--server', address, '--token', TOKEN, '--data', data, '--features', '256', '--secagg-threshold', '2', '--dp-noise', m[1], '--clip-norm', '1']));
+    const s = await server.done;
+    await Promise.all(clients.map((c) => c.done));
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/round 3\/3: .*ε [\d.]+\/50/);
+    const { PrivacyLedger } = await import('../../src/dp/index.ts');
+    const l = PrivacyLedger.open(ledger, { create: false });
+    const spends = l.history('toy-mail').filter((h) => h.kind === 'spend');
+    l.close();
+    // One zCDP spend per round that ran (a Poisson round with fewer than 2 clients is skipped, spending nothing).
+    const ran = [...s.stderr.matchAll(/round \d\/3: (\d)\/(\d) clients/g)].filter((x) => Number(x[2]) >= 2).length;
+    expect(spends.length).toBe(ran);
+    expect(spends.every((x) => (x.event as { type: string }).type === 'zcdp')).toBe(true);
+  });
+
   it('refuses unknown aggregation backends and missing flags', { timeout: 20_000 }, async () => {
-    const r = await start(['serve', '--rounds', '1', '--min-clients', '1', '--token', TOKEN, '--aggregation', 'he']).done;
+    const r = await start(['serve', '--rounds', '1', '--min-clients', '1', '--token', TOKEN, '--aggregation', 'nope']).done;
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/E_UNSUPPORTED/);
+    expect(r.stderr).toMatch(/E_BAD_INPUT.*--aggregation/);
+    const h = await start(['serve', '--rounds', '1', '--min-clients', '1', '--token', TOKEN, '--aggregation', 'he']).done;
+    expect(h.stderr).toMatch(/--decryptor/);
+    const dpc = await start(['serve', '--rounds', '1', '--min-clients', '1', '--token', TOKEN, '--dp-epsilon', '1', '--ledger', 'a.db', '--dataset', 'd', '--checkpoint', 'b.db']).done;
+    expect(dpc.stderr).toMatch(/checkpoint lives in the ledger/);
     expect((await start(['serve', '--token', TOKEN]).done).code).toBe(1);
     expect((await start(['nope']).done).code).toBe(2);
   });
