@@ -84,3 +84,16 @@ describe('homomorphic aggregation backend', () => {
     expect(maxDiff).toBeLessThan(1e-3);
   });
 });
+
+describe('runDecryptor input checks', () => {
+  it('refuses every confused options value up front (type-confusion battery)', async () => {
+    const { CONFUSION_VALUES } = await import('../_battery.ts');
+    const { ConfideError } = await import('../../src/core/index.ts');
+    for (const [label, make] of CONFUSION_VALUES) await expect(runDecryptor(make() as never), label).rejects.toBeInstanceOf(ConfideError);
+    const valid = { transport: {}, address: 'x', identity: decryptorIdentity, publicKey: new Uint8Array(1), secretKey: new Uint8Array(1), minContributors: 2 };
+    for (const [label, make] of CONFUSION_VALUES) {
+      for (const key of ['publicKey', 'secretKey', 'minContributors', 'idleTimeoutMs', 'onRound'] as const)
+        await expect(runDecryptor({ ...valid, [key]: make() } as never), `${key} ${label}`).rejects.toBeInstanceOf(ConfideError);
+    }
+  });
+});
