@@ -20,7 +20,7 @@
  * spend and its checkpoint commit in ONE transaction: a coordinator killed at
  * any instant has either spent the round and saved its model, or neither.
  */
-import { astring } from '../core/assert.ts';
+import { ainteger, astring } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
 import type { DatabaseSync } from 'node:sqlite';
 import type { PrivacyLedger } from '../dp/index.ts';
@@ -181,7 +181,7 @@ export class CheckpointStore {
   /** Writes round `round` of `run` and prunes old rounds, in one transaction (the ledger's, when it is open). */
   save(run: string, round: number, weights: Tensors, strategy: unknown, metrics: unknown): void {
     astring(run, 'run', 200);
-    if (!Number.isSafeInteger(round) || round < 0) throw new ConfideError('E_BAD_INPUT', `"round" expected an integer >= 0, got ${describe(round)}`, { field: 'round' });
+    ainteger(round, 'round', 0);
     atensors(weights, 'weights');
     const { names, blob } = encodeWeights(weights);
     const strategyJson = JSON.stringify(strategy);
@@ -202,6 +202,7 @@ export class CheckpointStore {
   /** Replaces the metrics of a saved round (e.g. with the evaluation that followed the commit); nothing when the round is not saved. */
   saveMetrics(run: string, round: number, metrics: unknown): void {
     astring(run, 'run', 200);
+    ainteger(round, 'round', 0);
     const json = JSON.stringify(metrics);
     this.#write((db) => db.prepare(`UPDATE ${this.#t.rounds} SET metrics = ? WHERE run = ? AND round = ?`).run(json, run, round));
   }

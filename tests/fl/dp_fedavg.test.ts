@@ -202,6 +202,7 @@ describe('state', () => {
       ...(await confusionFailures('DpFedAvg', (o) => new DpFedAvg(o), () => [{ ...base }])),
       ...(await confusionFailures('aggregate', (g, d, o) => new DpFedAvg(base).aggregate(g, d, o), () => [vecOf([0]), [vecOf([1])], round(ledger, 1)])),
       ...(await confusionFailures('fromState', DpFedAvg.fromState, () => [new DpFedAvg(base).toJSON()])),
+      ...(await confusionFailures('applySum', (g, x) => new DpFedAvg(base).applySum(g, x), () => [vecOf([0, 1]), Float64Array.of(1, 2)])),
     ];
     expect(failures).toEqual([]);
   });

@@ -153,4 +153,17 @@ describe('CheckpointStore', () => {
     ledger.close();
     expect(thrown(() => s.latest('run')).code).toBe('E_STATE');
   });
+
+  it('inLedger, save and saveMetrics pass the type-confusion battery', async () => {
+    const { confusionFailures } = await import('../_battery.ts');
+    const ledger = PrivacyLedger.open(':memory:');
+    const s = CheckpointStore.inLedger(ledger);
+    const failures = [
+      ...(await confusionFailures('inLedger', (l) => CheckpointStore.inLedger(l), () => [ledger])),
+      ...(await confusionFailures('save', (run, round, w) => s.save(run, round, w, {}, {}), () => ['run', 1, { a: Float32Array.of(1) }], { accept: { 0: ['string'] } })),
+      ...(await confusionFailures('saveMetrics', (run, round) => s.saveMetrics(run, round, {}), () => ['run', 1], { accept: { 0: ['string'] } })),
+    ];
+    expect(failures).toEqual([]);
+    ledger.close();
+  });
 });
