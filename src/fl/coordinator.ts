@@ -295,6 +295,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
         header.aggregation = 'he';
         header.heRound = heRound;
         header.maxExamples = maxExamples;
+        // How long a client waits for the key bundle and the end of the round once it has trained.
+        header.timeoutMs = Math.min(2 ** 31 - 1, 3 * deadlineMs + 10_000);
       }
       if (fitTo.length > 0) await server.broadcast(0, { header, payloads }, { to: fitTo });
       if (others.length > 0) await server.broadcast(0, { header: { kind: 'skip', round: r }, payloads: [] }, { to: others });
