@@ -36,10 +36,10 @@
  * joins a round independently with probability q, and the sample is not
  * revealed) the event is `{ poisson-sampled, q, event: <the round's event> }`,
  * so the accountant credits amplification by subsampling (the denominator
- * stays the fixed qN, McMahan et al. 2018). Whether the accountant can
- * account that event is its business: src/dp's RDP accountant refuses it with
- * E_UNSUPPORTED until it has a bound for the sampled discrete Gaussian, and
- * then so does the ledger's preview, before anything is released. Fixed-size
+ * stays the fixed qN, McMahan et al. 2018). src/dp's RDP accountant accounts
+ * it (Zhu and Wang 2019's bound for Poisson subsampling of an add-or-remove
+ * mechanism); its zCDP accountant refuses it with E_UNSUPPORTED, and then so
+ * does the ledger's preview, before anything is released. Fixed-size
  * sampling, or none stated, gives the unsampled event: valid whatever the
  * sampling (neighbouring runs still differ in one client's data), only loose.
  *
