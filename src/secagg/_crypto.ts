@@ -55,6 +55,16 @@ export function x25519FromSecret(secretKey: Uint8Array): KeyPair {
   return { publicKey: new Uint8Array(spki.subarray(X25519_SPKI.length)), secretKey: secretKey.slice(), privateKey };
 }
 
+/** The KeyObject of a raw X25519 private key, for agreements; the DER copy is wiped. */
+export function x25519PrivateKey(secretKey: Uint8Array): KeyObject {
+  const der = Buffer.concat([X25519_PKCS8, secretKey]);
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
+}
+
 export function x25519Public(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.concat([X25519_SPKI, raw]), format: 'der', type: 'spki' });
 }

@@ -1,35 +1,54 @@
 /**
- * The server's costliest work once clients drop (Bonawitz et al. CCS 2017,
- * section 4, Unmasking): for every dropped client v and every survivor w, the
- * server redoes the agreement X25519(s_v^SK, s_w^PK), derives the pair's seed
- * and removes the mask w added. Each pair is independent of the others, so
- * the pairs are split between the calling thread and worker threads, each
- * summing its masks into its own vector; the vectors are added at the end
- * (the ring is commutative, so the sum does not depend on the split).
+ * The mask work of secure aggregation (Bonawitz et al. CCS 2017, section 4),
+ * shared by the server and the client because it is the same computation:
  *
- * `SecAggServer.unmasked` is synchronous, so the calling thread blocks on a
- * shared flag (Atomics.wait) until the workers are done, after doing its own
- * part. A worker that fails to start or fails leaves its part to the calling
- * thread: the result never depends on the threads.
+ * - the server, at unmasking, removes each survivor's self mask PRG(b_u) and,
+ *   for every dropped client v and survivor w, the pairwise mask w added:
+ *   it redoes the agreement X25519(s_v^SK, s_w^PK), derives the pair's seed
+ *   and subtracts (or adds) the mask;
+ * - a client, for its masked input, adds its own self mask and, for each
+ *   neighbour w, the pairwise mask from X25519(s_u^SK, s_w^PK). Seen from
+ *   the dropped client v's side, "remove what w added" and "add what v would
+ *   have added" are the same mask with the same sign, so one routine serves
+ *   both (the sign rule is in `regenerateInto`).
+ *
+ * Every mask is independent of the others, so the work is split between the
+ * calling thread and worker threads, each summing its masks into its own
+ * vector; the vectors are added at the end (the ring is commutative, so the
+ * sum does not depend on the split). Each thread sums into a vector in WASM
+ * memory, where the mask kernels run in place (a plain vector would be staged
+ * in and out of WASM memory for every mask: about 45% more time per mask).
+ *
+ * The calling thread blocks on a shared flag (Atomics.wait) until the workers
+ * are done, after doing its own part: the state machines are synchronous. A
+ * worker that fails to start, fails, or is too slow leaves its part to the
+ * calling thread: the result never depends on the threads. Workers live in a
+ * small pool that outlives one round (starting one costs about as much as a
+ * few hundred masks of 10K words), is started ahead of the heavy step
+ * (`warmWorkers`), and never keeps the process alive. A worker gets only what
+ * its part needs: the reconstructed keys of the dropped clients whose pairs
+ * it regenerates (or the client's own mask key) and the self-mask seeds of
+ * its part, and wipes them when done.
  */
-import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { Worker, isMainThread, workerData } from 'node:worker_threads';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { addMask } from '../core/prg.ts';
 import { Z32, Z64, type RingVector } from '../core/ring.ts';
-import { agree, hkdf, KEY_BYTES, transcript, x25519Public } from './_crypto.ts';
+import { arenaAlloc, type ArenaVector } from '../core/wasm/loader.ts';
+import { agree, hkdf, KEY_BYTES, SIGNATURE_BYTES, transcript, verifyWith, x25519Public, x25519PrivateKey } from './_crypto.ts';
 import { PROTOCOL, protocolError } from './_wire.ts';
-
-// Same DER prefix as _crypto.ts (RFC 8410 PKCS#8 for X25519).
-const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+import type { KeyObject } from 'node:crypto';
 
 /**
- * The pairs to regenerate, packed so that they cross to a worker in one
- * structured clone. Pair j is dropped client `dropped[owner[j]]` (whose
- * reconstructed mask key is `secretKeys[32 owner[j]..]`) with survivor
- * `peer[j]`; both are indices into the round's participants, whose identity
- * keys are `ids` and whose advertised mask keys are `maskKeys` (32 bytes
- * each). The survivor added +PRG(s_uv) when its index is above the dropped
- * client's, -PRG otherwise; the server removes exactly that.
+ * The masks to add, packed so that a part crosses to a worker in one
+ * structured clone. Pair j is client `dropped[owner[j]]` (whose mask secret
+ * key is `secretKeys[32 owner[j]..]`) with client `peer[j]`; both are indices
+ * into the round's participants, whose identity keys are `ids` and whose
+ * advertised mask keys are `maskKeys` (32 bytes each; only the peers' are
+ * read). The peer adds +PRG(s_uv) when its index is above the owner's, -PRG
+ * otherwise; `regenerateInto` adds the opposite (the server removing the
+ * peer's mask, or equally the owner adding its own). `selfSeeds` (32 bytes
+ * each, optional) are self-mask seeds added with sign `selfSign` (default -1:
+ * the server removes them).
  */
 export interface PairJobs {
   secretKeys: Uint8Array;
@@ -38,6 +57,8 @@ export interface PairJobs {
   peer: Uint32Array;
   ids: Uint8Array;
   maskKeys: Uint8Array;
+  selfSeeds?: Uint8Array;
+  selfSign?: 1 | -1;
 }
 
 /** HKDF seed of the pairwise mask; the same derivation as the client's pairSeed. */
@@ -45,20 +66,75 @@ function pairSeedOf(secret: Uint8Array, sessionId: Uint8Array, round: number, lo
   return hkdf(secret, sessionId, transcript(`${PROTOCOL}/pair-mask`, round, low, high));
 }
 
-/** Adds the masks of pairs [from, to) of `jobs` into `vec`; returns the index of a failed agreement, or -1. */
-export function regenerateInto(vec: RingVector, jobs: PairJobs, from: number, to: number, sessionId: Uint8Array, round: number): number {
+const at = (list: Uint8Array, i: number) => list.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
+
+/**
+ * A ring vector in WASM memory that masks are added into (in ordinary memory
+ * when the JS kernels run). Free it when done: arena memory is not collected.
+ */
+export class MaskSum {
+  readonly bits: 32 | 64;
+  readonly length: number;
+  #acc: ArenaVector<Uint32Array> | ArenaVector<BigUint64Array>;
+  #scratch: ArenaVector<Uint32Array> | ArenaVector<BigUint64Array> | undefined;
+
+  constructor(bits: 32 | 64, length: number) {
+    this.bits = bits;
+    this.length = length;
+    this.#acc = bits === 32 ? arenaAlloc(Uint32Array, length) : arenaAlloc(BigUint64Array, length);
+  }
+
+  /** The current view (re-read after anything that may grow WASM memory). */
+  get view(): RingVector {
+    return this.#acc.view;
+  }
+
+  /** this += y, with the WASM add kernel (y is copied in first: a memcpy, far cheaper than a JS loop). */
+  add(y: RingVector): void {
+    this.#scratch ??= this.bits === 32 ? arenaAlloc(Uint32Array, this.length) : arenaAlloc(BigUint64Array, this.length);
+    const s = this.#scratch.view;
+    (s as Uint32Array).set(y as Uint32Array);
+    const v = this.view;
+    if (this.bits === 32) Z32.add(v as Uint32Array, s as Uint32Array, v as Uint32Array);
+    else Z64.add(v as BigUint64Array, s as BigUint64Array, v as BigUint64Array);
+  }
+
+  /** this ±= PRG(seed). */
+  mask(seed: Uint8Array, sign: 1 | -1): void {
+    addMask(this.view, seed, sign);
+  }
+
+  /** Copies the sum out to `out` (same type and length). */
+  copyTo(out: RingVector): void {
+    (out as Uint32Array).set(this.view as Uint32Array);
+  }
+
+  free(): void {
+    this.#acc.free();
+    this.#scratch?.free();
+  }
+}
+
+/**
+ * Adds the masks of units [from, to) of `jobs` into `sum`: units below the
+ * number of self seeds are self masks, the rest pairs. Returns the index of a
+ * pair whose agreement failed (a low-order key), or -1.
+ */
+export function regenerateInto(sum: MaskSum, jobs: PairJobs, from: number, to: number, sessionId: Uint8Array, round: number): number {
+  const selves = selfCount(jobs);
+  const selfSign = jobs.selfSign ?? -1;
+  for (let j = from; j < Math.min(to, selves); j++) {
+    const seed = at(jobs.selfSeeds!, j);
+    sum.mask(seed, selfSign);
+  }
   const keys = new Map<number, KeyObject>();
-  // A survivor's key meets every dropped client: one KeyObject per survivor, not per pair.
+  // A peer's key meets every dropped client: one KeyObject per peer, not per pair.
   const peers = new Map<number, KeyObject>();
-  const at = (list: Uint8Array, i: number) => list.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
-  for (let j = from; j < to; j++) {
+  for (let u = Math.max(from, selves); u < to; u++) {
+    const j = u - selves;
     const o = jobs.owner[j];
     let sk = keys.get(o);
-    if (sk === undefined) {
-      const der = Buffer.concat([X25519_PKCS8, at(jobs.secretKeys, o)]);
-      keys.set(o, (sk = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })));
-      der.fill(0);
-    }
+    if (sk === undefined) keys.set(o, (sk = x25519PrivateKey(at(jobs.secretKeys, o))));
     const v = jobs.dropped[o];
     const w = jobs.peer[j];
     let pk = peers.get(w);
@@ -66,27 +142,70 @@ export function regenerateInto(vec: RingVector, jobs: PairJobs, from: number, to
     const secret = agree(sk, pk);
     if (secret === undefined) return j;
     const seed = v < w ? pairSeedOf(secret, sessionId, round, at(jobs.ids, v), at(jobs.ids, w)) : pairSeedOf(secret, sessionId, round, at(jobs.ids, w), at(jobs.ids, v));
-    // w added +PRG when its index is above v's; remove what it added.
-    addMask(vec, seed, w > v ? -1 : 1);
+    // w added +PRG when its index is above v's; remove what it added (= add what v adds).
+    sum.mask(seed, w > v ? -1 : 1);
     seed.fill(0);
     secret.fill(0);
   }
   return -1;
 }
 
-const WORKER_MARK = 'confide/secagg/unmask-worker';
+function selfCount(jobs: PairJobs): number {
+  return jobs.selfSeeds === undefined ? 0 : jobs.selfSeeds.length / KEY_BYTES;
+}
+
+/**
+ * The units [from, to) of `jobs` as a job of their own, holding only the
+ * secrets they need (the owners' keys of its pairs, its self seeds).
+ */
+export function partOf(jobs: PairJobs, from: number, to: number): PairJobs {
+  const selves = selfCount(jobs);
+  const sf = Math.min(from, selves), st = Math.min(to, selves);
+  const pf = Math.max(from, selves) - selves, pt = Math.max(to, selves) - selves;
+  const local = new Map<number, number>();
+  const owner = new Uint32Array(Math.max(0, pt - pf));
+  for (let j = pf; j < pt; j++) {
+    const o = jobs.owner[j];
+    let l = local.get(o);
+    if (l === undefined) local.set(o, (l = local.size));
+    owner[j - pf] = l;
+  }
+  const secretKeys = new Uint8Array(local.size * KEY_BYTES);
+  const dropped = new Uint32Array(local.size);
+  for (const [o, l] of local) {
+    secretKeys.set(at(jobs.secretKeys, o), l * KEY_BYTES);
+    dropped[l] = jobs.dropped[o];
+  }
+  return {
+    secretKeys,
+    dropped,
+    owner,
+    peer: jobs.peer.slice(pf, Math.max(pf, pt)),
+    ids: jobs.ids,
+    maskKeys: jobs.maskKeys,
+    selfSeeds: (jobs.selfSeeds ?? new Uint8Array(0)).slice(sf * KEY_BYTES, st * KEY_BYTES),
+    selfSign: jobs.selfSign ?? -1,
+  };
+}
+
+function wipe(jobs: PairJobs): void {
+  jobs.secretKeys.fill(0);
+  jobs.selfSeeds?.fill(0);
+}
+
+const WORKER_MARK = 'confide/secagg/mask-worker';
 // Flag states in the shared Int32Array.
 const PENDING = 0;
 const DONE = 1;
 const FAILED = 2;
 /** How long the calling thread waits for a worker before doing its part itself. */
 const WORKER_WAIT_MS = 120_000;
+/** At most this many workers per thread that uses them. */
+const MAX_WORKERS = 8;
 
 interface WorkerTask {
-  mark: typeof WORKER_MARK;
+  kind: 'masks';
   jobs: PairJobs;
-  from: number;
-  to: number;
   sessionId: Uint8Array;
   round: number;
   bits: 32 | 64;
@@ -99,83 +218,235 @@ function vectorOn(buffer: ArrayBuffer | SharedArrayBuffer, bits: 32 | 64, length
   return (bits === 32 ? new Uint32Array(buffer, 0, length) : new BigUint64Array(buffer, 0, length)) as RingVector;
 }
 
+/** Idle workers of this thread, reused from round to round. */
+const pool: Worker[] = [];
+
+function startWorker(): Worker | undefined {
+  try {
+    const worker = new Worker(`import(${JSON.stringify(import.meta.url)});`, { eval: true, workerData: { mark: WORKER_MARK } });
+    worker.unref();
+    // A worker that dies leaves the pool; its task, if any, reports FAILED through its flag or times out.
+    const drop = () => {
+      const i = pool.indexOf(worker);
+      if (i >= 0) pool.splice(i, 1);
+    };
+    worker.on('error', drop);
+    worker.on('exit', drop);
+    return worker;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * vec ±= every pair's mask, with `threads` threads in all (the caller's
+ * Starts worker threads ahead of the heavy step so that their start-up
+ * (loading the module and compiling the WASM kernels) overlaps the wait for
+ * the clients. `threads` counts the caller's thread too.
+ */
+export function warmWorkers(threads: number): void {
+  const want = Math.min(MAX_WORKERS, threads - 1);
+  while (pool.length < want) {
+    const w = startWorker();
+    if (w === undefined) return;
+    pool.push(w);
+  }
+}
+
+/** Split points of `units` (self masks first, then pairs) into `parts` of about equal cost. */
+function split(jobs: PairJobs, length: number, parts: number): number[] {
+  const selves = selfCount(jobs);
+  const units = selves + jobs.peer.length;
+  // A pair costs its mask plus an agreement, HKDF and two KeyObjects at worst: about 12K mask words' worth.
+  const pairCost = length + 12_000;
+  const total = selves * length + jobs.peer.length * pairCost;
+  const bounds = [0];
+  for (let k = 1; k < parts; k++) {
+    const target = (k * total) / parts;
+    // Units before the cut cost about `target`.
+    const u = target <= selves * length ? Math.round(target / length) : selves + Math.round((target - selves * length) / pairCost);
+    bounds.push(Math.min(units, Math.max(bounds[k - 1], u)));
+  }
+  bounds.push(units);
+  return bounds;
+}
+
+/**
+ * vec ±= every unit's mask, with `threads` threads in all (the caller's
  * included). Returns how many parts worker threads did (the rest ran here).
  * Throws E_PROTOCOL when an agreement fails.
  */
 export function regenerate(vec: RingVector, jobs: PairJobs, sessionId: Uint8Array, round: number, threads: number): number {
-  const pairs = jobs.peer.length;
+  const units = selfCount(jobs) + jobs.peer.length;
   const bits = vec instanceof BigUint64Array ? 64 : 32;
-  const parts = Math.max(1, Math.min(threads, pairs));
-  const bounds = Array.from({ length: parts + 1 }, (_, k) => Math.round((k * pairs) / parts));
-  const started: { worker: Worker; task: WorkerTask }[] = [];
+  const parts = Math.max(1, Math.min(threads, units, MAX_WORKERS + 1));
+  const bounds = split(jobs, vec.length, parts);
+  if (parts > 1) warmWorkers(parts);
+  const started: { worker: Worker | undefined; task: WorkerTask; from: number; to: number }[] = [];
   for (let k = 1; k < parts; k++) {
-    const task: WorkerTask = {
-      mark: WORKER_MARK,
-      jobs,
-      from: bounds[k],
-      to: bounds[k + 1],
-      sessionId,
-      round,
-      bits,
-      length: vec.length,
-      out: new SharedArrayBuffer(vec.length * (bits / 8)),
-      flag: new SharedArrayBuffer(4),
-    };
+    const part = partOf(jobs, bounds[k], bounds[k + 1]);
+    const task: WorkerTask = { kind: 'masks', jobs: part, sessionId, round, bits, length: vec.length, out: new SharedArrayBuffer(vec.length * (bits / 8)), flag: new SharedArrayBuffer(4) };
+    const worker = pool.shift();
     try {
-      const worker = new Worker(`import(${JSON.stringify(import.meta.url)});`, { eval: true, workerData: task });
-      worker.unref();
-      // A worker's errors reach us through its flag; this only keeps them from being unhandled.
-      worker.on('error', () => Atomics.store(new Int32Array(task.flag), 0, FAILED));
-      started.push({ worker, task });
+      worker?.postMessage(task);
     } catch {
-      started.push({ worker: undefined as never, task });
+      started.push({ worker: undefined, task, from: bounds[k], to: bounds[k + 1] });
+      continue;
+    } finally {
+      wipe(part); // the worker has its own copy (postMessage clones synchronously)
     }
+    started.push({ worker, task, from: bounds[k], to: bounds[k + 1] });
   }
   let byWorkers = 0;
   const fail = (j: number) => protocolError(`no agreement between clients ${jobs.dropped[jobs.owner[j]]} and ${jobs.peer[j]}`, 'unmask');
-  let bad = regenerateInto(vec, jobs, bounds[0], bounds[1], sessionId, round);
-  if (bad >= 0) {
-    for (const s of started) void s.worker?.terminate();
-    throw fail(bad);
-  }
-  for (const { worker, task } of started) {
-    const flag = new Int32Array(task.flag);
-    if (worker !== undefined) Atomics.wait(flag, 0, PENDING, WORKER_WAIT_MS);
-    const state = Atomics.load(flag, 0);
-    if (state === DONE) {
-      const ring = bits === 32 ? Z32 : Z64;
-      byWorkers++;
-      (ring.add as (a: RingVector, b: RingVector, o: RingVector) => RingVector)(vec, vectorOn(task.out, bits, vec.length), vec);
-    } else {
-      // The worker failed, did not start, or is too slow: its pairs are done here.
-      void worker?.terminate();
-      bad = regenerateInto(vec, jobs, task.from, task.to, sessionId, round);
-      if (bad >= 0) {
-        for (const s of started) void s.worker?.terminate();
-        throw fail(bad);
+  const sum = new MaskSum(bits, vec.length);
+  try {
+    sum.add(vec);
+    let bad = regenerateInto(sum, jobs, bounds[0], bounds[1], sessionId, round);
+    if (bad >= 0) throw fail(bad);
+    for (const { worker, task, from, to } of started) {
+      const flag = new Int32Array(task.flag);
+      if (worker !== undefined) Atomics.wait(flag, 0, PENDING, WORKER_WAIT_MS);
+      const state = Atomics.load(flag, 0);
+      if (state === DONE) {
+        byWorkers++;
+        sum.add(vectorOn(task.out, bits, vec.length));
+        pool.push(worker!);
+        continue;
       }
-      continue;
+      // The worker failed (it caught the error and stays usable), did not
+      // start, or is too slow (it is stopped): its units are done here.
+      if (state === FAILED) pool.push(worker!);
+      else void worker?.terminate();
+      bad = regenerateInto(sum, jobs, from, to, sessionId, round);
+      if (bad >= 0) throw fail(bad);
     }
-    void worker.terminate();
+    sum.copyTo(vec);
+  } finally {
+    sum.free();
   }
   return byWorkers;
 }
 
-function runWorkerTask(task: WorkerTask): void {
+/**
+ * Ed25519 signatures to check: item k is signature `sigs[64k..]` by the raw
+ * key `keys[32k..]` over `data[offsets[k]..offsets[k + 1])`.
+ */
+export interface Signed {
+  keys: Uint8Array;
+  sigs: Uint8Array;
+  data: Uint8Array;
+  offsets: Uint32Array;
+}
+
+interface VerifyTask {
+  kind: 'verify';
+  signed: Signed;
+  from: number;
+  to: number;
+  out: SharedArrayBuffer;
+  flag: SharedArrayBuffer;
+}
+
+/** Below this many signatures per extra thread, handing them over costs more than it saves (about 110 µs each). */
+const MIN_SIGNATURES_PER_THREAD = 64;
+
+function verifyRange(signed: Signed, from: number, to: number, out: Uint8Array, base: number): void {
+  const { keys, sigs, data, offsets } = signed;
+  for (let k = from; k < to; k++)
+    out[k - base] = verifyWith(keys.subarray(k * KEY_BYTES, (k + 1) * KEY_BYTES), data.subarray(offsets[k], offsets[k + 1]), sigs.subarray(k * SIGNATURE_BYTES, (k + 1) * SIGNATURE_BYTES)) ? 1 : 0;
+}
+
+/** Packs (key, data, signature) triples for `verifyMany`. */
+export function signedBatch(items: readonly { key: Uint8Array; data: Uint8Array; sig: Uint8Array }[]): Signed {
+  const keys = new Uint8Array(items.length * KEY_BYTES);
+  const sigs = new Uint8Array(items.length * SIGNATURE_BYTES);
+  const offsets = new Uint32Array(items.length + 1);
+  let n = 0;
+  items.forEach((it, k) => {
+    offsets[k] = n;
+    n += it.data.length;
+  });
+  offsets[items.length] = n;
+  const data = new Uint8Array(n);
+  items.forEach((it, k) => {
+    if (it.key.length === KEY_BYTES) keys.set(it.key, k * KEY_BYTES);
+    if (it.sig.length === SIGNATURE_BYTES) sigs.set(it.sig, k * SIGNATURE_BYTES);
+    data.set(it.data, offsets[k]);
+  });
+  return { keys, sigs, data, offsets };
+}
+
+/**
+ * Verifies every signature of `signed`, with up to `threads` threads (the
+ * caller's included); ok[k] is 1 when signature k is valid. Signatures and
+ * keys are public, so any thread may check any of them; a worker that fails
+ * or is slow leaves its part to the calling thread.
+ */
+export function verifyMany(signed: Signed, threads: number): Uint8Array {
+  const m = signed.offsets.length - 1;
+  const ok = new Uint8Array(m);
+  // Only workers already running: starting one here would cost more than the checks.
+  const parts = Math.max(1, Math.min(threads, pool.length + 1, Math.floor(m / MIN_SIGNATURES_PER_THREAD)));
+  const bounds = Array.from({ length: parts + 1 }, (_, k) => Math.round((k * m) / parts));
+  const started: { worker: Worker | undefined; task: VerifyTask }[] = [];
+  for (let k = 1; k < parts; k++) {
+    const task: VerifyTask = { kind: 'verify', signed, from: bounds[k], to: bounds[k + 1], out: new SharedArrayBuffer(bounds[k + 1] - bounds[k]), flag: new SharedArrayBuffer(4) };
+    const worker = pool.shift();
+    try {
+      worker?.postMessage(task);
+      started.push({ worker, task });
+    } catch {
+      started.push({ worker: undefined, task });
+    }
+  }
+  verifyRange(signed, bounds[0], bounds[1], ok, 0);
+  for (const { worker, task } of started) {
+    const flag = new Int32Array(task.flag);
+    if (worker !== undefined) Atomics.wait(flag, 0, PENDING, WORKER_WAIT_MS);
+    if (Atomics.load(flag, 0) === DONE) {
+      ok.set(new Uint8Array(task.out), task.from);
+      pool.push(worker!);
+      continue;
+    }
+    void worker?.terminate();
+    verifyRange(signed, task.from, task.to, ok.subarray(task.from), task.from);
+  }
+  return ok;
+}
+
+function runVerifyTask(task: VerifyTask): void {
   const flag = new Int32Array(task.flag);
   let state = FAILED;
   try {
-    const out = vectorOn(task.out, task.bits, task.length);
-    if (regenerateInto(out, task.jobs, task.from, task.to, task.sessionId, task.round) < 0) state = DONE;
+    verifyRange(task.signed, task.from, task.to, new Uint8Array(task.out), task.from);
+    state = DONE;
   } finally {
-    task.jobs.secretKeys.fill(0); // this thread's copy of the reconstructed keys
     Atomics.store(flag, 0, state);
     Atomics.notify(flag, 0);
   }
 }
 
-// The worker side of `regenerate`: a worker it starts imports this module
-// with its task in workerData. Nothing happens on the main thread.
-if (!isMainThread && (workerData as Partial<WorkerTask> | null)?.mark === WORKER_MARK) runWorkerTask(workerData as WorkerTask);
+function runWorkerTask(task: WorkerTask): void {
+  const flag = new Int32Array(task.flag);
+  let state = FAILED;
+  let sum: MaskSum | undefined;
+  try {
+    sum = new MaskSum(task.bits, task.length);
+    if (regenerateInto(sum, task.jobs, 0, selfCount(task.jobs) + task.jobs.peer.length, task.sessionId, task.round) < 0) {
+      sum.copyTo(vectorOn(task.out, task.bits, task.length));
+      state = DONE;
+    }
+  } catch {
+    state = FAILED;
+  } finally {
+    sum?.free();
+    wipe(task.jobs); // this thread's copy of the secrets
+    Atomics.store(flag, 0, state);
+    Atomics.notify(flag, 0);
+  }
+}
+
+// The worker side: a worker started above imports this module with the mark
+// in workerData and then runs each task it is sent. Nothing happens on the
+// main thread or in other workers.
+if (!isMainThread && (workerData as { mark?: string } | null)?.mark === WORKER_MARK) parentPort?.on('message', (task: WorkerTask | VerifyTask) => (task.kind === 'verify' ? runVerifyTask(task) : runWorkerTask(task)));

@@ -37,11 +37,12 @@ import { ainteger, aoptions, atyped, abytes } from '../core/assert.ts';
 import type { Message } from '../core/codec.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
 import { SECRET_FIELD } from '../core/field.ts';
-import { addMask } from '../core/prg.ts';
+import { availableParallelism } from 'node:os';
 import { arng, randomBytes, systemRng, type Rng } from '../core/random.ts';
 import type { RingVector } from '../core/ring.ts';
 import type { Identity, Party, PartyId } from '../net/index.ts';
-import { agree, bytesEqual, hkdf, KEY_BYTES, open, seal, signWith, transcript, verifyWith, x25519KeyPair, x25519Public, type KeyPair } from './_crypto.ts';
+import { agree, bytesEqual, hkdf, KEY_BYTES, open, seal, signWith, transcript, x25519KeyPair, x25519Public, type KeyPair } from './_crypto.ts';
+import { regenerate, signedBatch, verifyMany, warmWorkers } from './_unmask.ts';
 import { aconfig, aweight, checkRound, codecOf, configDigest, wireLength, type SecAggConfig } from './config.ts';
 import {
   ADVERTISE_BYTES,
@@ -85,7 +86,19 @@ export interface SecAggClientOptions {
   weight?: number;
   /** Randomness for stochastic rounding and noise (default: the system CSPRNG). Keys and seeds always come from the CSPRNG. */
   rng?: Rng;
+  /**
+   * Threads (the caller's included) that expand this client's masks and check
+   * its neighbours' signatures; 1 keeps it on the calling thread. Default:
+   * the machine's parallelism (at most 8) when the round is large (at least
+   * 2^24 mask words, or 256 neighbours), else 1. The masked input is the same.
+   */
+  threads?: number;
 }
+
+/** Mask words from which worker threads pay for their start (as on the server). */
+const MIN_THREADED_WORDS = 2 ** 24;
+/** Neighbours from which checking their signatures on worker threads pays. */
+const MIN_THREADED_SIGNERS = 256;
 
 type Step = Phase | 'done' | 'failed';
 
@@ -169,9 +182,11 @@ export class SecAggClient {
   #inKeys = new Map<number, Uint8Array>();
   /** What was revealed per owner, so that both shares are never given out. */
   readonly #revealed = new Map<number, number>();
+  #threadsOption: number | undefined;
+  #threads = 1;
 
   constructor(options: SecAggClientOptions) {
-    aoptions(options, 'options', ['identity', 'sessionId', 'round', 'config', 'input', 'weight', 'rng']);
+    aoptions(options, 'options', ['identity', 'sessionId', 'round', 'config', 'input', 'weight', 'rng', 'threads']);
     if (options === undefined) throw new ConfideError('E_BAD_INPUT', '"options" expected { identity, sessionId, round, config, input }', { field: 'options' });
     this.#identity = aidentityLike(options.identity);
     this.#session = abytes(options.sessionId, 'sessionId', 16).slice();
@@ -185,6 +200,7 @@ export class SecAggClient {
     this.#input = Float64Array.from(input);
     this.#weight = aweight(options.weight, this.config);
     this.#rng = options.rng === undefined ? systemRng() : arng(options.rng);
+    this.#threadsOption = options.threads === undefined ? undefined : ainteger(options.threads, 'threads', 1, 64);
   }
 
   /** This client's index among the round's participants (after the announcement). */
@@ -244,6 +260,10 @@ export class SecAggClient {
       if (this.#me < 0) throw protocolError('this client is not among the participants', 'participants');
       checkRound(this.config, n);
       this.#graph = graphOf(this.config, n, seed);
+      const degree = this.#graph.neighbours(this.#me).length;
+      this.#threads = this.#threadsOption ?? (degree * wireLength(this.config) >= MIN_THREADED_WORDS || degree >= MIN_THREADED_SIGNERS ? Math.min(8, availableParallelism()) : 1);
+      // Started now, so that their start-up overlaps the wait for the server rather than a step's work.
+      if (this.#threads > 1) warmWorkers(this.#threads);
       this.#c = x25519KeyPair();
       this.#s = x25519KeyPair();
       const sig = signWith(this.#identity.privateKey, advertiseTranscript(this.#session, this.round, this.#c.publicKey, this.#s.publicKey));
@@ -264,14 +284,21 @@ export class SecAggClient {
       const idx = indexPayload(keys, 0, n);
       const recs = bytesPayload(keys, 1, ADVERTISE_BYTES, idx.length);
       const seen = new Set<string>([Buffer.from(this.#c!.publicKey).toString('hex'), Buffer.from(this.#s!.publicKey).toString('hex')]);
+      for (const v of idx) if (!this.#graph!.adjacent(this.#me, v)) throw protocolError(`client ${v} is not a neighbour of client ${this.#me}`, 'keys');
+      // All signatures first (on worker threads too when there are many), then the keys in order.
+      const ok = verifyMany(
+        signedBatch(Array.from(idx, (v, j) => {
+          const rec = recs.subarray(j * ADVERTISE_BYTES, (j + 1) * ADVERTISE_BYTES);
+          return { key: keyAt(this.#participants, v), data: advertiseTranscript(this.#session, this.round, rec.subarray(0, KEY_BYTES), rec.subarray(KEY_BYTES, 2 * KEY_BYTES)), sig: rec.subarray(2 * KEY_BYTES) };
+        })),
+        this.#threads,
+      );
       for (let j = 0; j < idx.length; j++) {
         const v = idx[j];
-        if (!this.#graph!.adjacent(this.#me, v)) throw protocolError(`client ${v} is not a neighbour of client ${this.#me}`, 'keys');
         const rec = recs.subarray(j * ADVERTISE_BYTES, (j + 1) * ADVERTISE_BYTES);
         const cPk = rec.slice(0, KEY_BYTES);
         const sPk = rec.slice(KEY_BYTES, 2 * KEY_BYTES);
-        if (!verifyWith(keyAt(this.#participants, v), advertiseTranscript(this.#session, this.round, cPk, sPk), rec.subarray(2 * KEY_BYTES)))
-          throw protocolError(`the keys of client ${v} are not signed by its identity`, 'keys');
+        if (ok[j] !== 1) throw protocolError(`the keys of client ${v} are not signed by its identity`, 'keys');
         for (const k of [cPk, sPk]) {
           const h = Buffer.from(k).toString('hex');
           if (seen.has(h)) throw protocolError(`client ${v} advertised a key seen before`, 'keys');
@@ -334,16 +361,31 @@ export class SecAggClient {
       }
       this.#needHolders(this.#received.size + 1, 'ciphertexts');
       const y = this.#encode();
-      addMask(y, selfSeed(this.#b!, this.#session, this.round, keyAt(this.#participants, this.#me)), 1);
+      // y += PRG(b_u) + Σ_v ±PRG(s_uv): the server's regeneration of a dropped client's masks, from
+      // this client's side (same seeds, same signs; see _unmask.ts), split across threads.
+      const peers = [...this.#received.keys()].sort((a, b) => a - b);
+      const maskKeys = new Uint8Array(n * KEY_BYTES);
+      for (const v of peers) maskKeys.set(this.#peers.get(v)!.sPk, v * KEY_BYTES);
+      const jobs = {
+        secretKeys: this.#s!.secretKey.slice(),
+        dropped: Uint32Array.of(this.#me),
+        owner: new Uint32Array(peers.length),
+        peer: Uint32Array.from(peers),
+        ids: this.#participants,
+        maskKeys,
+        selfSeeds: selfSeed(this.#b!, this.#session, this.round, keyAt(this.#participants, this.#me)),
+        selfSign: 1 as const,
+      };
       this.#b!.fill(0);
-      for (const v of this.#received.keys()) {
-        const secret = agree(this.#s!.privateKey, x25519Public(this.#peers.get(v)!.sPk));
-        if (secret === undefined) throw protocolError(`client ${v} advertised an unusable key`, 'keys');
-        const [lo, hi] = v < this.#me ? [v, this.#me] : [this.#me, v];
-        const seed = pairSeed(secret, this.#session, this.round, keyAt(this.#participants, lo), keyAt(this.#participants, hi));
-        addMask(y, seed, this.#me > v ? 1 : -1);
-        seed.fill(0);
-        secret.fill(0);
+      const words = (peers.length + 1) * y.length;
+      try {
+        regenerate(y, jobs, this.#session, this.round, words >= MIN_THREADED_WORDS ? this.#threads : 1);
+      } catch (e) {
+        if (isConfideError(e, 'E_PROTOCOL')) throw protocolError('a neighbour advertised an unusable mask key', 'keys');
+        throw e;
+      } finally {
+        jobs.secretKeys.fill(0);
+        jobs.selfSeeds.fill(0);
       }
       return message('masked', [y]);
     });
@@ -399,12 +441,9 @@ export class SecAggClient {
       const u3 = this.#survivors!;
       const inU3 = new Set(u3);
       const t = consistencyTranscript(this.#session, this.round, u3);
-      for (let j = 0; j < signers.length; j++) {
-        const v = signers[j];
-        if (!inU3.has(v) || !this.#graph!.adjacent(this.#me, v)) throw protocolError(`signer ${v} is not a surviving neighbour`, 'signatures');
-        if (!verifyWith(keyAt(this.#participants, v), t, sigs.subarray(j * 64, (j + 1) * 64)))
-          throw protocolError(`client ${v} did not sign this survivor set`, 'signatures');
-      }
+      for (const v of signers) if (!inU3.has(v) || !this.#graph!.adjacent(this.#me, v)) throw protocolError(`signer ${v} is not a surviving neighbour`, 'signatures');
+      const ok = verifyMany(signedBatch(Array.from(signers, (v, j) => ({ key: keyAt(this.#participants, v), data: t, sig: sigs.subarray(j * 64, (j + 1) * 64) }))), this.#threads);
+      for (let j = 0; j < signers.length; j++) if (ok[j] !== 1) throw protocolError(`client ${signers[j]} did not sign this survivor set`, 'signatures');
       this.#needHolders(signers.length + 1, 'signatures');
       const owners: number[] = [this.#me];
       const kinds: number[] = [SHARE_KIND_B];
@@ -446,6 +485,8 @@ export interface RunClientOptions {
   /** How long to wait for each server message (default 60,000 ms). */
   timeoutMs?: number;
   rng?: Rng;
+  /** Threads for this client's masks and signature checks (SecAggClientOptions.threads). */
+  threads?: number;
   /**
    * For simulations and tests: leave the session (close the party) instead of
    * sending this step's message, as a client that crashes there would.
@@ -465,7 +506,7 @@ export interface ClientOutcome {
 export async function runSecAggClient(party: Party, options: RunClientOptions): Promise<ClientOutcome> {
   if (typeof party !== 'object' || party === null || typeof (party as Party).receive !== 'function')
     throw new ConfideError('E_BAD_INPUT', `"party" expected a joined Party, got ${describe(party)}`, { field: 'party' });
-  aoptions(options, 'options', ['identity', 'config', 'input', 'weight', 'round', 'timeoutMs', 'rng', 'dropBefore']);
+  aoptions(options, 'options', ['identity', 'config', 'input', 'weight', 'round', 'timeoutMs', 'rng', 'dropBefore', 'threads']);
   if (options === undefined) throw new ConfideError('E_BAD_INPUT', '"options" expected { identity, config, input }', { field: 'options' });
   const round = options.round === undefined ? 0 : ainteger(options.round, 'round', 0, MAX_ROUND);
   const timeoutMs = options.timeoutMs === undefined ? 60_000 : ainteger(options.timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1);
@@ -479,6 +520,7 @@ export async function runSecAggClient(party: Party, options: RunClientOptions): 
     input: options.input,
     ...(options.weight === undefined ? {} : { weight: options.weight }),
     ...(options.rng === undefined ? {} : { rng: options.rng }),
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
   });
   if (options.identity.id !== (party.id as PartyId)) throw new ConfideError('E_BAD_INPUT', '"identity" is not the identity the party joined with', { field: 'identity' });
   const server = party.serverId;

@@ -21,12 +21,11 @@ import type { Message } from '../core/codec.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
 import { availableParallelism } from 'node:os';
 import { SECRET_FIELD } from '../core/field.ts';
-import { addMask } from '../core/prg.ts';
 import { randomBytes } from '../core/random.ts';
 import { Z32, Z64, type RingVector } from '../core/ring.ts';
 import type { PartyId, PartyServer, Received } from '../net/index.ts';
 import { release, type PrivacyLedger, type Receipt } from '../dp/index.ts';
-import { bytesEqual, KEY_BYTES, SIGNATURE_BYTES, usableKey, verifyWith, x25519FromSecret } from './_crypto.ts';
+import { bytesEqual, KEY_BYTES, SIGNATURE_BYTES, usableKey, x25519FromSecret } from './_crypto.ts';
 import { advertiseTranscript, consistencyTranscript, graphOf, selfSeed } from './client.ts';
 import { aconfig, checkRound, codecOf, configDigest, wireLength, type SecAggConfig } from './config.ts';
 import {
@@ -52,7 +51,7 @@ import {
 import type { SecAggGraph } from './graph.ts';
 import { distributedGaussianRho, encodedSensitivity, honestSurvivors, noiseDimension } from './noise.ts';
 import { interpolate, lagrangeAtZero, shareValue } from './shamir.ts';
-import { regenerate, type PairJobs } from './_unmask.ts';
+import { MaskSum, regenerate, signedBatch, verifyMany, warmWorkers, type PairJobs } from './_unmask.ts';
 
 export interface SecAggServerOptions {
   /** The session id (16 bytes: `server.sessionId`). */
@@ -96,17 +95,36 @@ interface Keys {
 
 /** Mask words to regenerate below which worker threads do not pay for their start. */
 const MIN_THREADED_WORDS = 2 ** 24;
+/** Clients from which checking their signatures (about 110 µs each) on worker threads pays for starting them. */
+const MIN_THREADED_SIGNERS = 256;
 
-/** Position of v in the ascending list `to` (a neighbour list; v is in it). */
-function sortedIndex(to: Uint32Array, v: number): number {
-  let lo = 0;
-  let hi = to.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (to[mid] < v) lo = mid + 1;
-    else hi = mid;
+/**
+ * Fixed-size records of the clients in `set` (ascending), packed in that
+ * order, with each client's rank, so that a client's neighbours' records can
+ * be gathered by runs (`gather`) rather than one copy per record: in the
+ * complete graph a client's neighbours are two runs.
+ */
+function packRecords(set: Iterable<number>, n: number, record: number, write: (v: number, into: Uint8Array, at: number) => void): { packed: Uint8Array; rank: Int32Array } {
+  const members = [...set].sort((a, b) => a - b);
+  const rank = new Int32Array(n).fill(-1);
+  const packed = new Uint8Array(members.length * record);
+  members.forEach((v, r) => {
+    rank[v] = r;
+    write(v, packed, r * record);
+  });
+  return { packed, rank };
+}
+
+/** The records of `nb` (ascending, all ranked) from `packRecords`, copied run by run. */
+function gather(packed: Uint8Array, rank: Int32Array, nb: readonly number[], record: number): Uint8Array {
+  const out = new Uint8Array(nb.length * record);
+  for (let j = 0; j < nb.length; ) {
+    let k = j + 1;
+    while (k < nb.length && rank[nb[k]] === rank[nb[k - 1]] + 1) k++;
+    out.set(packed.subarray(rank[nb[j]] * record, (rank[nb[k - 1]] + 1) * record), j * record);
+    j = k;
   }
-  return lo;
+  return out;
 }
 
 function hexToBytes(id: PartyId): Uint8Array {
@@ -161,10 +179,10 @@ export class SecAggServer {
 
   #threads: number | undefined;
 
-  /** Threads for `pairs` mask regenerations: starting a worker costs about as much as a few hundred pairs of 10K. */
-  #threadsFor(pairs: number): number {
+  /** Threads for `masks` mask expansions: starting a worker costs about as much as a few hundred masks of 10K. */
+  #threadsFor(masks: number): number {
     if (this.#threads !== undefined) return this.#threads;
-    return pairs * wireLength(this.config) >= MIN_THREADED_WORDS ? Math.min(8, availableParallelism()) : 1;
+    return masks * wireLength(this.config) >= MIN_THREADED_WORDS ? Math.min(8, availableParallelism()) : 1;
   }
 
   get step(): string {
@@ -181,6 +199,12 @@ export class SecAggServer {
     this.#expect('begin');
     this.#step = 'advertise';
     for (let i = 0; i < this.participants.length; i++) this.#alive.add(i);
+    // Unmasking removes at least one self mask per client, and two signatures per client are checked:
+    // when that calls for threads, start them now, so that their start-up overlaps the wait for the
+    // clients rather than a step's work.
+    const n = this.participants.length;
+    const threads = this.#threads ?? (n >= MIN_THREADED_SIGNERS ? Math.min(8, availableParallelism()) : this.#threadsFor(n));
+    if (threads > 1) warmWorkers(threads);
     return message('begin', [this.#list.slice()], { round: this.round, config: configDigest(this.config), seed: this.graphSeed.slice() });
   }
 
@@ -221,6 +245,26 @@ export class SecAggServer {
     }
   }
 
+  /** Distinct keys, and no low-order points (their agreements are all zero); the reason when not. */
+  #checkKeys(keys: Keys, seen: Set<string>): string | undefined {
+    for (const k of [keys.cPk, keys.sPk]) {
+      const h = Buffer.from(k).toString('hex');
+      if (seen.has(h)) return 'a key was advertised before';
+      seen.add(h);
+      if (!usableKey(k)) return 'an advertised key is not a usable X25519 key';
+    }
+    return undefined;
+  }
+
+  #exclude(i: number, step: Phase, reason: string): void {
+    this.excluded.push({ party: this.participants[i], step, reason });
+    this.#lose(i, step);
+  }
+
+  #verify(items: { key: Uint8Array; data: Uint8Array; sig: Uint8Array }[]): Uint8Array {
+    return verifyMany(signedBatch(items), this.#threads ?? Math.min(8, availableParallelism()));
+  }
+
   #lose(i: number, step: Phase): void {
     if (this.#alive.delete(i)) this.dropped[step].push(this.participants[i]);
   }
@@ -250,35 +294,32 @@ export class SecAggServer {
   /** Step 1: the signed keys; returns each client's neighbours' keys. */
   advertised(answers: ReadonlyMap<PartyId, Message>): Map<PartyId, Message> {
     const seen = new Set<string>();
+    const pending: { i: number; keys: Keys }[] = [];
     return this.#phase('advertise', answers, (i, m) => {
       expectKind(m, 'advertise');
       payloadCount(m, 1);
       const rec = bytesPayload(m, 0, ADVERTISE_BYTES, 1);
-      const cPk = rec.slice(0, KEY_BYTES);
-      const sPk = rec.slice(KEY_BYTES, 2 * KEY_BYTES);
-      if (!verifyWith(keyAt(this.#list, i), advertiseTranscript(this.sessionId, this.round, cPk, sPk), rec.subarray(2 * KEY_BYTES)))
-        throw protocolError('the keys are not signed by the client identity', 'advertise');
-      for (const k of [cPk, sPk]) {
-        const h = Buffer.from(k).toString('hex');
-        // Distinct keys, and no low-order points (their agreements are all zero).
-        if (seen.has(h)) throw protocolError('a key was advertised before', 'advertise');
-        seen.add(h);
-        if (!usableKey(k)) throw protocolError('an advertised key is not a usable X25519 key', 'advertise');
-      }
-      this.#keys.set(i, { cPk, sPk, sig: rec.slice(2 * KEY_BYTES) });
+      pending.push({ i, keys: { cPk: rec.slice(0, KEY_BYTES), sPk: rec.slice(KEY_BYTES, 2 * KEY_BYTES), sig: rec.slice(2 * KEY_BYTES) } });
     }, () => {
+      // The signatures are checked together (on worker threads too), then the keys in arrival order,
+      // exactly as if each had been checked on arrival.
+      const ok = this.#verify(pending.map(({ i, keys: k }) => ({ key: keyAt(this.#list, i), data: advertiseTranscript(this.sessionId, this.round, k.cPk, k.sPk), sig: k.sig })));
+      pending.forEach(({ i, keys }, j) => {
+        const why = ok[j] !== 1 ? 'the keys are not signed by the client identity' : this.#checkKeys(keys, seen);
+        if (why === undefined) this.#keys.set(i, keys);
+        else this.#exclude(i, 'advertise', protocolError(why, 'advertise').message);
+      });
       this.#prune('advertise');
       const out = new Map<PartyId, Message>();
+      const { packed, rank } = packRecords(this.#alive, this.participants.length, ADVERTISE_BYTES, (v, into, at) => {
+        const k = this.#keys.get(v)!;
+        into.set(k.cPk, at);
+        into.set(k.sPk, at + KEY_BYTES);
+        into.set(k.sig, at + 2 * KEY_BYTES);
+      });
       for (const i of this.#alive) {
         const nb = this.graph.neighbours(i).filter((v) => this.#alive.has(v));
-        const recs = new Uint8Array(nb.length * ADVERTISE_BYTES);
-        nb.forEach((v, j) => {
-          const k = this.#keys.get(v)!;
-          recs.set(k.cPk, j * ADVERTISE_BYTES);
-          recs.set(k.sPk, j * ADVERTISE_BYTES + KEY_BYTES);
-          recs.set(k.sig, j * ADVERTISE_BYTES + 2 * KEY_BYTES);
-        });
-        out.set(this.participants[i], message('keys', [Uint32Array.from(nb), recs]));
+        out.set(this.participants[i], message('keys', [Uint32Array.from(nb), gather(packed, rank, nb, ADVERTISE_BYTES)]));
       }
       return out;
     });
@@ -300,18 +341,27 @@ export class SecAggServer {
       this.#prune('share');
       this.#u2 = new Set(this.#alive);
       const out = new Map<PartyId, Message>();
-      for (const v of this.#alive) {
+      // v's ciphertexts come from its neighbours in U_2 in ascending order, and each of those lists v
+      // among its recipients (it sent to exactly its neighbours in U_1 ⊇ U_2). So a pass over the
+      // senders in ascending order fills each recipient's list front to back: one native copy per
+      // 90-byte record, read in sending order, with no search.
+      const inbox: ({ from: number[]; cts: Uint8Array; filled: number } | undefined)[] = new Array(this.participants.length);
+      for (const v of this.#u2) {
         const from = this.graph.neighbours(v).filter((u) => this.#u2.has(u));
-        const cts = new Uint8Array(from.length * SHARE_CIPHERTEXT_BYTES);
-        from.forEach((u, j) => {
-          const e = this.#cts.get(u)!;
-          // A byte loop: a subarray per 90-byte record costs more than the copy (n^2 records).
-          const src = e.cts;
-          const at = sortedIndex(e.to, v) * SHARE_CIPHERTEXT_BYTES;
-          const to = j * SHARE_CIPHERTEXT_BYTES;
-          for (let b = 0; b < SHARE_CIPHERTEXT_BYTES; b++) cts[to + b] = src[at + b];
-        });
-        out.set(this.participants[v], message('ciphertexts', [Uint32Array.from(from), cts]));
+        inbox[v] = { from, cts: new Uint8Array(from.length * SHARE_CIPHERTEXT_BYTES), filled: 0 };
+      }
+      for (const u of [...this.#u2].sort((a, b) => a - b)) {
+        const e = this.#cts.get(u)!;
+        for (let j = 0; j < e.to.length; j++) {
+          const box = inbox[e.to[j]];
+          if (box === undefined) continue;
+          box.cts.set(e.cts.subarray(j * SHARE_CIPHERTEXT_BYTES, (j + 1) * SHARE_CIPHERTEXT_BYTES), box.filled++ * SHARE_CIPHERTEXT_BYTES);
+        }
+      }
+      for (const v of this.#alive) {
+        const box = inbox[v]!;
+        if (box.filled !== box.from.length) throw protocolError(`internal: ${box.filled} ciphertexts for client ${v}, expected ${box.from.length}`, 'shares');
+        out.set(this.participants[v], message('ciphertexts', [Uint32Array.from(box.from), box.cts]));
       }
       this.#cts.clear();
       return out;
@@ -337,13 +387,15 @@ export class SecAggServer {
         if (this.#holders(v, u3) < this.config.threshold)
           throw protocolError(`client ${v}'s secrets have fewer than ${this.config.threshold} holders among the survivors: the round fails and nothing is revealed`, 'threshold');
       if (u3.size < Math.max(2, this.config.threshold)) throw protocolError(`${u3.size} masked inputs, fewer than the threshold ${this.config.threshold}`, 'threshold');
-      if (sum instanceof Uint32Array)
-        // In place in JS: the ring's add stages both vectors through WASM memory for every client.
-        for (const i of u3) {
-          const y = ys.get(i) as Uint32Array;
-          for (let k = 0; k < len; k++) sum[k] = (sum[k] + y[k]) >>> 0;
-        }
-      else for (const i of u3) (ring.add as (a: RingVector, b: RingVector, o: RingVector) => RingVector)(sum, ys.get(i)!, sum);
+      // Summed in WASM memory by the SIMD add kernel (each input is copied in: a memcpy), then copied
+      // out, so that no WASM memory is held while the server waits for the next step.
+      const acc = new MaskSum(this.config.bits, len);
+      try {
+        for (const i of u3) acc.add(ys.get(i)!);
+        acc.copyTo(sum);
+      } finally {
+        acc.free();
+      }
       ys.clear();
       this.#sum = sum;
       this.#u3 = Uint32Array.from([...u3].sort((a, b) => a - b));
@@ -361,20 +413,23 @@ export class SecAggServer {
   /** Step 4: the signatures on the survivor set; returns each client's neighbours' signatures. */
   consistent(answers: ReadonlyMap<PartyId, Message>): Map<PartyId, Message> {
     const t = consistencyTranscript(this.sessionId, this.round, this.#u3);
+    const pending: { i: number; sig: Uint8Array }[] = [];
     return this.#phase('consistency', answers, (i, m) => {
       expectKind(m, 'consistency');
       payloadCount(m, 1);
-      const sig = bytesPayload(m, 0, SIGNATURE_BYTES, 1);
-      if (!verifyWith(keyAt(this.#list, i), t, sig)) throw protocolError('the survivor set is not signed by the client identity', 'consistency');
-      this.#sigs.set(i, sig.slice());
+      pending.push({ i, sig: bytesPayload(m, 0, SIGNATURE_BYTES, 1).slice() });
     }, () => {
+      const ok = this.#verify(pending.map(({ i, sig }) => ({ key: keyAt(this.#list, i), data: t, sig })));
+      pending.forEach(({ i, sig }, j) => {
+        if (ok[j] === 1) this.#sigs.set(i, sig);
+        else this.#exclude(i, 'consistency', protocolError('the survivor set is not signed by the client identity', 'consistency').message);
+      });
       this.#checkRecoverable(this.#alive, 'consistency');
       const out = new Map<PartyId, Message>();
+      const { packed, rank } = packRecords(this.#alive, this.participants.length, SIGNATURE_BYTES, (v, into, at) => into.set(this.#sigs.get(v)!, at));
       for (const i of this.#alive) {
         const nb = this.graph.neighbours(i).filter((v) => this.#alive.has(v));
-        const sigs = new Uint8Array(nb.length * SIGNATURE_BYTES);
-        nb.forEach((v, j) => sigs.set(this.#sigs.get(v)!, j * SIGNATURE_BYTES));
-        out.set(this.participants[i], message('signatures', [Uint32Array.from(nb), sigs]));
+        out.set(this.participants[i], message('signatures', [Uint32Array.from(nb), gather(packed, rank, nb, SIGNATURE_BYTES)]));
       }
       return out;
     });
@@ -390,25 +445,25 @@ export class SecAggServer {
   /** Step 5: the shares; reconstructs the secrets, removes the masks and returns the sum. */
   unmasked(answers: ReadonlyMap<PartyId, Message>): SecAggOutput {
     const n = this.participants.length;
-    const bShares = new Map<number, { x: number[]; y: bigint[] }>();
-    const sShares = new Map<number, { x: number[]; y: bigint[] }>();
-    const got = new Map<number, { owners: Uint32Array; kinds: Uint8Array; ys: bigint[] }>();
+    // Shares are kept as (bytes, offset) and read as integers only when they are among the t used.
+    type Held = { x: number[]; bytes: Uint8Array[]; at: number[] };
+    const bShares = new Map<number, Held>();
+    const sShares = new Map<number, Held>();
+    const got = new Map<number, { owners: Uint32Array; kinds: Uint8Array; shares: Uint8Array }>();
     return this.#phase('unmask', answers, (i, m) => {
       expectKind(m, 'unmask');
       payloadCount(m, 3);
       const owners = indexPayload(m, 0, n);
       const kinds = bytesPayload(m, 1, 1, owners.length);
       const shares = bytesPayload(m, 2, SHARE_BYTES, owners.length);
-      const ys: bigint[] = new Array(owners.length);
       for (let j = 0; j < owners.length; j++) {
         const v = owners[j];
         if (!this.#u2.has(v) || (v !== i && !this.graph.adjacent(i, v))) throw protocolError(`a share of client ${v}, which this client does not hold`, 'unmask');
         if (kinds[j] !== (this.#u3set.has(v) ? SHARE_KIND_B : SHARE_KIND_S)) throw protocolError(`the wrong kind of share for client ${v}`, 'unmask');
-        const y = shareValue(shares, j * SHARE_BYTES);
-        if (y >= SECRET_FIELD.p) throw protocolError('a share is not a field element', 'unmask');
-        ys[j] = y;
+        // Below 2^256 (top byte 0) a share is a field element; only the rare rest needs the full comparison.
+        if (shares[j * SHARE_BYTES + SHARE_BYTES - 1] !== 0 && shareValue(shares, j * SHARE_BYTES) >= SECRET_FIELD.p) throw protocolError('a share is not a field element', 'unmask');
       }
-      got.set(i, { owners, kinds, ys });
+      got.set(i, { owners, kinds, shares });
     }, () => {
       for (const [i, g] of got) {
         if (!this.#alive.has(i)) continue;
@@ -416,23 +471,36 @@ export class SecAggServer {
           const v = g.owners[j];
           const into = g.kinds[j] === SHARE_KIND_B ? bShares : sShares;
           let e = into.get(v);
-          if (e === undefined) into.set(v, (e = { x: [], y: [] }));
+          if (e === undefined) into.set(v, (e = { x: [], bytes: [], at: [] }));
           e.x.push(pointOf(i));
-          e.y.push(g.ys[j]);
+          e.bytes.push(g.shares);
+          e.at.push(j * SHARE_BYTES);
         }
       }
       const t = this.config.threshold;
+      // Coefficients per holder set: in the complete graph every secret comes from the same first t
+      // holders, so one set serves all; the last set is compared first, point by point.
       const lagrange = new Map<string, bigint[]>();
-      const secretOf = (v: number, from: Map<number, { x: number[]; y: bigint[] }>, what: string) => {
+      let lastXs: number[] = [];
+      let lastLambdas: bigint[] = [];
+      const secretOf = (v: number, from: Map<number, Held>, what: string) => {
         const e = from.get(v);
         if (e === undefined || e.x.length < t)
           throw protocolError(`${e?.x.length ?? 0} shares of client ${v}'s ${what}, fewer than the threshold ${t}: the round fails`, 'threshold');
         const xs = e.x.slice(0, t);
         // In the complete graph every secret comes from the same first t holders: one set of coefficients.
-        const key = xs.join(',');
-        let lambdas = lagrange.get(key);
-        if (lambdas === undefined) lagrange.set(key, (lambdas = lagrangeAtZero(xs)));
-        const value = interpolate(lambdas, e.y.slice(0, t));
+        let lambdas: bigint[];
+        if (xs.length === lastXs.length && xs.every((x, k) => x === lastXs[k])) lambdas = lastLambdas;
+        else {
+          const key = xs.join(',');
+          lambdas = lagrange.get(key) ?? lagrangeAtZero(xs);
+          lagrange.set(key, lambdas);
+          lastXs = xs;
+          lastLambdas = lambdas;
+        }
+        const ys: bigint[] = new Array(t);
+        for (let k = 0; k < t; k++) ys[k] = shareValue(e.bytes[k], e.at[k]);
+        const value = interpolate(lambdas, ys);
         if (value >= 1n << 256n) throw protocolError(`the shares of client ${v}'s ${what} are inconsistent`, 'unmask');
         const out = new Uint8Array(32);
         let x = value;
@@ -440,8 +508,14 @@ export class SecAggServer {
         return out;
       };
       // Reconstruct everything first, so that a failure leaves the sum masked.
-      const selfSeeds: Uint8Array[] = [];
-      for (const v of this.#u3) selfSeeds.push(selfSeed(secretOf(v, bShares, 'self-mask seed'), this.sessionId, this.round, keyAt(this.#list, v)));
+      const selfSeeds = new Uint8Array(this.#u3.length * KEY_BYTES);
+      this.#u3.forEach((v, k) => {
+        const b = secretOf(v, bShares, 'self-mask seed');
+        const seed = selfSeed(b, this.sessionId, this.round, keyAt(this.#list, v));
+        selfSeeds.set(seed, k * KEY_BYTES);
+        b.fill(0);
+        seed.fill(0);
+      });
       const dropped = [...this.#u2].filter((v) => !this.#u3set.has(v));
       const jobs: PairJobs = {
         secretKeys: new Uint8Array(dropped.length * KEY_BYTES),
@@ -450,6 +524,8 @@ export class SecAggServer {
         peer: new Uint32Array(0),
         ids: this.#list,
         maskKeys: new Uint8Array(n * KEY_BYTES),
+        selfSeeds,
+        selfSign: -1,
       };
       const owner: number[] = [];
       const peer: number[] = [];
@@ -469,12 +545,12 @@ export class SecAggServer {
       jobs.peer = Uint32Array.from(peer);
       for (const w of this.#u3) jobs.maskKeys.set(this.#keys.get(w)!.sPk, w * KEY_BYTES);
       const sum = this.#sum!;
-      for (const s of selfSeeds) addMask(sum, s, -1);
       let workerThreads: number;
       try {
-        workerThreads = regenerate(sum, jobs, this.sessionId, this.round, this.#threadsFor(jobs.peer.length));
+        workerThreads = regenerate(sum, jobs, this.sessionId, this.round, this.#threadsFor(selfSeeds.length / KEY_BYTES + jobs.peer.length));
       } finally {
         jobs.secretKeys.fill(0);
+        selfSeeds.fill(0);
       }
       const decoded = codecOf(this.config).decode(sum as never);
       const L = this.config.length;

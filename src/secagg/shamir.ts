@@ -99,9 +99,10 @@ export function lagrangeAtZero(xs: readonly number[]): bigint[] {
       if (j === i) continue;
       const xj = BigInt(xs[j]);
       nu = reduce(nu * xj);
-      let d = xj - xi;
-      if (d < 0n) d += P;
-      de = (de * d) % P;
+      // xj - xi mod p as a small signed factor: de · |d| < 2^289, within reduce's range.
+      const d = xj - xi;
+      de = d < 0n ? reduce(de * -d) : reduce(de * d);
+      if (d < 0n && de !== 0n) de = P - de;
     }
     num[i] = nu;
     den[i] = de;
