@@ -5,8 +5,9 @@
  * Enc(a) ⊙ b + Enc(r) with flooding noise, which A decrypts to a ⊙ b + r.
  *
  * - `ResidueDecryptor.generate(context)` makes a fresh key pair; it encrypts
- *   (public key) and decrypts, and hands out `publicKey` (a CFHE public key
- *   blob) for the other side.
+ *   (with the secret key: SEAL's seeded symmetric encryption, half the bytes
+ *   of a public-key ciphertext and less noise) and decrypts, and hands out
+ *   `publicKey` (a CFHE public key blob) for the other side.
  * - `ResidueEncryptor(context, publicKey)` encrypts under someone else's
  *   key and computes `multiplyAdd`: the slot-wise product of their
  *   ciphertext with a plaintext vector, plus a fresh encryption of an
@@ -23,7 +24,8 @@
  * SEAL lifts plaintext coefficients centred for multiply_plain), v_r the
  * fresh noise of Enc_pk(r). SEAL 4.1 samples errors from a centred binomial
  * with |e| ≤ 21 and secrets and u ternary, so a public-key encryption has
- * |v_j| ≤ 21·n + 21·n + 21 (e·u, e2·s, e1), and
+ * |v_j| ≤ 21·n + 21·n + 21 (e·u, e2·s, e1) (a symmetric one, |v_j| ≤ 21:
+ * the bound below covers both), and
  *   |v'_j| ≤ B_v' = n·(t/2)·(42n + 21.5) + 42n + 21   (worst case, every coefficient).
  * v' depends on b, so it would leak b to A, who holds the secret key. B adds
  * E with coefficients uniform in [−2^f, 2^f) to c0'; the statistical
@@ -243,21 +245,23 @@ export class ResidueDecryptor implements Disposable {
   /** The CFHE public key blob to hand to the other party. */
   readonly publicKey: Uint8Array;
   readonly #sk: S.SecretKey;
+  readonly #pk: S.PublicKey;
   readonly #decryptor: S.Decryptor;
-  readonly #encryptor: ResidueEncryptor;
+  readonly #encryptor: S.Encryptor;
   readonly #ct: S.Ciphertext;
   readonly #pt: S.Plaintext;
   #disposed = false;
 
-  private constructor(context: HeContext, sk: S.SecretKey, decryptor: S.Decryptor, publicKey: Uint8Array) {
+  private constructor(context: HeContext, sk: S.SecretKey, pk: S.PublicKey, decryptor: S.Decryptor, encryptor: S.Encryptor, publicKey: Uint8Array) {
     this.context = context;
     this.#sk = sk;
+    this.#pk = pk;
     this.#decryptor = decryptor;
+    this.#encryptor = encryptor;
     this.publicKey = publicKey;
     const { seal } = engineOf(context);
     this.#ct = new seal.Ciphertext();
     this.#pt = new seal.Plaintext();
-    this.#encryptor = new ResidueEncryptor(context, publicKey);
   }
 
   /** A fresh key pair under `context` (BFV). */
@@ -270,11 +274,12 @@ export class ResidueDecryptor implements Disposable {
     const sk = s.own(sealCall('generate a secret key', 'E_CRYPTO', () => keygen.secretKey()));
     const pk = s.own(sealCall('generate a public key', 'E_CRYPTO', () => keygen.createPublicKey()));
     const decryptor = s.own(sealCall('make a decryptor', 'E_CRYPTO', () => new seal.Decryptor(sctx, sk)));
+    const encryptor = s.own(sealCall('make an encryptor', 'E_CRYPTO', () => new seal.Encryptor(sctx, pk, sk)));
     const pkBytes = sealCall('serialise the public key', 'E_CRYPTO', () => pk.saveToArray(seal.ComprModeType.none) as Uint8Array);
     const blob = encodeBlob(KIND_PUBLIC, ctx.paramsHash, { residues: true }, pkBytes);
-    const d = new ResidueDecryptor(ctx, sk, decryptor, blob);
+    const d = new ResidueDecryptor(ctx, sk, pk, decryptor, encryptor, blob);
     s.release();
-    free(pk, keygen);
+    free(keygen);
     return d;
   }
 
@@ -283,10 +288,29 @@ export class ResidueDecryptor implements Disposable {
     engineOf(this.context);
   }
 
-  /** Public-key encryption of residues under this key pair. */
+  /** Seeded symmetric encryption of residues under this key pair (half the bytes of a public-key ciphertext). */
   encrypt(values: BigUint64Array): Uint8Array[] {
     this.#check();
-    return this.#encryptor.encrypt(values);
+    const v = residueVector(this.context, values, 'values');
+    if (v.length < 1) throw new ConfideError('E_BAD_INPUT', '"values" expected at least one residue', { field: 'values' });
+    const { seal, batch } = engineOf(this.context);
+    const slots = this.context.slots;
+    const none = seal.ComprModeType.none;
+    const out: Uint8Array[] = [];
+    for (let i = 0, off = 0; off < v.length; i++, off += slots) {
+      const part = v.subarray(off, Math.min(off + slots, v.length));
+      const bytes = sealCall('encrypt residues', 'E_CRYPTO', () => {
+        batch!.encode(part, this.#pt);
+        const ser = this.#encryptor.encryptSymmetricSerializable(this.#pt);
+        try {
+          return ser.saveToArray(none) as Uint8Array;
+        } finally {
+          ser.delete();
+        }
+      });
+      out.push(chunkBlob(this.context, bytes, i, part.length, v.length, 1));
+    }
+    return out;
   }
 
   /**
@@ -323,8 +347,7 @@ export class ResidueDecryptor implements Disposable {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#encryptor.dispose();
-    free(this.#ct, this.#pt, this.#decryptor, this.#sk);
+    free(this.#ct, this.#pt, this.#encryptor, this.#decryptor, this.#pk, this.#sk);
   }
 
   [Symbol.dispose](): void {

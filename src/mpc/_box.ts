@@ -42,37 +42,43 @@ export class Box {
     z.fill(0);
   }
 
-  /** Encrypts `data`; returns the nonce and ciphertext‖tag. `aad` binds the round. */
-  seal(data: ArrayBufferView, aad: Uint8Array): { nonce: Uint8Array; box: Uint8Array } {
+  /**
+   * Encrypts `data`; returns the nonce, the ciphertext and the tag apart (they
+   * travel as two payloads, so a long vector is not copied once more to
+   * append 16 bytes). `aad` binds the round.
+   */
+  seal(data: ArrayBufferView, aad: Uint8Array): { nonce: Uint8Array; body: Uint8Array; tag: Uint8Array } {
     const nonce = new Uint8Array(12);
     new DataView(nonce.buffer).setBigUint64(0, this.#counter++, true);
     const c = createCipheriv('aes-256-gcm', this.#key, nonce);
     c.setAAD(aad);
     const body = c.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    const fin = c.final();
-    const out = new Uint8Array(body.length + fin.length + 16);
-    out.set(body, 0);
-    out.set(fin, body.length);
-    out.set(c.getAuthTag(), body.length + fin.length);
-    return { nonce, box: out };
+    const fin = c.final(); // GCM is a stream mode: empty
+    return { nonce, body: fin.length === 0 ? body : Buffer.concat([body, fin]), tag: c.getAuthTag() };
   }
 
-  /** Decrypts into fresh, 8-byte-aligned memory; E_CRYPTO when the tag fails. */
-  open(nonce: unknown, box: unknown, aad: Uint8Array): Uint8Array {
-    if (!(nonce instanceof Uint8Array) || nonce.length !== 12 || !(box instanceof Uint8Array) || box.length < 16)
+  /**
+   * Decrypts into 8-byte-aligned memory (OpenSSL's output buffer itself when
+   * it is aligned, as Node's large buffers are; a copy otherwise); E_CRYPTO
+   * when the tag fails.
+   */
+  open(nonce: unknown, body: unknown, tag: unknown, aad: Uint8Array): Uint8Array {
+    if (!(nonce instanceof Uint8Array) || nonce.length !== 12 || !(body instanceof Uint8Array) || !(tag instanceof Uint8Array) || tag.length !== 16)
       throw new ConfideError('E_PROTOCOL', 'a peer sent a malformed sealed share', { field: 'box' });
     const d = createDecipheriv('aes-256-gcm', this.#key, nonce);
     d.setAAD(aad);
-    d.setAuthTag(box.subarray(box.length - 16));
-    const out = new Uint8Array(box.length - 16);
+    d.setAuthTag(tag);
+    let out: Uint8Array, fin: Uint8Array;
     try {
-      const body = d.update(box.subarray(0, box.length - 16));
-      out.set(body, 0);
-      const fin = d.final();
-      out.set(fin, body.length);
+      out = d.update(body);
+      fin = d.final();
     } catch (cause) {
       throw new ConfideError('E_CRYPTO', 'a sealed share failed authentication', { field: 'box', cause });
     }
-    return out;
+    if (fin.length === 0 && out.byteOffset % 8 === 0) return out;
+    const aligned = new Uint8Array(out.length + fin.length);
+    aligned.set(out, 0);
+    aligned.set(fin, out.length);
+    return aligned;
   }
 }

@@ -43,6 +43,38 @@ export function add64(a: BigUint64Array, b: BigUint64Array, out: BigUint64Array)
   return out;
 }
 
+/**
+ * out = Σ vs mod 2^64 in one pass (three at a time: each pass reads its
+ * inputs once and writes out once, instead of a copy and an add per term).
+ */
+export function sum64(vs: readonly BigUint64Array[], out: BigUint64Array): BigUint64Array {
+  if (vs.length === 1) {
+    out.set(vs[0]);
+    return out;
+  }
+  let k = 0;
+  let acc: BigUint64Array | undefined;
+  while (k < vs.length) {
+    const a = acc ?? vs[k++];
+    const b = vs[k++];
+    const c = k < vs.length ? vs[k++] : undefined;
+    if (c === undefined) add64(a, b, out);
+    else add3_64(a, b, c, out);
+    acc = out;
+  }
+  return out;
+}
+
+/** out = a + b + c mod 2^64 on words (carries below 3, exact in doubles). */
+function add3_64(a: BigUint64Array, b: BigUint64Array, c: BigUint64Array, out: BigUint64Array): void {
+  const x = words(a), y = words(b), w = words(c), z = words(out);
+  for (let i = 0; i < z.length; i += 2) {
+    const lo = x[i] + y[i] + w[i];
+    z[i] = lo >>> 0;
+    z[i + 1] = (x[i + 1] + y[i + 1] + w[i + 1] + Math.floor(lo / TWO_32)) >>> 0;
+  }
+}
+
 /** out = a - b mod 2^64 on words. */
 export function sub64(a: BigUint64Array, b: BigUint64Array, out: BigUint64Array): BigUint64Array {
   const x = words(a), y = words(b), z = words(out);
@@ -69,7 +101,7 @@ export function signedAt(v: BigUint64Array, i: number): number {
 
 /**
  * The Beaver combination z = c + d⊙b + e⊙a (+ d⊙e when `first`) in one pass
- * over words, without temporaries. Each 64-bit product mod 2^64 is
+ * over words, without temporaries; at the first party as c + d⊙(b + e) + e⊙a. Each 64-bit product mod 2^64 is
  * lo = imul(al, bl) and hi = mulhi(al, bl) + imul(ah, bl) + imul(al, bh),
  * with mulhi (the high word of the 32×32 product) from 16-bit halves.
  */
@@ -78,19 +110,20 @@ export function beaverCombine64(c: BigUint64Array, d: BigUint64Array, e: BigUint
   for (let i = 0; i < Z.length; i += 2) {
     const dl = D[i], dh = D[i + 1], el = E[i], eh = E[i + 1];
     let lo = C[i], hi = C[i + 1];
-    // d⊙b
-    let xl = dl, xh = dh, yl = B[i], yh = B[i + 1];
-    lo += Math.imul(xl, yl) >>> 0;
-    hi += mulhi(xl, yl) + Math.imul(xh, yl) + Math.imul(xl, yh);
-    // e⊙a
-    xl = el; xh = eh; yl = A[i]; yh = A[i + 1];
-    lo += Math.imul(xl, yl) >>> 0;
-    hi += mulhi(xl, yl) + Math.imul(xh, yl) + Math.imul(xl, yh);
+    // d⊙b, or at the first party d⊙(b + e) = d⊙b + d⊙e: one product fewer.
+    let yl = B[i], yh = B[i + 1];
     if (first) {
-      lo += Math.imul(dl, el) >>> 0;
-      hi += mulhi(dl, el) + Math.imul(dh, el) + Math.imul(dl, eh);
+      const s = yl + el;
+      yl = s >>> 0;
+      yh = (yh + eh + (s >= TWO_32 ? 1 : 0)) >>> 0;
     }
-    // lo < 2^34: its high bits carry into hi; all sums are exact in a double.
+    lo += Math.imul(dl, yl) >>> 0;
+    hi += mulhi(dl, yl) + Math.imul(dh, yl) + Math.imul(dl, yh);
+    // e⊙a
+    yl = A[i]; yh = A[i + 1];
+    lo += Math.imul(el, yl) >>> 0;
+    hi += mulhi(el, yl) + Math.imul(eh, yl) + Math.imul(el, yh);
+    // lo < 3·2^32: its high bits carry into hi; all sums are exact in a double.
     const carry = Math.floor(lo / TWO_32);
     Z[i] = lo >>> 0;
     Z[i + 1] = (hi + carry) >>> 0;

@@ -30,8 +30,9 @@ import { Z64 } from '../core/ring.ts';
 import { addMask, expandSeed } from '../core/prg.ts';
 import type { Party, PartyId } from '../net/index.ts';
 import { Box, boxKeyPair } from './_box.ts';
-import { add64 } from './_z64.ts';
+import { sum64 } from './_z64.ts';
 import { TripleStore, beaverCombine, beaverMask } from './beaver.ts';
+import { sub64 } from './_z64.ts';
 import { shareAdditive } from './additive.ts';
 import { lagrangeAtZero, reconstructShamir, shareShamir, type ShamirShare } from './shamir.ts';
 import { fromFieldCentred, toFieldCentred, vectorField, type FieldLike, type VectorField } from './_vfield.ts';
@@ -292,13 +293,13 @@ export class MpcParty {
     vectors.forEach((v, k) => {
       const s = box.seal(v, aad);
       h[`n${k}`] = s.nonce;
-      payloads.push(s.box);
+      payloads.push(s.body, s.tag);
     });
     await this.#net.send(this.parties[j], round, { header: h, payloads });
   }
 
   #openSealed(j: number, round: number, kind: string, m: { header: Record<string, unknown>; payloads: unknown[] }, lengths: number[], plain = false): BigUint64Array[] {
-    if (m.header.kind !== kind || m.payloads.length !== lengths.length)
+    if (m.header.kind !== kind || m.payloads.length !== (plain ? 1 : 2) * lengths.length)
       throw new ConfideError('E_PROTOCOL', `party ${j} sent ${describe(m.header.kind)} where ${kind} was due (are all parties running the same program?)`, { field: 'round', details: { party: j, round } });
     if (plain)
       return lengths.map((len, k) => {
@@ -310,9 +311,9 @@ export class MpcParty {
     const aad = roundAad(round, kind);
     const box = this.#in.get(j)!;
     return lengths.map((len, k) => {
-      const bytes = box.open(m.header[`n${k}`], m.payloads[k], aad);
+      const bytes = box.open(m.header[`n${k}`], m.payloads[2 * k], m.payloads[2 * k + 1], aad);
       if (bytes.length !== len * 8) throw new ConfideError('E_PROTOCOL', `party ${j} sent a vector of ${bytes.length / 8} elements, ${len} expected`, { field: 'length', details: { party: j } });
-      return new BigUint64Array(bytes.buffer, 0, len);
+      return new BigUint64Array(bytes.buffer, bytes.byteOffset, len);
     });
   }
 
@@ -472,7 +473,18 @@ export class MpcParty {
     if (!Array.isArray(list)) throw new ConfideError('E_BAD_INPUT', '"list" expected an array of Shared', { field: 'list' });
     const present = list.filter((s) => s !== undefined);
     if (present.length === 0) throw new ConfideError('E_BAD_INPUT', '"list" holds no Shared vector', { field: 'list' });
-    return present.reduce((acc, s) => this.add(acc, s));
+    if (present.length === 1) return this.add(present[0], new Shared(this.sharing, new BigUint64Array(present[0].length)));
+    // One output vector for the whole sum (a reduce would allocate one per term).
+    const [x, y] = this.#pair(present[0], present[1]);
+    const rest = present.slice(2).map((s, k) => this.#check(s, `list[${k + 2}]`));
+    for (const s of rest) if (s.length !== x.length) throw new ConfideError('E_BAD_INPUT', `"list" expected vectors of length ${x.length}`, { field: 'list' });
+    const out = new BigUint64Array(x.length);
+    if (this.#vf === undefined) sum64([x.share, y.share, ...rest.map((s) => s.share)], out);
+    else {
+      this.#vf.add(x.share, y.share, out);
+      for (const s of rest) this.#vf.add(out, s.share, out);
+    }
+    return new Shared(this.sharing, out);
   }
   /** a + v for a public vector v in Z_2^64 (one party adds it under additive and field sharing; all under Shamir). */
   addPublic(a: Shared, v: BigUint64Array): Shared {
@@ -542,9 +554,21 @@ export class MpcParty {
     if (this.#triples === undefined) throw new ConfideError('E_STATE', 'multiplication needs a TripleStore ("triples" option)', { field: 'triples' });
     const n = x.length;
     const t = this.#triples.take(n);
-    const { d, e } = beaverMask(x.share, y.share, t);
-    const [dd, ee] = await this.#openRaw([d, e], 'mpc-beaver', { store: Buffer.from(this.#triples.id).toString('hex'), offset: t.offset }, true);
-    return new Shared(this.sharing, beaverCombine(dd, ee, t, this.index === 0));
+    let de: BigUint64Array;
+    if (t.field === undefined) {
+      // d ‖ e in one vector: one payload, one pass at party 0 (beaverMask's checks are #pair's here).
+      t.consume();
+      de = new BigUint64Array(2 * n);
+      sub64(x.share, t.a, de.subarray(0, n));
+      sub64(y.share, t.b, de.subarray(n));
+    } else {
+      const m = beaverMask(x.share, y.share, t);
+      de = new BigUint64Array(2 * n);
+      de.set(m.d, 0);
+      de.set(m.e, n);
+    }
+    const [opened] = await this.#openRaw([de], 'mpc-beaver', { store: Buffer.from(this.#triples.id).toString('hex'), offset: t.offset }, true);
+    return new Shared(this.sharing, beaverCombine(opened.subarray(0, n), opened.subarray(n), t, this.index === 0));
   }
 
   /**
@@ -618,19 +642,27 @@ export class MpcParty {
     }
     const peers = this.#peers();
     const got = await this.#gather(peers, round);
-    const sums = vectors.map((v) => v.slice());
+    let sums: BigUint64Array[];
     try {
       this.#missing(peers.filter((j) => !got.has(j)), `opening (${kind})`);
+      const all = vectors.map((v) => [v]);
       for (const j of peers) {
         const m = got.get(j)!;
         for (const [key, val] of Object.entries(check))
           if (m.header[key] !== val)
             throw new ConfideError('E_PROTOCOL', `party ${j} used ${key} ${describe(m.header[key])}, party 0 ${describe(val)}: triple stores out of step`, { field: key, details: { party: j } });
         const theirs = this.#openSealed(j, round, kind, m, lengths, plain);
-        const vf = this.#vf;
-        if (vf === undefined) theirs.forEach((v, k) => add64(sums[k], v, sums[k]));
-        else theirs.forEach((v, k) => vf.add(sums[k], this.#fieldFrom(j, v), sums[k]));
+        theirs.forEach((v, k) => all[k].push(this.#vf === undefined ? v : this.#fieldFrom(j, v)));
       }
+      // Each opened vector in one pass over all the shares, into a fresh vector.
+      const vf = this.#vf;
+      sums = all.map((vs) => {
+        const out = new BigUint64Array(vs[0].length);
+        if (vf === undefined) return sum64(vs, out);
+        vf.add(vs[0], vs[1] ?? out, out);
+        for (let k = 2; k < vs.length; k++) vf.add(out, vs[k], out);
+        return out;
+      });
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       const details = JSON.stringify((e as ConfideError).details ?? {});

@@ -21,6 +21,7 @@ import {
   truncationFailureProbability,
 } from '../../src/mpc/index.ts';
 import { confusionFailures, thrown } from '../_battery.ts';
+import { sum64 } from '../../src/mpc/_z64.ts';
 
 const MASK = (1n << 64n) - 1n;
 const u64 = fc.bigInt({ min: 0n, max: MASK });
@@ -39,6 +40,22 @@ describe('Z_2^64 products', () => {
       fc.property(fc.array(fc.tuple(u64, u64), { maxLength: 40 }), (pairs) => {
         const x = BigUint64Array.from(pairs.map((p) => p[0])), y = BigUint64Array.from(pairs.map((p) => p[1]));
         expect(Array.from(mulZ64(x, y))).toEqual(pairs.map(([a, b]) => (a * b) & MASK));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('sum64 (the one-pass sum of the openings) equals BigInt sums mod 2^64 for 1 to 6 vectors', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 20 }), fc.nat(), (k, len, seed) => {
+        const rng = seededRng(seed);
+        const vs = Array.from({ length: k }, () => {
+          const v = new BigUint64Array(len);
+          rng.fill(new Uint8Array(v.buffer));
+          return v;
+        });
+        const want = Array.from({ length: len }, (_, i) => vs.reduce((s, v) => s + v[i], 0n) & MASK);
+        expect(Array.from(sum64(vs, new BigUint64Array(len)))).toEqual(want);
       }),
       { numRuns: 200 },
     );

@@ -19,8 +19,14 @@ async function generate(n: number, count: number, batch?: number) {
   const s = await netSession(n);
   const parties = s.nets.map((p) => p.id);
   const mpcs = await Promise.all(s.nets.map((net) => MpcParty.start({ net, parties, sharing: 'field', field: HE_TRIPLE_FIELD })));
-  const stores = await Promise.all(mpcs.map((m) => heTriples(m, count, batch === undefined ? undefined : { batch })));
-  return { s, parties, mpcs, stores };
+  // One caller-owned context shared by the parties of this process (the default builds one per call).
+  const context = batch === undefined ? await createContext(HE_TRIPLE_PARAMS) : undefined;
+  try {
+    const stores = await Promise.all(mpcs.map((m) => heTriples(m, count, batch === undefined ? { context } : { batch })));
+    return { s, parties, mpcs, stores };
+  } finally {
+    context?.dispose();
+  }
 }
 
 function checkTriples(stores: TripleStore[], count: number): void {
@@ -89,6 +95,7 @@ describe('HE triples', () => {
       const parties = s.nets.map((p) => p.id);
       const [m] = await Promise.all(s.nets.map((net) => MpcParty.start({ net, parties, timeoutMs: 300 })));
       // Valid arguments would wait for the peer; the battery's first call must succeed, so check refusals directly.
+      await expect(heTriples(m, 4, { context: await createContext({ scheme: 'bfv', polyModulusDegree: 8192, coeffModulusBits: [60, 60], plainModulusBits: 30 }) })).rejects.toMatchObject({ code: 'E_BAD_INPUT', field: 'context' });
       const failures = (await confusionFailures('heTriples', async (mpc, n, o) => {
         if (mpc === m && n === 4 && o === undefined) return;
         return heTriples(mpc, n, o);
