@@ -165,11 +165,20 @@ export function usableKey(raw: Uint8Array): boolean {
 }
 
 const encoder = new TextEncoder();
+const labels = new Map<string, Uint8Array>();
 
 /** Concatenates byte strings and u32 (little-endian) integers; strings are UTF-8 with a NUL after. */
 export function transcript(...parts: (Uint8Array | number | string)[]): Uint8Array {
   const bytes = parts.map((p) => {
-    if (typeof p === 'string') return encoder.encode(`${p}\0`);
+    if (typeof p === 'string') {
+      // Labels are a handful of constants, used per pair: encode each once.
+      let b = labels.get(p);
+      if (b === undefined) {
+        b = encoder.encode(`${p}\0`);
+        if (labels.size < 64) labels.set(p, b);
+      }
+      return b;
+    }
     if (typeof p === 'number') {
       const b = new Uint8Array(4);
       new DataView(b.buffer).setUint32(0, p, true);

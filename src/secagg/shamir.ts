@@ -71,9 +71,16 @@ export function shamirShare(secret: Uint8Array, threshold: number, holders: read
   const out: Share[] = [];
   for (const x of xs) {
     const bx = BigInt(x);
-    // Horner: each step stays below 2^289 before reduction.
+    // Horner, reduced only every `lazy` steps: a step multiplies by x < 2^b (b = bits of x) and
+    // adds a coefficient below p, so `lazy` ≤ 40/b steps from a value below p stay below 2^298,
+    // within reduce's range (< 2^300). Fewer BigInt operations than a reduction per step (sharing
+    // costs t·holders steps per secret).
+    const lazy = Math.max(1, Math.floor(40 / Math.max(1, Math.ceil(Math.log2(x + 1)))));
     let acc = coeffs[threshold - 1];
-    for (let i = threshold - 2; i >= 0; i--) acc = reduce(acc * bx + coeffs[i]);
+    for (let i = threshold - 2, k = 1; i >= 0; i--, k++) {
+      acc = acc * bx + coeffs[i];
+      if (k % lazy === 0 || i === 0) acc = reduce(acc);
+    }
     out.push({ x, y: acc });
   }
   return out;
