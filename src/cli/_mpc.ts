@@ -5,7 +5,13 @@
  *       A trusted dealer (run by someone no party colludes with) writes
  *       DIR/triples-<i>.bin, one preprocessed triple store per party.
  *   confide mpc run --party i --parties host:port,host:port,... --input data.csv
- *       --stat mean:col,variance:col,corr:colA:colB --token HEX [--triples FILE]
+ *       --stat mean:col,variance:col,corr:colA:colB --token HEX [--triples FILE|he]
+ *
+ * `--triples he` needs no dealer: the parties make the triples the
+ * statistics need among themselves with BFV (confide/mpc heTriples) after
+ * exchanging their metadata, and the session then runs additive sharing in
+ * BFV's 45-bit plaintext field (so sums must stay below 2^43: the overflow
+ * check refuses larger bound/fracBits/max-rows).
  *
  * Topology: party 0 hosts the net server (the relay) at the first address of
  * --parties and is also a party; the others dial it. The remaining addresses
@@ -21,8 +27,10 @@ import { parseArgs } from 'node:util';
 import { ConfideError } from '../core/errors.ts';
 import { generateIdentity, identityFromSeed, join, serve, webSocketTransport, type Party, type PartyServer } from '../net/index.ts';
 import {
+  HE_TRIPLE_FIELD,
   MpcParty,
   TripleStore,
+  heTriples,
   TrustedDealer,
   jointCorrelation,
   jointCorrelationRows,
@@ -35,7 +43,7 @@ import {
 import { numberFlag } from './_flags.ts';
 
 export const MPC_USAGE = `confide mpc run --party I --parties HOST:PORT,... --input FILE.csv --stat SPEC[,SPEC...] --token HEX
-      [--triples FILE] [--sharing additive|shamir] [--threshold T] [--frac-bits F] [--bound B] [--max-rows R]
+      [--triples FILE|he] [--sharing additive|shamir] [--threshold T] [--frac-bits F] [--bound B] [--max-rows R]
       [--timeout-ms MS] [--seed HEX] [--roster ID,...] [--json]
     SPEC: sum:col | mean:col | variance:col | histogram:col:lo:hi:bins | corr:colA:colB | cov:colA:colB
   confide mpc deal --parties N --count M --out DIR`;
@@ -109,6 +117,20 @@ interface Meta {
   stats: string;
 }
 
+/** Columns of a statistic held by exactly one party each, at different parties: the Beaver path. */
+function beaverPath(st: Stat, metas: Meta[]): { ha: number[]; hb: number[]; both: boolean } {
+  const holders = (col: string) => metas.map((m, j) => (m && m.columns.includes(col) ? j : -1)).filter((j) => j >= 0);
+  const ha = holders(st.cols[0]), hb = holders(st.cols[1] ?? '');
+  return { ha, hb, both: ha.length === hb.length && ha.every((j) => hb.includes(j)) };
+}
+
+/** Triples a statistic spends: the row count on the Beaver path, none otherwise. */
+function beaverTriples(st: Stat, metas: Meta[]): number {
+  if (st.kind !== 'corr' && st.kind !== 'cov') return 0;
+  const { ha, hb, both } = beaverPath(st, metas);
+  return !both && ha.length === 1 && hb.length === 1 ? metas[ha[0]].rows : 0;
+}
+
 /** Runs one statistic; every party calls it with the same metadata in the same order. */
 async function runStat(mpc: MpcParty, st: Stat, data: Map<string, Float64Array>, metas: Meta[], opts: StatOptions): Promise<Record<string, unknown>> {
   const holders = (col: string) => metas.map((m, j) => (m && m.columns.includes(col) ? j : -1)).filter((j) => j >= 0);
@@ -134,8 +156,7 @@ async function runStat(mpc: MpcParty, st: Stat, data: Map<string, Float64Array>,
     case 'corr':
     case 'cov': {
       const [a, b] = st.cols;
-      const ha = holders(a), hb = holders(b);
-      const both = ha.length === hb.length && ha.every((j) => hb.includes(j));
+      const { ha, hb, both } = beaverPath(st, metas);
       let r;
       if (both) r = await jointCorrelationRows(mpc, mine(a), mine(b), opts);
       else if (ha.length === 1 && hb.length === 1) {
@@ -229,7 +250,9 @@ export async function mpcCommand(argv: string[]): Promise<number> {
   const data = readCsv(f.input);
   const rows = data.size === 0 ? 0 : [...data.values()][0].length;
   let store: TripleStore | undefined;
-  if (f.triples !== undefined) {
+  const heMode = f.triples === 'he';
+  if (heMode && sharing !== 'additive') fail('triples', '"--triples he" runs additive sharing (in the BFV plaintext field); drop --sharing');
+  if (f.triples !== undefined && !heMode) {
     if (!existsSync(f.triples)) throw new ConfideError('E_IO', `no triple store at ${f.triples}`, { field: 'triples' });
     store = TripleStore.decode(new Uint8Array(readFileSync(f.triples)));
   }
@@ -259,24 +282,35 @@ export async function mpcCommand(argv: string[]): Promise<number> {
     if (f.roster !== undefined && f.roster !== roster.join(','))
       throw new ConfideError('E_PROTOCOL', 'the coordinator announced a roster other than --roster', { field: 'roster' });
     if (coordinator) await coordinator;
-    const mpc = await MpcParty.start({
+    // The roster's hash: binds the channel keys to this exact set and order of parties.
+    const session = `confide-mpc-cli:${createHash('sha256').update(roster.join(',')).digest('hex')}`;
+    let mpc = await MpcParty.start({
       net,
       parties: roster,
-      sharing,
+      sharing: heMode ? 'field' : sharing,
+      ...(heMode ? { field: HE_TRIPLE_FIELD } : {}),
       ...(f.threshold !== undefined ? { threshold: intFlag(f.threshold, 'threshold') } : {}),
       ...(store !== undefined ? { triples: store } : {}),
-      // The roster's hash: binds the channel keys to this exact set and order of parties.
-      session: `confide-mpc-cli:${createHash('sha256').update(roster.join(',')).digest('hex')}`,
+      session,
       timeoutMs,
       firstRound: FIRST_MPC_ROUND,
     });
-    out({ type: 'ready', party: index, sharing, parties: n });
+    out({ type: 'ready', party: index, sharing: heMode ? 'field' : sharing, parties: n });
     // Public metadata: column names, row count, and the statistics (all parties must ask for the same).
     const meta: Meta = { columns: [...data.keys()], rows, stats: f.stat! };
     const metas = (await mpc.exchange(JSON.stringify(meta))).map((s) => (s === undefined ? undefined : (JSON.parse(s) as Meta))) as Meta[];
     for (let j = 0; j < n; j++)
       if (metas[j] !== undefined && metas[j].stats !== meta.stats)
         throw new ConfideError('E_PROTOCOL', `party ${j} asks for --stat ${JSON.stringify(metas[j].stats)}, this party for ${JSON.stringify(meta.stats)}`, { field: 'stat' });
+    if (heMode) {
+      // Dealer-free triples, as many as the Beaver-path statistics need (row counts are public metadata).
+      const need = stats.reduce((k, st) => k + beaverTriples(st, metas), 0);
+      if (need > 0) {
+        const made = await heTriples(mpc, need);
+        out({ type: 'triples', party: index, source: 'he', count: need });
+        mpc = await MpcParty.start({ net, parties: roster, sharing: 'field', field: HE_TRIPLE_FIELD, triples: made, session, timeoutMs, firstRound: mpc.nextRound });
+      }
+    }
     const results: Record<string, unknown>[] = [];
     try {
       for (const st of stats) {

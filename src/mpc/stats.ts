@@ -57,10 +57,12 @@ function codec(mpc: MpcParty, options: StatOptions | undefined, squares: boolean
   // Sums of squares (or cross products) carry 2^(2f): N · maxRows · maxEncoded² must stay below 2^63.
   const n = mpc.parties.length;
   const worst = squares ? n * maxRows * fp.maxEncoded * fp.maxEncoded : n * maxRows * fp.maxEncoded;
-  if (!(worst < 2 ** 63))
+  // Field and Shamir sessions wrap at p/2 (values are centred mod p), not at 2^63.
+  const limitBits = mpc.field === undefined ? 63 : mpc.field.p.toString(2).length - 2;
+  if (!(worst < 2 ** limitBits))
     throw new ConfideError(
       'E_OVERFLOW',
-      `${n} parties × ${maxRows} rows × (bound ${bound} · 2^${f})${squares ? '²' : ''} reaches 2^${Math.log2(worst).toFixed(1)}, over 2^63; lower bound, fracBits or maxRows`,
+      `${n} parties × ${maxRows} rows × (bound ${bound} · 2^${f})${squares ? '²' : ''} reaches 2^${Math.log2(worst).toFixed(1)}, over 2^${limitBits}; lower bound, fracBits or maxRows`,
       { field: 'bound', details: { parties: n, maxRows, bound, fracBits: f } },
     );
   return { fp, f, maxRows };

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Fp61, PrimeField } from '../../src/core/field.ts';
-import { MpcParty, TrustedDealer, jointMean, type MpcPartyOptions } from '../../src/mpc/index.ts';
+import { MpcParty, TrustedDealer, jointMean, jointVariance, type MpcPartyOptions } from '../../src/mpc/index.ts';
 import { netSession, runParties, values } from './_helpers.ts';
 
 const signed = (v: bigint) => BigInt.asIntN(64, v);
@@ -118,6 +118,22 @@ describe('additive sharing in a prime field', () => {
       } finally {
         await s.close();
       }
+    }
+  });
+
+  it("the statistics' overflow check uses the session's field: sums of squares beyond 2^43 are refused in the 45-bit field", async () => {
+    const field = new PrimeField(35184371613697n);
+    const s = await netSession(2);
+    try {
+      const parties = s.nets.map((p) => p.id);
+      const r = await Promise.allSettled(s.nets.map(async (net) => {
+        const mpc = await MpcParty.start({ net, parties, sharing: 'field', field });
+        // 2 × 10^5 × (1000 · 2^10)^2 ≈ 2^57.6 under the defaults.
+        return jointVariance(mpc, Float64Array.of(1));
+      }));
+      for (const x of r) expect(x.status === 'rejected' && x.reason.code === 'E_OVERFLOW').toBe(true);
+    } finally {
+      await s.close();
     }
   });
 

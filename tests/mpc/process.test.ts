@@ -79,6 +79,37 @@ describe('confide mpc run, 3 processes', () => {
   }, 120_000);
 });
 
+describe('confide mpc run --triples he, 3 processes', () => {
+  it('makes its own triples with BFV (no dealer) and computes a cross-party correlation', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'confide-mpc-he-'));
+    const rng = seededRng(12);
+    const u = () => rng.uniformInt(1_000_000) / 1_000_000;
+    const rows = 50;
+    const x = Array.from({ length: rows }, () => 10 * u());
+    const y = x.map((v) => 5 - v + 3 * u());
+    writeFileSync(join(dir, 'p0.csv'), `x\n${x.join('\n')}\n`);
+    writeFileSync(join(dir, 'p1.csv'), `z\n1\n2\n`);
+    writeFileSync(join(dir, 'p2.csv'), `y\n${y.join('\n')}\n`);
+    const token = 'c3'.repeat(16);
+    // The BFV field is 45 bits: bound, fracBits and maxRows small enough for sums below 2^43.
+    const common = (i: number, first: string) => ['run', '--party', String(i), '--parties', `${first},p1:0,p2:0`, '--input', join(dir, `p${i}.csv`), '--stat', 'corr:x:y,sum:z', '--token', token, '--triples', 'he', '--bound', '100', '--frac-bits', '8', '--max-rows', '1000', '--timeout-ms', '30000', '--json'];
+    const p0 = start(common(0, '127.0.0.1:0'));
+    const hostPort = (await p0.listen).replace(/^wss?:\/\//, '');
+    const p1 = start(common(1, hostPort)), p2 = start(common(2, hostPort));
+    const codes = await Promise.all([p0.exit, p1.exit, p2.exit]);
+    expect(codes, [p0.stderr(), p1.stderr(), p2.stderr()].join('\n')).toEqual([0, 0, 0]);
+    const mx = x.reduce((s, v) => s + v, 0) / rows, my = y.reduce((s, v) => s + v, 0) / rows;
+    const cov = x.reduce((s, v, i) => s + v * y[i], 0) / rows - mx * my;
+    const vx = x.reduce((s, v) => s + v * v, 0) / rows - mx * mx, vy = y.reduce((s, v) => s + v * v, 0) / rows - my * my;
+    for (const p of [p0, p1, p2]) {
+      expect(p.lines.find((l) => l.type === 'triples')).toMatchObject({ source: 'he', count: rows });
+      const r = Object.fromEntries(p.lines.filter((l) => l.type === 'result').map((l) => [l.stat, l]));
+      expect(Math.abs((r['corr:x:y'].value as number) - cov / Math.sqrt(vx * vy))).toBeLessThan(1e-2);
+      expect(r['sum:z'].value).toBeCloseTo(3, 2);
+    }
+  }, 120_000);
+});
+
 describe('confide mpc run --sharing shamir, 5 processes', () => {
   it('survives a party killed as the input round starts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'confide-mpc-shamir-'));
