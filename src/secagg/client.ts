@@ -379,7 +379,7 @@ export class SecAggClient {
       this.#b!.fill(0);
       const words = (peers.length + 1) * y.length;
       try {
-        regenerate(y, jobs, this.#session, this.round, words >= MIN_THREADED_WORDS ? this.#threads : 1);
+        regenerate(y, jobs, this.#session, this.round, this.#threadsOption ?? (words >= MIN_THREADED_WORDS ? this.#threads : 1));
       } catch (e) {
         if (isConfideError(e, 'E_PROTOCOL')) throw protocolError('a neighbour advertised an unusable mask key', 'keys');
         throw e;

@@ -103,14 +103,14 @@ export function drive(
   opts: {
     tamper?: (step: Phase, i: number, m: Message) => Message | undefined;
     tamperIn?: (step: Phase, i: number, m: Message) => Message;
-    round?: number; sessionId?: Uint8Array; identities?: Identity[]; threads?: number } = {},
+    round?: number; sessionId?: Uint8Array; identities?: Identity[]; threads?: number; clientThreads?: number } = {},
 ): Driven {
   const n = xs.length;
   const identities = opts.identities ?? Array.from({ length: n }, () => generateIdentity());
   const sessionId = opts.sessionId ?? randomBytes(16);
   const round = opts.round ?? 0;
   const server = new SecAggServer({ sessionId, round, config, participants: identities.map((i) => i.id), ...(opts.threads === undefined ? {} : { threads: opts.threads }) });
-  const clients = identities.map((identity, i) => new SecAggClient({ identity, sessionId, round, config, input: xs[i] }));
+  const clients = identities.map((identity, i) => new SecAggClient({ identity, sessionId, round, config, input: xs[i], ...(opts.clientThreads === undefined ? {} : { threads: opts.clientThreads }) }));
   const seen = { advertise: new Map(), share: new Map(), masked: new Map(), consistency: new Map(), unmask: new Map() } as Driven['seen'];
   const byId = new Map(identities.map((id, i) => [id.id, i]));
   const begin = server.begin();

@@ -1,16 +1,16 @@
-/** The server's mask regeneration for dropped clients: threads change nothing in the sum. */
+/** The mask work (server regeneration, client masking) and batched signature checks: threads change nothing. */
 import { describe, expect, it } from 'vitest';
 import { isConfideError } from '../../src/core/errors.ts';
 import { addMask } from '../../src/core/prg.ts';
 import { randomBytes } from '../../src/core/random.ts';
-import { Z32 } from '../../src/core/ring.ts';
+import { Z32, Z64 } from '../../src/core/ring.ts';
 import { generateIdentity } from '../../src/net/index.ts';
-import { agree, LOW_ORDER_KEYS, usableKey, x25519FromSecret, x25519KeyPair, x25519Public } from '../../src/secagg/_crypto.ts';
-import { regenerate, type PairJobs } from '../../src/secagg/_unmask.ts';
+import { agree, LOW_ORDER_KEYS, signWith, usableKey, x25519FromSecret, x25519KeyPair, x25519Public } from '../../src/secagg/_crypto.ts';
+import { MaskSum, partOf, regenerate, signedBatch, verifyMany, warmWorkers, type PairJobs } from '../../src/secagg/_unmask.ts';
 import { pairSeed } from '../../src/secagg/client.ts';
 import { shareValue } from '../../src/secagg/shamir.ts';
 import { SECRET_FIELD } from '../../src/core/field.ts';
-import type { SecAggConfig } from '../../src/secagg/index.ts';
+import { SecAggClient, type SecAggConfig } from '../../src/secagg/index.ts';
 import { drive, expectedSum, inputs } from './_helpers.ts';
 
 const sessionId = new Uint8Array(16).fill(9);
@@ -153,5 +153,117 @@ describe('usableKey (the low-order table)', () => {
       expect(agrees(k)).toBe(true);
       expect(usableKey(k)).toBe(true);
     }
+  });
+});
+
+describe('self masks, parts and the accumulator', () => {
+  it('self seeds are subtracted by default and added with selfSign 1, threaded or not', () => {
+    const { jobs } = jobsFor(6, 2);
+    const seeds = randomBytes(32 * 3);
+    const want = new Uint32Array(777).map((_, i) => i * 7);
+    const base = want.slice();
+    for (let k = 0; k < 3; k++) addMask(want, seeds.subarray(32 * k, 32 * k + 32), -1);
+    regenerate(want, jobs, sessionId, round, 1);
+    for (const threads of [1, 2, 3]) {
+      const got = base.slice();
+      regenerate(got, { ...jobs, selfSeeds: seeds.slice() }, sessionId, round, threads);
+      expect(Array.from(got)).toEqual(Array.from(want));
+    }
+    // selfSign 1 adds them: the round trip leaves only the pair masks.
+    const back = base.slice();
+    regenerate(back, { ...jobs, peer: new Uint32Array(0), owner: new Uint32Array(0), selfSeeds: seeds.slice() }, sessionId, round, 2);
+    regenerate(back, { ...jobs, peer: new Uint32Array(0), owner: new Uint32Array(0), selfSeeds: seeds.slice(), selfSign: 1 }, sessionId, round, 1);
+    expect(Array.from(back)).toEqual(Array.from(base));
+  });
+
+  it('a part carries only the secrets of its own units, and the parts sum to the whole', () => {
+    const { jobs } = jobsFor(9, 3); // 3 owners × 6 peers = 18 pairs
+    const all = { ...jobs, selfSeeds: randomBytes(32 * 4) };
+    const units = 4 + 18;
+    const whole = new Uint32Array(300);
+    regenerate(whole, { ...all, selfSeeds: all.selfSeeds.slice() }, sessionId, round, 1);
+    for (const cut of [0, 3, 4, 5, 10, 16, units]) {
+      const a = partOf(all, 0, cut);
+      const b = partOf(all, cut, units);
+      const seenOwners = (p: PairJobs) => new Set(Array.from(p.owner, (o) => p.dropped[o]));
+      for (const p of [a, b]) {
+        // Exactly the keys of the owners its pairs name, each the owner's own key.
+        expect(p.secretKeys.length).toBe(32 * seenOwners(p).size);
+        p.dropped.forEach((v, l) => expect(Buffer.from(p.secretKeys.subarray(32 * l, 32 * l + 32))).toEqual(Buffer.from(jobs.secretKeys.subarray(32 * v, 32 * v + 32))));
+      }
+      expect(a.selfSeeds!.length + b.selfSeeds!.length).toBe(32 * 4);
+      expect(a.peer.length + b.peer.length).toBe(18);
+      const v = new Uint32Array(300);
+      regenerate(v, a, sessionId, round, 1);
+      regenerate(v, b, sessionId, round, 1);
+      expect(Array.from(v)).toEqual(Array.from(whole));
+    }
+  });
+
+  it('MaskSum adds vectors and masks in WASM memory like the plain ring ops, 32 and 64 bits', () => {
+    for (const bits of [32, 64] as const) {
+      const n = 1000 + 3;
+      const seed = randomBytes(32);
+      const y = bits === 32 ? new Uint32Array(n).map((_, i) => i * 2654435761) : new BigUint64Array(n).map((_, i) => BigInt(i) * 0x9e3779b97f4a7c15n);
+      const want = y.slice() as typeof y;
+      (bits === 32 ? Z32 : Z64).add(want as never, y as never, want as never);
+      addMask(want, seed, -1);
+      const s = new MaskSum(bits, n);
+      try {
+        s.add(y);
+        s.add(y);
+        s.mask(seed, -1);
+        const out = y.slice() as typeof y;
+        s.copyTo(out);
+        expect(Array.from(out as ArrayLike<number | bigint>)).toEqual(Array.from(want as ArrayLike<number | bigint>));
+      } finally {
+        s.free();
+      }
+    }
+  });
+});
+
+describe('verifyMany', () => {
+  const signers = Array.from({ length: 3 }, () => generateIdentity());
+  const items = Array.from({ length: 200 }, (_, k) => {
+    const id = signers[k % 3];
+    const data = randomBytes(10 + (k % 50));
+    return { key: id.publicKey, data, sig: signWith(id.privateKey, data) };
+  });
+
+  it('finds every bad signature, key or datum at any position, on one thread or several', () => {
+    const bad = new Set([0, 63, 64, 127, 128, 199]);
+    const tampered = items.map((it, k) => {
+      if (!bad.has(k)) return it;
+      if (k % 3 === 0) return { ...it, sig: Uint8Array.from(it.sig, (b, i) => (i === 5 ? b ^ 1 : b)) };
+      if (k % 3 === 1) return { ...it, key: signers[(k + 1) % 3].publicKey };
+      return { ...it, data: Uint8Array.from(it.data, (b, i) => (i === 0 ? b ^ 0x80 : b)) };
+    });
+    // Malformed lengths never verify (and never throw).
+    tampered[100] = { ...tampered[100], sig: tampered[100].sig.subarray(0, 63) };
+    bad.add(100);
+    warmWorkers(3);
+    for (const threads of [1, 2, 3]) {
+      const ok = verifyMany(signedBatch(tampered), threads);
+      expect(Array.from(ok).flatMap((v, k) => (v === 1 ? [] : [k]))).toEqual([...bad].sort((a, b) => a - b));
+    }
+  });
+});
+
+describe('clients with threads', () => {
+  it('mask with worker threads to the same exact sum, with dropouts', () => {
+    const n = 8;
+    const config: SecAggConfig = { length: 3000, bits: 64, fracBits: 0, bound: 1000, threshold: 5, graph: 'complete' };
+    const xs = inputs(n, 3000, 77);
+    const leave = (step: string, i: number, m: unknown) => (step === 'masked' && i === 2 ? undefined : m);
+    const r = drive(config, xs, { clientThreads: 3, threads: 2, tamper: leave as never });
+    expect(r.error).toBeUndefined();
+    expect(Array.from(r.output!.values)).toEqual(Array.from(expectedSum(xs, (i) => i !== 2)));
+  });
+
+  it('refuses a bad thread count', () => {
+    const config: SecAggConfig = { length: 4, bits: 32, fracBits: 0, bound: 10, threshold: 2, graph: 'complete' };
+    for (const threads of [0, 1.5, -1, 65, '2', NaN])
+      expect(() => new SecAggClient({ identity: generateIdentity(), sessionId: new Uint8Array(16), round: 0, config, input: new Float64Array(4), threads: threads as never })).toThrow(/threads/);
   });
 });
