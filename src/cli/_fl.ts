@@ -18,6 +18,7 @@ import {
   runClient,
   runCoordinator,
   runDecryptor,
+  dpSecAggConfig,
   tensorsToJson,
   type Example,
   type RoundMetrics,
@@ -41,16 +42,17 @@ export const FL_USAGE = `confide fl serve --rounds N --min-clients K --token HEX
       With --dp-epsilon: DP-FedAvg, every round spent through the ledger; training
       stops before the budget would be exceeded. Central noise with plain
       aggregation; with secagg the clients add distributed discrete Gaussian noise
-      of variance V (default (Z·C·2^16)²/(F·N), printed) and join with the same
-      --dp-noise V --clip-norm C. qN uses N = --population (default --min-clients).
+      of variance V (default (Z·2^16)²/qN, printed) and join with the same
+      --dp-noise V (and --dp-count-scale K with --adaptive-clip, printed).
+      qN uses N = --population (default --min-clients).
       --checkpoint resumes a killed run; with DP it must be the --ledger file (the
       round's spend and checkpoint commit in one transaction).
 confide fl join --server ws://HOST:PORT --token HEX --data FILE.jsonl [--server-id ID]
                 [--features D] [--epochs E] [--learning-rate LR] [--test-fraction F] [--secagg-threshold T]
-                [--dp-noise V --clip-norm C] [--decryptor ID]
+                [--dp-noise V [--dp-count-scale K]] [--decryptor ID]
       With --secagg-threshold the client takes part in secure aggregation (the
       coordinator must use the same threshold and features; with DP also the same
-      --dp-noise and --clip-norm). With --decryptor it takes part in homomorphic
+      --dp-noise and --dp-count-scale). With --decryptor it takes part in homomorphic
       aggregation, encrypting only under keys signed by that party. Trains on local
       JSONL records { "text": ..., "label": 0|1 } and sends only model updates.
 confide fl decrypt --server ws://HOST:PORT --token HEX --seed HEX --public-key FILE --secret-key FILE --min-contributors K [--server-id ID]
@@ -75,13 +77,14 @@ function hexFlag(v: string | undefined, flag: string, minBytes: number): Uint8Ar
  * it; src/secagg refuses a coordinator that uses another): logistic
  * regression's D + 1 parameters, updates clipped to ±8 per coordinate, 16
  * fractional bits in Z_2^32; without DP, weights (example counts scaled to
- * [0, 1]); with DP, each client's update clipped to L2 norm C and noised with
- * discrete Gaussian noise of variance V (encoded units), no weights (every
- * client counts once: DP-FedAvg's fixed denominator).
+ * [0, 1]); with DP (fl's dpSecAggConfig), each client's update normalised by
+ * the round's clip norm and noised with discrete Gaussian noise of variance V
+ * (encoded units), plus the count bit worth K with adaptive clipping, no
+ * weights (every client counts once: DP-FedAvg's fixed denominator).
  */
-function secaggConfig(features: number, threshold: number, dp?: { variance: number; clipNorm: number }): SecAggConfig {
-  const base = { length: features + 1, bits: 32 as const, fracBits: 16, bound: 8, threshold, graph: 'complete' as const };
-  return dp === undefined ? { ...base, maxWeight: 1 } : { ...base, noise: { clientVariance: dp.variance, l2Norm: dp.clipNorm } };
+function secaggConfig(features: number, threshold: number, dp?: { clientVariance: number; countScale?: number }): SecAggConfig {
+  if (dp !== undefined) return dpSecAggConfig({ parameters: features + 1, threshold, fracBits: 16, ...dp });
+  return { length: features + 1, bits: 32, fracBits: 16, bound: 8, threshold, graph: 'complete', maxWeight: 1 };
 }
 
 function readFile(path: string | undefined, flag: string): Uint8Array {
@@ -182,10 +185,12 @@ async function serveCommand(argv: string[]): Promise<number> {
       ...(values['adaptive-clip'] ? { adaptive: {} } : {}),
     });
     if (aggregation === 'secagg') {
-      // Distributed noise: the clients' variances add up to (z·C·2^16)² over the expected qN clients.
-      const variance = numberFlag(values['dp-noise'], 'dp-noise') ?? Math.ceil((z * clipNorm * 2 ** 16) ** 2 / expectedClients);
-      secagg = secaggConfig(features, threshold, { variance, clipNorm });
-      process.stderr.write(`fl serve: distributed DP noise: clients join with --secagg-threshold ${threshold} --dp-noise ${variance} --clip-norm ${clipNorm}\n`);
+      // Distributed noise: the qN expected clients' variances add up to (z·2^16)² in normalised units (z·C in the model's).
+      const noise = strategy.distributedNoise(16);
+      const clientVariance = numberFlag(values['dp-noise'], 'dp-noise') ?? Math.ceil(noise.clientVariance);
+      const dpNoise = { clientVariance, ...(noise.countScale === undefined ? {} : { countScale: noise.countScale }) };
+      secagg = secaggConfig(features, threshold, dpNoise);
+      process.stderr.write(`fl serve: distributed DP noise: clients join with --secagg-threshold ${threshold} --dp-noise ${clientVariance}${noise.countScale === undefined ? '' : ` --dp-count-scale ${noise.countScale}`}\n`);
     }
   } else {
     strategy = createStrategy(values.strategy as StrategyName, values.strategy === 'fedprox' ? { mu: 0.01 } : values.strategy === 'krum' ? { f: 1 } : values.strategy === 'trimmed-mean' ? { beta: 0.1 } : undefined);
@@ -254,7 +259,7 @@ async function joinCommand(argv: string[]): Promise<number> {
       'test-fraction': { type: 'string', default: '0.2' },
       'secagg-threshold': { type: 'string' },
       'dp-noise': { type: 'string' },
-      'clip-norm': { type: 'string' },
+      'dp-count-scale': { type: 'string' },
       decryptor: { type: 'string' },
     },
   });
@@ -266,9 +271,10 @@ async function joinCommand(argv: string[]): Promise<number> {
   let secagg: SecAggConfig | undefined;
   if (values['secagg-threshold'] !== undefined) {
     const threshold = integerFlag(values['secagg-threshold'], 'secagg-threshold')!;
-    const variance = numberFlag(values['dp-noise'], 'dp-noise');
-    if ((variance === undefined) !== (values['clip-norm'] === undefined)) throw new ConfideError('E_BAD_INPUT', '--dp-noise and --clip-norm go together (the values confide fl serve printed)', { field: 'dp-noise' });
-    secagg = secaggConfig(features, threshold, variance === undefined ? undefined : { variance, clipNorm: numberFlag(values['clip-norm'], 'clip-norm')! });
+    const clientVariance = numberFlag(values['dp-noise'], 'dp-noise');
+    const countScale = numberFlag(values['dp-count-scale'], 'dp-count-scale');
+    if (countScale !== undefined && clientVariance === undefined) throw new ConfideError('E_BAD_INPUT', '--dp-count-scale goes with --dp-noise (the values confide fl serve printed)', { field: 'dp-count-scale' });
+    secagg = secaggConfig(features, threshold, clientVariance === undefined ? undefined : { clientVariance, ...(countScale === undefined ? {} : { countScale }) });
   } else if (values['dp-noise'] !== undefined) throw new ConfideError('E_BAD_INPUT', '--dp-noise needs --secagg-threshold (distributed noise goes through secure aggregation)', { field: 'dp-noise' });
   const { train, test } = await readExamples(values.data, features, testFraction);
   if (train.length === 0) throw new ConfideError('E_BAD_INPUT', `no training records in ${values.data}`, { field: 'data' });

@@ -10,7 +10,7 @@ import { join, type Identity, type JoinOptions, type NetListener, type Party, ty
 import { runClient as runHeClient } from '../he/index.ts';
 import { runSecAggClient, type SecAggConfig } from '../secagg/index.ts';
 import { systemRng } from '../core/random.ts';
-import { clipAndEncode } from './dp_fedavg.ts';
+import { clipAndEncode, countScaleOf } from './dp_fedavg.ts';
 import type { FitConfig } from './strategies.ts';
 import { atensors, flatten, subtractTensors, type Tensors } from './tensors.ts';
 
@@ -163,16 +163,23 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
         if (h.aggregation === 'secagg' && h.dp === 'distributed') {
           if (options.secagg?.noise === undefined)
             throw new ConfideError('E_PROTOCOL', 'fl: the coordinator runs DP-FedAvg with distributed noise but this client has no secagg config with noise', { field: 'secagg' });
-          const c = options.secagg, noise = options.secagg.noise;
+          const c = options.secagg;
+          const d = names.reduce((n, k) => n + weights[k].length, 0);
+          const C = h.clipNorm;
+          const k = countScaleOf(c);
+          if (typeof C !== 'number' || !(C > 0 && C < Infinity) || (c.length !== d && !(c.length === d + 1 && k > 0)))
+            throw new ConfideError('E_PROTOCOL', 'fl: a distributed-DP round without a valid clip norm, or a secagg config that does not fit the model', { field: 'secagg' });
           const delta = flatten(r.delta ?? subtractTensors(out, weights), names);
-          // Clip to C and encode on secagg's grid 2^-fracBits in integers (‖k‖₂ <= C·2^fracBits exactly, as DP-FedAvg
-          // does centrally); secagg's own clipping to its pinned l2Norm, rounding (exact on grid values) and
-          // discrete Gaussian noise then follow before masking, so the coordinator never sees an un-noised sum.
-          const C = Math.min(typeof h.clipNorm === 'number' && h.clipNorm > 0 ? h.clipNorm : noise.l2Norm, noise.l2Norm);
+          // u = clip(Δ, C)/C encoded on secagg's grid 2^-fracBits in integers, ‖u‖₂ <= 1 exactly (as DP-FedAvg clips
+          // centrally); with adaptive clipping the clipped-or-not bit, worth k, as one more coordinate. secagg then clips
+          // to its pinned l2Norm (a no-op here), encodes (exact on grid values) and adds this client's discrete Gaussian
+          // noise before masking, so the coordinator never sees an un-noised sum.
           const grid = 2 ** c.fracBits;
-          const { ints, clipped } = clipAndEncode(delta, C, C * grid, systemRng());
-          for (let i = 0; i < ints.length; i++) ints[i] /= grid;
-          const outcome = await secureRound(() => runSecAggClient(party, { identity: options.identity, config: c, input: ints, round: Number(h.secaggRound), timeoutMs: idle }));
+          const { ints, clipped } = clipAndEncode(delta, C, grid, systemRng());
+          const input = new Float64Array(c.length);
+          for (let i = 0; i < d; i++) input[i] = ints[i] / grid;
+          if (c.length === d + 1) input[d] = clipped ? 0 : k;
+          const outcome = await secureRound(() => runSecAggClient(party, { identity: options.identity, config: c, input, round: Number(h.secaggRound), timeoutMs: idle }));
           if (outcome === undefined) {
             options.onRound?.({ kind: 'fit', round, failed: true });
             continue;

@@ -30,7 +30,7 @@ import { openPublicKey, runAggregator, type AggregationPlan } from '../he/index.
 import type { PartyId, PartyServer, Received } from '../net/index.ts';
 import { checkRound, distributedGaussianRho, encodedSensitivity, runSecAggServer, type SecAggConfig } from '../secagg/index.ts';
 import { CheckpointStore } from './checkpoint.ts';
-import { DpFedAvg } from './dp_fedavg.ts';
+import { DpFedAvg, countScaleOf } from './dp_fedavg.ts';
 import { strategyFromState, type ClientUpdate, type Strategy } from './strategies.ts';
 import { atensors, cloneTensors, parameterCount, subtractTensors, unflatten, type Tensors } from './tensors.ts';
 
@@ -307,6 +307,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       let lossSum = 0, lossN = 0, bad = 0;
       let secureSurvivors = 0;
       let noisySum: Float64Array | undefined;
+      let noisyUnclipped: number | undefined;
       let secureReceipt: Receipt | undefined;
       if (aggregation === 'secagg' && runnable) {
         // The coordinator learns Σ w_i Δ_i and Σ w_i (or, with DP, Σ clip(Δ_i) + noise) over the survivors, nothing else.
@@ -320,7 +321,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
           dropped = sampled.filter((p) => !res.survivors.includes(p));
           secureSurvivors = res.survivors.length;
           if (strategy instanceof DpFedAvg) {
-            noisySum = Float64Array.from(res.values);
+            noisySum = Float64Array.from(res.values.slice(0, d));
+            if (strategy.adaptive) noisyUnclipped = res.values[d] / countScaleOf(options.secagg!);
             secureReceipt = res.privacy?.receipt;
           } else if (res.weight > 0) {
             const mean = res.values.map((v) => v / res.weight);
@@ -405,7 +407,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       } else if (current instanceof DpFedAvg) {
         // Distributed noise: secagg spent the round (for the actual honest survivors) before unmasking.
         const clipNorm = current.clipNorm;
-        if (noisySum !== undefined) weights = current.applySum(weights, noisySum);
+        if (noisySum !== undefined) weights = current.applySum(weights, noisySum, noisyUnclipped).weights;
         const odo = dp!.ledger.odometer(dp!.dataset);
         metrics = metricsOf(noisySum !== undefined, { spent: secureReceipt?.spent ?? odo.spent, budget: odo.budget, clipNorm });
         store?.save(run, r, weights, current.toJSON(), metrics);
@@ -463,17 +465,21 @@ function asamplingAgrees(strategy: DpFedAvg, sampling: 'fixed' | 'poisson', frac
 
 function asecaggFor(c: SecAggConfig | undefined, d: number, dpStrategy: DpFedAvg | undefined): void {
   if (typeof c !== 'object' || c === null) throw new ConfideError('E_BAD_INPUT', '"secagg" expected a SecAggConfig with aggregation: \'secagg\'', { field: 'secagg' });
-  if (c.length !== d) throw new ConfideError('E_BAD_INPUT', `"secagg.length" expected the model's ${d} parameters, got ${describe(c.length)}`, { field: 'secagg.length' });
   if (dpStrategy === undefined) {
+    if (c.length !== d) throw new ConfideError('E_BAD_INPUT', `"secagg.length" expected the model's ${d} parameters, got ${describe(c.length)}`, { field: 'secagg.length' });
     if (c.maxWeight === undefined) throw new ConfideError('E_BAD_INPUT', '"secagg.maxWeight" is needed: clients weight their updates by their example counts', { field: 'secagg.maxWeight' });
     if (c.noise !== undefined) throw new ConfideError('E_BAD_INPUT', '"secagg.noise" (distributed DP) needs a DpFedAvg strategy and a ledger', { field: 'secagg.noise' });
     return;
   }
-  if (c.noise === undefined) throw new ConfideError('E_BAD_INPUT', '"secagg.noise" is needed with DP-FedAvg: the clients add the noise (calibrateDistributedNoise)', { field: 'secagg.noise' });
+  // Clients send normalised updates clip(Δ, C)/C (norm <= 1) and, with adaptive clipping, the count bit worth k (dp_fedavg.ts).
+  if (c.noise === undefined) throw new ConfideError('E_BAD_INPUT', '"secagg.noise" is needed with DP-FedAvg: the clients add the noise (dpSecAggConfig)', { field: 'secagg.noise' });
   if (c.maxWeight !== undefined) throw new ConfideError('E_BAD_INPUT', '"secagg.maxWeight" must be unset with DP-FedAvg: every client counts once (the fixed denominator qN)', { field: 'secagg.maxWeight' });
-  if (c.noise.l2Norm !== dpStrategy.clipNorm) throw new ConfideError('E_BAD_INPUT', `"secagg.noise.l2Norm" expected the strategy's clip norm ${dpStrategy.clipNorm}, got ${describe(c.noise.l2Norm)}`, { field: 'secagg.noise.l2Norm' });
-  if (dpStrategy.adaptive) throw new ConfideError('E_UNSUPPORTED', 'adaptive clipping is central-only: with secure aggregation the clip norm is fixed by the clients\' pinned config', { field: 'strategy.adaptive' });
-  if (c.bound < dpStrategy.clipNorm) throw new ConfideError('E_BAD_INPUT', `"secagg.bound" ${c.bound} is below the clip norm ${dpStrategy.clipNorm}: clipped coordinates would be clipped again`, { field: 'secagg.bound' });
+  const want = d + (dpStrategy.adaptive ? 1 : 0);
+  if (c.length !== want) throw new ConfideError('E_BAD_INPUT', `"secagg.length" expected ${want} (the model's ${d} parameters${dpStrategy.adaptive ? ' and the count of unclipped updates' : ''}), got ${describe(c.length)}`, { field: 'secagg.length' });
+  if (!(c.noise.l2Norm >= 1)) throw new ConfideError('E_BAD_INPUT', `"secagg.noise.l2Norm" expected >= 1 (updates are sent normalised by the clip norm), got ${describe(c.noise.l2Norm)}`, { field: 'secagg.noise.l2Norm' });
+  const k = countScaleOf(c);
+  if (dpStrategy.adaptive && !(k > 0)) throw new ConfideError('E_BAD_INPUT', '"secagg.noise.l2Norm" leaves no room for the count coordinate (adaptive clipping needs l2Norm = √(1 + k²); use dpSecAggConfig)', { field: 'secagg.noise.l2Norm' });
+  if (c.bound < Math.max(1, dpStrategy.adaptive ? k : 0)) throw new ConfideError('E_BAD_INPUT', `"secagg.bound" ${c.bound} is below the largest coordinate clients send (${Math.max(1, dpStrategy.adaptive ? k : 0)})`, { field: 'secagg.bound' });
 }
 
 /** The zCDP event secagg spends for `survivors` of `clients` (src/secagg noise.ts), for the preview. */

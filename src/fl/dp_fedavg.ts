@@ -43,15 +43,25 @@
  * sampling, or none stated, gives the unsampled event: valid whatever the
  * sampling (neighbouring runs still differ in one client's data), only loose.
  *
- * Distributed noise (`applySum`): when the clients clip and noise their own
- * updates and a secure aggregation protocol releases only the noisy sum
- * (src/fl's coordinator with src/secagg), the protocol spends its own event
- * and this class only turns the noisy sum into the next model.
+ * Distributed noise (`applySum`, `distributedNoise`, `dpSecAggConfig`): the
+ * clients clip and noise their own updates and secure aggregation releases
+ * only the noisy sum (src/fl's coordinator with src/secagg, Kairouz, Liu and
+ * Steinke 2021); the protocol spends its own event. Each client sends its
+ * update *normalised* by the round's clip norm, u = clip(Δ, C)/C, on the grid
+ * 2^-f in integers (‖u‖₂ <= 1 exactly), so the pinned secagg config (whose
+ * digest the clients check) does not depend on C and adaptive clipping works:
+ * the clipped-or-not bit rides as one more coordinate worth
+ * k = ⌊√(L² − 1)·2^f⌋/2^f (L the config's l2Norm), and the whole vector's norm
+ * stays within L, which is what secagg's guarantee is computed for. The server
+ * step is x ← x + η·C·(Σu + noise)/qN; the noisy count is (last coordinate)/k.
+ * With per-client variance σ² = (z·2^f)²/m the m expected clients' noise is
+ * z·C in model units, as centrally, and k = z/σ_b puts σ_b on the count.
  */
 import { ainteger, anumber, aoptions, astring } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
 import { discreteGaussianSampler, type PrivacyEvent, type PrivacyLedger, type Receipt } from '../dp/index.ts';
+import type { SecAggConfig } from '../secagg/index.ts';
 import { atensors, flatten, unflatten, type Tensors } from './tensors.ts';
 
 /** How clients are sampled each round, as the accountant is told. */
@@ -109,6 +119,68 @@ export interface DpRoundResult {
   /** The noisy fraction of unclipped updates (adaptive clipping only; a DP release). */
   readonly unclippedFraction?: number;
   readonly clients: number;
+}
+
+/** What `applySum` returns: the new weights and the clip norms of this round and the next. */
+export interface DpSumResult {
+  readonly weights: Tensors;
+  readonly clipNorm: number;
+  readonly nextClipNorm: number;
+  /** The noisy fraction of unclipped updates (adaptive clipping only). */
+  readonly unclippedFraction?: number;
+}
+
+export interface DpSecAggConfigOptions {
+  /** d: the model's parameter count. */
+  parameters: number;
+  /** σ² per client, encoded units (`DpFedAvg.distributedNoise`). */
+  clientVariance: number;
+  /** Adaptive clipping: k, the clipped-or-not bit's value (`DpFedAvg.distributedNoise`); the vector gets one more coordinate. */
+  countScale?: number;
+  /** Shamir threshold of secure aggregation. */
+  threshold: number;
+  /** Fixed-point fractional bits f (default 16). */
+  fracBits?: number;
+  /** Ring width (default 32). */
+  bits?: 32 | 64;
+  /** 'complete' (default) or a Harary graph. */
+  graph?: SecAggConfig['graph'];
+}
+
+/**
+ * The secure-aggregation config for DP-FedAvg with distributed noise (module
+ * doc), which coordinator and clients both pin: length d (+1 with adaptive
+ * clipping), l2Norm L = √(1 + k²) for normalised updates and the count bit,
+ * bound max(1, k), no weights (every client counts once).
+ */
+export function dpSecAggConfig(options: DpSecAggConfigOptions): SecAggConfig {
+  aoptions(options, 'options', ['parameters', 'clientVariance', 'countScale', 'threshold', 'fracBits', 'bits', 'graph']);
+  if (typeof options !== 'object' || options === null) throw new ConfideError('E_BAD_INPUT', '"options" expected { parameters, clientVariance, threshold }', { field: 'options' });
+  const d = ainteger(options.parameters, 'parameters', 1, 2 ** 28 - 1);
+  const clientVariance = anumber(options.clientVariance, 'clientVariance', 0.25, 2 ** 100);
+  const k = options.countScale === undefined ? undefined : anumber(options.countScale, 'countScale', 0, 2 ** 20, true);
+  const fracBits = options.fracBits === undefined ? 16 : ainteger(options.fracBits, 'fracBits', 0, 52);
+  const bits = options.bits === undefined ? 32 : options.bits;
+  if (bits !== 32 && bits !== 64) throw new ConfideError('E_BAD_INPUT', `"bits" expected 32 or 64, got ${describe(bits)}`, { field: 'bits' });
+  const graph = options.graph ?? 'complete';
+  if (graph !== 'complete' && (typeof graph !== 'object' || graph === null)) throw new ConfideError('E_BAD_INPUT', `"graph" expected 'complete' or { degree }, got ${describe(graph)}`, { field: 'graph' });
+  return {
+    length: d + (k === undefined ? 0 : 1),
+    bits,
+    fracBits,
+    bound: Math.max(1, k ?? 0),
+    threshold: ainteger(options.threshold, 'threshold', 1, 1_000_000),
+    graph,
+    noise: { clientVariance, l2Norm: k === undefined ? 1 : Math.sqrt(1 + k * k) },
+  };
+}
+
+/** k, the count bit's value, derived from a config's l2Norm on its grid (module doc); 0 when the config has no room for it. */
+export function countScaleOf(config: SecAggConfig): number {
+  const L = config.noise?.l2Norm ?? 1;
+  if (!(L > 1)) return 0;
+  const grid = 2 ** config.fracBits;
+  return Math.floor(Math.sqrt(L * L - 1) * grid) / grid;
 }
 
 export interface DpFedAvgState {
@@ -240,26 +312,50 @@ export class DpFedAvg {
   }
 
   /**
-   * One round with distributed noise: `noisySum` is the sum of the clients'
-   * clipped updates plus their noise, flattened in the tensor order of
-   * `global`, as a secure aggregation released it (its privacy already spent
-   * by that protocol). Returns global + η·noisySum/qN and counts the round.
-   * Adaptive clipping needs the central path (`aggregate`).
+   * The clients' noise for distributed DP through secure aggregation with
+   * `fracBits` fractional bits: per-client variance σ² = (z·2^f)²/qN in
+   * encoded units (the qN expected clients' noise together is z·C on the sum,
+   * as centrally), and with adaptive clipping the count coordinate's value
+   * k = z/σ_b (so its noise is σ_b clients). Give both to `dpSecAggConfig`.
    */
-  applySum(global: Tensors, noisySum: Float64Array): Tensors {
+  distributedNoise(fracBits = 16): { clientVariance: number; countScale?: number } {
+    ainteger(fracBits, 'fracBits', 0, 52);
+    const z = this.#o.noiseMultiplier;
+    const clientVariance = Math.max(0.25, (z * 2 ** fracBits) ** 2 / this.#o.expectedClients);
+    const a = this.#o.adaptive;
+    return a === undefined ? { clientVariance } : { clientVariance, countScale: z / a.countStddev };
+  }
+
+  /**
+   * One round with distributed noise. `noisySum` is Σ u_i + noise with
+   * u_i = clip(Δ_i, C)/C the clients' normalised updates (module doc),
+   * flattened in the tensor order of `global`, as secure aggregation released
+   * it (its privacy already spent by that protocol); with adaptive clipping,
+   * `noisyUnclipped` is the noisy count of clients that were not clipped.
+   * Returns global + η·C·noisySum/qN, moves C as `aggregate` does, and counts
+   * the round.
+   */
+  applySum(global: Tensors, noisySum: Float64Array, noisyUnclipped?: number): DpSumResult {
     atensors(global, 'global');
     const names = Object.keys(global);
     const x = flatten(global, names);
     if (!(noisySum instanceof Float64Array) || noisySum.length !== x.length)
       throw new ConfideError('E_BAD_INPUT', `"noisySum" expected a Float64Array of the model's ${x.length} parameters, got ${describe(noisySum)}`, { field: 'noisySum' });
-    if (this.#o.adaptive !== undefined) throw new ConfideError('E_UNSUPPORTED', 'adaptive clipping needs the central DP-FedAvg path (its clipped-or-not bit is not carried through secure aggregation)', { field: 'adaptive' });
-    const scale = this.#o.serverLearningRate / this.#o.expectedClients;
-    for (let i = 0; i < x.length; i++) {
+    const a = this.#o.adaptive;
+    if (a !== undefined) anumber(noisyUnclipped, 'noisyUnclipped', -1e15, 1e15);
+    else if (noisyUnclipped !== undefined) throw new ConfideError('E_BAD_INPUT', '"noisyUnclipped" is only for adaptive clipping', { field: 'noisyUnclipped' });
+    for (let i = 0; i < x.length; i++)
       if (!Number.isFinite(noisySum[i])) throw new ConfideError('E_BAD_INPUT', `"noisySum[${i}]" expected a finite number, got ${noisySum[i]}`, { field: 'noisySum' });
-      x[i] += noisySum[i] * scale;
+    const clipNorm = this.#clipNorm;
+    const scale = (this.#o.serverLearningRate * clipNorm) / this.#o.expectedClients;
+    for (let i = 0; i < x.length; i++) x[i] += noisySum[i] * scale;
+    let unclippedFraction: number | undefined;
+    if (a !== undefined) {
+      unclippedFraction = noisyUnclipped! / this.#o.expectedClients;
+      this.#clipNorm = clipNorm * Math.exp(-a.learningRate * (unclippedFraction - a.targetQuantile));
     }
     this.#rounds++;
-    return unflatten(x, global);
+    return { weights: unflatten(x, global), clipNorm, nextClipNorm: this.#clipNorm, ...(unclippedFraction === undefined ? {} : { unclippedFraction }) };
   }
 
   /**

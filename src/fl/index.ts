@@ -44,7 +44,10 @@ export {
 } from './strategies.ts';
 export {
   DpFedAvg,
+  dpSecAggConfig,
   type AdaptiveClippingOptions,
+  type DpSecAggConfigOptions,
+  type DpSumResult,
   type DpFedAvgOptions,
   type DpFedAvgState,
   type DpRoundOptions,

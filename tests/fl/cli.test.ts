@@ -113,19 +113,19 @@ describe('confide fl serve / join over WebSocket', () => {
     expect(d.stderr).toMatch(/completed after 2 decryptions \(0 refused\)/);
   });
 
-  it('DP-FedAvg with distributed noise through --aggregation secagg, Poisson sampling, checkpoint in the ledger', { timeout: 60_000 }, async () => {
+  it('DP-FedAvg with distributed noise and adaptive clipping through --aggregation secagg, Poisson sampling, checkpoint in the ledger', { timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'confide-fl-cli-'));
     const shards = writeShards(dir, 3);
     const ledger = join(dir, 'ledger.db');
     const server = start(['serve', '--rounds', '3', '--min-clients', '3', '--token', TOKEN, '--features', '256', '--aggregation', 'secagg', '--secagg-threshold', '2',
-      '--sampling', 'poisson', '--fraction', '0.9', '--dp-epsilon', '50', '--ledger', ledger, '--checkpoint', ledger, '--dataset', 'toy-mail', '--noise-multiplier', '0.5', '--deadline-ms', '20000']);
-    const m = await until(server.stderr, /clients join with --secagg-threshold 2 --dp-noise (\d+) --clip-norm 1/);
+      '--sampling', 'poisson', '--fraction', '0.9', '--dp-epsilon', '1000', '--ledger', ledger, '--checkpoint', ledger, '--dataset', 'toy-mail', '--noise-multiplier', '0.5', '--adaptive-clip', '--deadline-ms', '20000']);
+    const m = await until(server.stderr, /clients join with --secagg-threshold 2 --dp-noise (\d+) --dp-count-scale ([\d.]+)/);
     const address = (await until(server.stderr, /listening on (ws:\/\/\S+),/))[1];
-    const clients = shards.map((data) => start(['join', '--server', address, '--token', TOKEN, '--data', data, '--features', '256', '--secagg-threshold', '2', '--dp-noise', m[1], '--clip-norm', '1']));
+    const clients = shards.map((data) => start(['join', '--server', address, '--token', TOKEN, '--data', data, '--features', '256', '--secagg-threshold', '2', '--dp-noise', m[1], '--dp-count-scale', m[2]]));
     const s = await server.done;
     await Promise.all(clients.map((c) => c.done));
     expect(s.code, s.stderr).toBe(0);
-    expect(s.stderr).toMatch(/round 3\/3: .*ε [\d.]+\/50/);
+    expect(s.stderr).toMatch(/round 3\/3: .*ε [\d.]+\/1000/);
     const { PrivacyLedger } = await import('../../src/dp/index.ts');
     const l = PrivacyLedger.open(ledger, { create: false });
     const spends = l.history('toy-mail').filter((h) => h.kind === 'spend');

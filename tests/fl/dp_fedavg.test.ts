@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/core/index.ts';
 import { PrivacyLedger, epsilonFor } from '../../src/dp/index.ts';
 import { clipAndEncode } from '../../src/fl/dp_fedavg.ts';
-import { DpFedAvg, type DpFedAvgOptions, type Tensors } from '../../src/fl/index.ts';
+import { DpFedAvg, dpSecAggConfig, type DpFedAvgOptions, type Tensors } from '../../src/fl/index.ts';
 import { confusionFailures, thrown } from '../_battery.ts';
 import { zQuantile } from '../_stats.ts';
 
@@ -112,13 +112,30 @@ describe('DP-FedAvg rounds', () => {
     expect(ledger.odometer('mail').spent).toBeLessThan(unsampled.odometer('mail').spent);
   });
 
-  it('applySum: global + η·(noisy sum)/qN, counted as a round; adaptive clipping refused', () => {
-    const dp = new DpFedAvg({ ...base, expectedClients: 4, serverLearningRate: 0.5 });
-    const x = dp.applySum(vecOf([1, 2]), Float64Array.of(4, -8));
-    expect(Array.from(x.w)).toEqual([1.5, 1]);
-    expect(dp.rounds).toBe(1);
+  it('applySum: global + η·C·(noisy normalised sum)/qN, counted as a round; with adaptive clipping the noisy count moves C', () => {
+    const dp = new DpFedAvg({ ...base, clipNorm: 2, expectedClients: 4, serverLearningRate: 0.5 });
+    const r = dp.applySum(vecOf([1, 2]), Float64Array.of(4, -8));
+    expect(Array.from(r.weights.w)).toEqual([2, 0]);
+    expect([r.clipNorm, r.nextClipNorm, dp.rounds]).toEqual([2, 2, 1]);
     expect(thrown(() => dp.applySum(vecOf([1, 2]), Float64Array.of(1))).field).toBe('noisySum');
-    expect(thrown(() => new DpFedAvg({ ...base, adaptive: {} }).applySum(vecOf([1]), Float64Array.of(1))).code).toBe('E_UNSUPPORTED');
+    expect(thrown(() => dp.applySum(vecOf([1]), Float64Array.of(1), 3)).field).toBe('noisyUnclipped');
+    const ad = new DpFedAvg({ ...base, clipNorm: 1, expectedClients: 4, adaptive: { targetQuantile: 0.5 } });
+    expect(thrown(() => ad.applySum(vecOf([1]), Float64Array.of(1))).field).toBe('noisyUnclipped');
+    const a = ad.applySum(vecOf([0]), Float64Array.of(0), 1); // 1 of 4 unclipped: b̃ = 0.25 < γ, so C grows
+    expect(a.unclippedFraction).toBe(0.25);
+    expect(a.nextClipNorm).toBeCloseTo(Math.exp(0.2 * 0.25), 12);
+    expect(ad.clipNorm).toBe(a.nextClipNorm);
+  });
+
+  it('distributedNoise and dpSecAggConfig: σ² = (z·2^f)²/qN per client, k = z/σ_b, l2Norm √(1 + k²)', () => {
+    const plain = new DpFedAvg({ ...base, noiseMultiplier: 2, expectedClients: 16 });
+    expect(plain.distributedNoise(10)).toEqual({ clientVariance: (2 * 1024) ** 2 / 16 });
+    expect(dpSecAggConfig({ parameters: 5, threshold: 2, ...plain.distributedNoise(10), fracBits: 10 })).toEqual({
+      length: 5, bits: 32, fracBits: 10, bound: 1, threshold: 2, graph: 'complete', noise: { clientVariance: (2 * 1024) ** 2 / 16, l2Norm: 1 },
+    });
+    const adaptive = new DpFedAvg({ ...base, noiseMultiplier: 2, expectedClients: 16, adaptive: { countStddev: 0.5 } });
+    expect(adaptive.distributedNoise(10).countScale).toBe(4);
+    expect(dpSecAggConfig({ parameters: 5, threshold: 2, ...adaptive.distributedNoise(10) })).toMatchObject({ length: 6, bound: 4, noise: { l2Norm: Math.sqrt(17) } });
   });
 
   it('stops with E_BUDGET_EXCEEDED before the round that would exceed the budget, recording nothing', () => {
@@ -203,6 +220,9 @@ describe('state', () => {
       ...(await confusionFailures('aggregate', (g, d, o) => new DpFedAvg(base).aggregate(g, d, o), () => [vecOf([0]), [vecOf([1])], round(ledger, 1)])),
       ...(await confusionFailures('fromState', DpFedAvg.fromState, () => [new DpFedAvg(base).toJSON()])),
       ...(await confusionFailures('applySum', (g, x) => new DpFedAvg(base).applySum(g, x), () => [vecOf([0, 1]), Float64Array.of(1, 2)])),
+      ...(await confusionFailures('applySum adaptive', (g, x, n) => new DpFedAvg({ ...base, adaptive: {} }).applySum(g, x, n), () => [vecOf([0, 1]), Float64Array.of(1, 2), 3], { accept: { 2: ['-0', 'negative', 'fraction'] } })),
+      ...(await confusionFailures('distributedNoise', (f) => new DpFedAvg(base).distributedNoise(f), () => [16], { accept: { 0: ['undefined'] } })),
+      ...(await confusionFailures('dpSecAggConfig', dpSecAggConfig, () => [{ parameters: 3, clientVariance: 4, threshold: 2 }])),
     ];
     expect(failures).toEqual([]);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/core/index.ts';
 import { PrivacyLedger } from '../../src/dp/index.ts';
-import { DpFedAvg, runCoordinator, type RoundMetrics, type Tensors } from '../../src/fl/index.ts';
+import { DpFedAvg, dpSecAggConfig, runCoordinator, type RoundMetrics, type Tensors } from '../../src/fl/index.ts';
 import { distributedGaussianRho, encodedSensitivity, type SecAggConfig } from '../../src/secagg/index.ts';
 import { startFederation } from './_federation.ts';
 import { zQuantile } from '../_stats.ts';
@@ -49,7 +49,7 @@ async function train(o: { clientVariance: number; rounds: number; budgetRho: num
   const initialWeights = { w: new Float32Array(D - 1), b: new Float32Array(1) };
   const run = runCoordinator({
     server, initialWeights, strategy: new DpFedAvg({ noiseMultiplier: 1, clipNorm: C, expectedClients: 4 }), rounds: o.rounds, minClients: 4,
-    roundDeadlineMs: o.silent?.length ? 1_500 : 20_000, evaluateEvery: 0, seed: 9, aggregation: 'secagg', secagg,
+    roundDeadlineMs: o.silent?.length ? 4_000 : 20_000, evaluateEvery: 0, seed: 9, aggregation: 'secagg', secagg,
     dp: { ledger, dataset: 'mail', principal: 'coordinator' }, onRound: (m) => history.push(m),
   });
   return { run, server, ledger, history, secagg };
@@ -118,17 +118,45 @@ describe('DP-FedAvg with distributed noise through secure aggregation', () => {
     expect(t.ledger.odometer('mail').spent).toBeCloseTo(2 * rho, 12);
   });
 
-  it('refuses adaptive clipping, a config without noise, and a clip norm that differs from the config\'s', async () => {
+  it('adaptive clipping through secure aggregation: the count bit rides as one more coordinate and moves C', { timeout: 60_000 }, async () => {
+    // Every client is clipped at C = 0.05 (norms 0.5 and 3), so the noisy unclipped fraction is near 0 < γ = 0.5 and C grows.
+    const strategy = new DpFedAvg({ noiseMultiplier: 1, clipNorm: 0.05, expectedClients: 4, adaptive: { countStddev: 0.2 } });
+    const noise = strategy.distributedNoise(FRAC);
+    expect(noise).toEqual({ clientVariance: 2 ** 32 / 4, countScale: 5 });
+    const secagg = dpSecAggConfig({ parameters: D, threshold: 3, fracBits: FRAC, bits: 64, ...noise });
+    expect(secagg).toMatchObject({ length: D + 1, bound: 5, noise: { l2Norm: Math.sqrt(26) } });
+    const { server } = await startFederation({ clients: 4, secagg, fixedDelta: (i) => delta(i) });
+    const ledger = PrivacyLedger.open(':memory:');
+    ledger.setBudget('mail', { rho: 1e12 }, { method: 'zcdp', principal: 'officer' });
+    const history: RoundMetrics[] = [];
+    await runCoordinator({
+      server, initialWeights: { w: new Float32Array(D - 1), b: new Float32Array(1) }, strategy, rounds: 2, minClients: 4, roundDeadlineMs: 20_000, evaluateEvery: 0,
+      seed: 3, aggregation: 'secagg', secagg, dp: { ledger, dataset: 'mail', principal: 'coordinator' }, onRound: (m) => history.push(m),
+    });
+    await server.close();
+    // b̃ = noisy count / 4 with noise σ_b = 0.2 clients: within ±7σ_b/4 of 0 at 1e-11; C·exp(0.2·(0.5 − b̃)) ∈ C·[1.03, 1.18].
+    const ratio = history[1].privacy!.clipNorm / history[0].privacy!.clipNorm;
+    expect(history[0].privacy!.clipNorm).toBe(0.05);
+    expect(ratio).toBeGreaterThan(Math.exp(0.2 * (0.5 - 0.35)));
+    expect(ratio).toBeLessThan(Math.exp(0.2 * (0.5 + 0.35)));
+    // The event covers the count coordinate too: ρ for d + 1 coordinates at sensitivity √26·2^f + √(d + 1).
+    const rho = distributedGaussianRho({ clientVariance: noise.clientVariance, sensitivity: encodedSensitivity(secagg), survivors: 4, dimension: D + 1 });
+    expect(ledger.history('mail').filter((h) => h.kind === 'spend').map((h) => h.event)).toEqual([{ type: 'zcdp', rho }, { type: 'zcdp', rho }]);
+  });
+
+  it('refuses a config that does not fit the strategy (no noise, weights, a missing count coordinate, l2Norm below 1)', async () => {
     const { server, model } = await startFederation({ clients: 1 });
     const ledger = PrivacyLedger.open(':memory:');
     ledger.setBudget('mail', { rho: 1 }, { method: 'zcdp', principal: 'officer' });
     const c: SecAggConfig = { length: 9, bits: 64, fracBits: FRAC, bound: 8, threshold: 2, graph: 'complete', noise: { clientVariance: 1, l2Norm: 1 } };
     const base = { server, initialWeights: model.initialWeights(), rounds: 1, aggregation: 'secagg' as const, dp: { ledger, dataset: 'mail', principal: 'c' } };
     const dp = (o = {}) => new DpFedAvg({ noiseMultiplier: 1, clipNorm: 1, expectedClients: 2, ...o });
-    await expect(runCoordinator({ ...base, strategy: dp({ adaptive: {} }), secagg: c })).rejects.toMatchObject({ code: 'E_UNSUPPORTED', field: 'strategy.adaptive' });
+    await expect(runCoordinator({ ...base, strategy: dp({ adaptive: {} }), secagg: c })).rejects.toMatchObject({ field: 'secagg.length' });
+    await expect(runCoordinator({ ...base, strategy: dp({ adaptive: {} }), secagg: { ...c, length: 10 } })).rejects.toMatchObject({ field: 'secagg.noise.l2Norm' });
     await expect(runCoordinator({ ...base, strategy: dp(), secagg: { ...c, noise: undefined } })).rejects.toMatchObject({ field: 'secagg.noise' });
-    await expect(runCoordinator({ ...base, strategy: dp({ clipNorm: 2 }), secagg: c })).rejects.toMatchObject({ field: 'secagg.noise.l2Norm' });
+    await expect(runCoordinator({ ...base, strategy: dp(), secagg: { ...c, noise: { clientVariance: 1, l2Norm: 0.5 } } })).rejects.toMatchObject({ field: 'secagg.noise.l2Norm' });
     await expect(runCoordinator({ ...base, strategy: dp(), secagg: { ...c, maxWeight: 1 } })).rejects.toMatchObject({ field: 'secagg.maxWeight' });
+    expect(ledger.odometer('mail').releases).toBe(0);
     await server.close();
   });
 });

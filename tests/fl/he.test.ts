@@ -20,7 +20,7 @@ async function train(aggregation: 'plain' | 'he', k: Awaited<ReturnType<typeof k
     ? runDecryptor({ transport, address: server.address, identity: decryptorIdentity, serverId: server.id, publicKey: k.publicKey, secretKey: k.secretKey, minContributors: 2, idleTimeoutMs: 30_000, onRound: (e) => requests.push(e) })
     : undefined;
   const res: CoordinatorResult = await runCoordinator({
-    server, initialWeights: model.initialWeights(), strategy: strategy(), rounds: 3, minClients: 4, roundDeadlineMs: silent.length ? 1_500 : 20_000,
+    server, initialWeights: model.initialWeights(), strategy: strategy(), rounds: 3, minClients: 4, roundDeadlineMs: silent.length ? 4_000 : 20_000,
     evaluateEvery: 3, seed: 4, maxExamples: 1000, ...(aggregation === 'he' ? { aggregation, he: { decryptor: decryptorIdentity.id, publicKey: k.publicKey } } : {}),
   });
   const summary = await decrypting;
