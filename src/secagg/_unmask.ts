@@ -195,9 +195,34 @@ function wipe(jobs: PairJobs): void {
 
 const WORKER_MARK = 'confide/secagg/mask-worker';
 // Flag states in the shared Int32Array.
+// A task is PENDING until its worker starts it (RUNNING) or the calling
+// thread, done with its own part, takes it back (TAKEN): a worker that is late
+// (still starting up, or not scheduled on a busy machine) costs nothing then.
+// The compare-and-swap on the flag decides which thread does it, exactly once.
 const PENDING = 0;
 const DONE = 1;
 const FAILED = 2;
+const RUNNING = 3;
+const TAKEN = 4;
+
+/**
+ * The state of a task once the calling thread is done with its own part: it
+ * gives the worker `graceMs` to start the task (a worker started ahead is
+ * ready long before; one still loading gets the time to finish), then takes
+ * the task back if it has not started, else waits for it to finish
+ * (RUNNING on time-out).
+ */
+function settle(flag: Int32Array, graceMs: number): number {
+  Atomics.wait(flag, 0, PENDING, graceMs);
+  if (Atomics.compareExchange(flag, 0, PENDING, TAKEN) === PENDING) return TAKEN;
+  Atomics.wait(flag, 0, RUNNING, WORKER_WAIT_MS);
+  return Atomics.load(flag, 0);
+}
+
+/** How long a worker may take to start its task: at least a second, or twice the calling thread's own part. */
+function graceFor(ownMs: number): number {
+  return Math.max(1000, 2 * ownMs);
+}
 /** How long the calling thread waits for a worker before doing its part itself. */
 const WORKER_WAIT_MS = 120_000;
 /** At most this many workers per thread that uses them. */
@@ -220,6 +245,8 @@ function vectorOn(buffer: ArrayBuffer | SharedArrayBuffer, bits: 32 | 64, length
 
 /** Idle workers of this thread, reused from round to round. */
 const pool: Worker[] = [];
+/** Settles when a worker has loaded this module and listens for tasks (or has failed to). */
+const ready = new WeakMap<Worker, Promise<void>>();
 
 function startWorker(): Worker | undefined {
   try {
@@ -232,6 +259,11 @@ function startWorker(): Worker | undefined {
     };
     worker.on('error', drop);
     worker.on('exit', drop);
+    ready.set(worker, new Promise<void>((resolve) => {
+      worker.once('message', () => resolve());
+      worker.once('error', () => resolve());
+      worker.once('exit', () => resolve());
+    }));
     return worker;
   } catch {
     return undefined;
@@ -250,6 +282,12 @@ export function warmWorkers(threads: number): void {
     if (w === undefined) return;
     pool.push(w);
   }
+}
+
+/** Settles once every idle worker is ready for tasks (for tests, and callers that can wait); resolves to their number. */
+export async function workersReady(): Promise<number> {
+  await Promise.all(pool.map((w) => ready.get(w)));
+  return pool.length;
 }
 
 /** Split points of `units` (self masks first, then pairs) into `parts` of about equal cost. */
@@ -301,22 +339,23 @@ export function regenerate(vec: RingVector, jobs: PairJobs, sessionId: Uint8Arra
   const sum = new MaskSum(bits, vec.length);
   try {
     sum.add(vec);
+    const t0 = performance.now();
     let bad = regenerateInto(sum, jobs, bounds[0], bounds[1], sessionId, round);
     if (bad >= 0) throw fail(bad);
+    const grace = graceFor(performance.now() - t0);
     for (const { worker, task, from, to } of started) {
-      const flag = new Int32Array(task.flag);
-      if (worker !== undefined) Atomics.wait(flag, 0, PENDING, WORKER_WAIT_MS);
-      const state = Atomics.load(flag, 0);
+      const state = settle(new Int32Array(task.flag), worker === undefined ? 0 : grace);
       if (state === DONE) {
         byWorkers++;
         sum.add(vectorOn(task.out, bits, vec.length));
         pool.push(worker!);
         continue;
       }
-      // The worker failed (it caught the error and stays usable), did not
-      // start, or is too slow (it is stopped): its units are done here.
-      if (state === FAILED) pool.push(worker!);
-      else void worker?.terminate();
+      // Taken back before the worker started it (the worker, if any, stays
+      // usable and will skip it), failed (the worker caught the error), or
+      // too slow (the worker is stopped): its units are done here.
+      if (state === RUNNING) void worker?.terminate();
+      else if (worker !== undefined) pool.push(worker);
       bad = regenerateInto(sum, jobs, from, to, sessionId, round);
       if (bad >= 0) throw fail(bad);
     }
@@ -399,16 +438,18 @@ export function verifyMany(signed: Signed, threads: number): Uint8Array {
       started.push({ worker: undefined, task });
     }
   }
+  const t0 = performance.now();
   verifyRange(signed, bounds[0], bounds[1], ok, 0);
+  const grace = graceFor(performance.now() - t0);
   for (const { worker, task } of started) {
-    const flag = new Int32Array(task.flag);
-    if (worker !== undefined) Atomics.wait(flag, 0, PENDING, WORKER_WAIT_MS);
-    if (Atomics.load(flag, 0) === DONE) {
+    const state = settle(new Int32Array(task.flag), worker === undefined ? 0 : grace);
+    if (state === DONE) {
       ok.set(new Uint8Array(task.out), task.from);
       pool.push(worker!);
       continue;
     }
-    void worker?.terminate();
+    if (state === RUNNING) void worker?.terminate();
+    else if (worker !== undefined) pool.push(worker);
     verifyRange(signed, task.from, task.to, ok.subarray(task.from), task.from);
   }
   return ok;
@@ -416,6 +457,8 @@ export function verifyMany(signed: Signed, threads: number): Uint8Array {
 
 function runVerifyTask(task: VerifyTask): void {
   const flag = new Int32Array(task.flag);
+  if (Atomics.compareExchange(flag, 0, PENDING, RUNNING) !== PENDING) return; // taken back
+  Atomics.notify(flag, 0);
   let state = FAILED;
   try {
     verifyRange(task.signed, task.from, task.to, new Uint8Array(task.out), task.from);
@@ -428,6 +471,11 @@ function runVerifyTask(task: VerifyTask): void {
 
 function runWorkerTask(task: WorkerTask): void {
   const flag = new Int32Array(task.flag);
+  if (Atomics.compareExchange(flag, 0, PENDING, RUNNING) !== PENDING) {
+    wipe(task.jobs); // taken back by the calling thread
+    return;
+  }
+  Atomics.notify(flag, 0);
   let state = FAILED;
   let sum: MaskSum | undefined;
   try {
@@ -449,4 +497,7 @@ function runWorkerTask(task: WorkerTask): void {
 // The worker side: a worker started above imports this module with the mark
 // in workerData and then runs each task it is sent. Nothing happens on the
 // main thread or in other workers.
-if (!isMainThread && (workerData as { mark?: string } | null)?.mark === WORKER_MARK) parentPort?.on('message', (task: WorkerTask | VerifyTask) => (task.kind === 'verify' ? runVerifyTask(task) : runWorkerTask(task)));
+if (!isMainThread && (workerData as { mark?: string } | null)?.mark === WORKER_MARK) {
+  parentPort?.on('message', (task: WorkerTask | VerifyTask) => (task.kind === 'verify' ? runVerifyTask(task) : runWorkerTask(task)));
+  parentPort?.postMessage('ready');
+}

@@ -6,7 +6,7 @@ import { randomBytes } from '../../src/core/random.ts';
 import { Z32, Z64 } from '../../src/core/ring.ts';
 import { generateIdentity } from '../../src/net/index.ts';
 import { agree, LOW_ORDER_KEYS, signWith, usableKey, x25519FromSecret, x25519KeyPair, x25519Public } from '../../src/secagg/_crypto.ts';
-import { MaskSum, partOf, regenerate, signedBatch, verifyMany, warmWorkers, type PairJobs } from '../../src/secagg/_unmask.ts';
+import { MaskSum, partOf, regenerate, signedBatch, verifyMany, warmWorkers, workersReady, type PairJobs } from '../../src/secagg/_unmask.ts';
 import { pairSeed } from '../../src/secagg/client.ts';
 import { shareValue } from '../../src/secagg/shamir.ts';
 import { SECRET_FIELD } from '../../src/core/field.ts';
@@ -51,7 +51,9 @@ describe('regenerate', () => {
     expect(Array.from(v).every((x) => x === 0)).toBe(true);
   });
 
-  it('the sum with worker threads equals the single-thread sum, and the workers did their parts', () => {
+  it('the sum with worker threads equals the single-thread sum, and the workers did their parts', async () => {
+    warmWorkers(3);
+    expect(await workersReady()).toBeGreaterThanOrEqual(2);
     const { jobs } = jobsFor(12, 4);
     const base = Z32.zeros(5000) as Uint32Array;
     for (let i = 0; i < base.length; i++) base[i] = (i * 2654435761) >>> 0;
