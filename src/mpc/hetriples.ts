@@ -108,7 +108,7 @@ export async function heTriples(mpc: MpcParty, count: number, options?: HeTriple
         const replies: Promise<void>[] = [];
         for (const j of peers) {
           const msg = got.get(j)!;
-          const chunks = expect(j, msg, 'mpc-he-a', m, off === 0 ? 1 : 0);
+          const chunks = chunksOf(j, msg, 'mpc-he-a', m, off === 0 ? 1 : 0);
           if (off === 0) {
             keys.set(j, chunks[0]);
             encryptors.set(j, wrap(j, () => new ResidueEncryptor(ctx, chunks[0])));
@@ -122,7 +122,7 @@ export async function heTriples(mpc: MpcParty, count: number, options?: HeTriple
         const back = await ch.gather(peers, r2);
         ch.missing(peers.filter((j) => !back.has(j)), 'HE triples (products)');
         for (const j of peers) {
-          const u = wrap(j, () => me.decrypt(expect(j, back.get(j)!, 'mpc-he-b', m, 0)));
+          const u = wrap(j, () => me.decrypt(chunksOf(j, back.get(j)!, 'mpc-he-b', m, 0)));
           f.add(sub(c), u, sub(c));
         }
       }
@@ -139,7 +139,7 @@ export async function heTriples(mpc: MpcParty, count: number, options?: HeTriple
 }
 
 /** The ciphertext chunks of a peer's message (after `extra` leading payloads kept in the result). */
-function expect(j: number, m: { header: Record<string, unknown>; payloads: unknown[] }, kind: string, length: number, extra: number): Uint8Array[] {
+function chunksOf(j: number, m: { header: Record<string, unknown>; payloads: unknown[] }, kind: string, length: number, extra: number): Uint8Array[] {
   if (m.header.kind !== kind || m.header.length !== length || !m.payloads.every((p) => p instanceof Uint8Array) || m.payloads.length !== extra + Math.ceil(length / HE_TRIPLE_PARAMS.polyModulusDegree))
     throw new ConfideError('E_PROTOCOL', `party ${j} sent ${describe(m.header.kind)} with ${m.payloads.length} payloads where ${kind} for ${length} triples was due`, { field: 'round', details: { party: j } });
   return m.payloads as Uint8Array[];

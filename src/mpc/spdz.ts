@@ -78,8 +78,9 @@ export class AuthStore {
   #nextTriple = 0;
   readonly #nextMask: number[];
 
-  /** Made by `MacDealer.preprocess`. */
+  /** Made by `MacDealer.preprocess` only. */
   constructor(
+    token: symbol,
     id: Uint8Array,
     party: number,
     parties: number,
@@ -88,6 +89,7 @@ export class AuthStore {
     triples: { a: BigUint64Array; b: BigUint64Array; c: BigUint64Array; ma: BigUint64Array; mb: BigUint64Array; mc: BigUint64Array },
     masks: { r: BigUint64Array; m: BigUint64Array; clear: BigUint64Array | undefined }[],
   ) {
+    if (token !== DEALT) throw new ConfideError('E_STATE', 'AuthStores come from MacDealer.preprocess', { field: 'token' });
     this.id = id;
     this.party = party;
     this.parties = parties;
@@ -163,12 +165,13 @@ export class MacDealer {
     });
     const id = rng.bytes(16);
     return Array.from({ length: n }, (_, i) =>
-      new AuthStore(id, i, n, this.field, alphaShares[i][0], { a: A.x[i], b: B.x[i], c: C.x[i], ma: A.m[i], mb: B.m[i], mc: C.m[i] }, masks.map((m, owner) => ({ r: m.x[i], m: m.m[i], clear: owner === i ? m.clear : undefined }))),
+      new AuthStore(DEALT, id, i, n, this.field, alphaShares[i][0], { a: A.x[i], b: B.x[i], c: C.x[i], ma: A.m[i], mb: B.m[i], mc: C.m[i] }, masks.map((m, owner) => ({ r: m.x[i], m: m.m[i], clear: owner === i ? m.clear : undefined }))),
     );
   }
 }
 
 const COMMIT_DOMAIN = 'confide/mpc/spdz/v1/commit\0';
+const DEALT = Symbol('AuthStore');
 
 /**
  * A MAC'd session over an MpcParty's channels (additive or field sharing;
