@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FixedPoint } from '../../src/core/fixedpoint.ts';
 import { seededRng } from '../../src/core/random.ts';
+import { Fp61, PrimeField } from '../../src/core/field.ts';
 import { Z64 } from '../../src/core/ring.ts';
 import {
   TripleStore,
@@ -94,6 +95,23 @@ describe('Z_2^64 products', () => {
     expect(reloaded.capacity).toBe(7);
     expect(Array.from(reloaded.id)).toEqual(Array.from(s1.id));
     expect(reloaded.take(7).a).toEqual(s1.take(7).a);
+  });
+
+  it('field triples: c = a·b mod p, and a store keeps its field through encode/decode', () => {
+    const field = new PrimeField(35184371613697n);
+    for (const f of [Fp61, field]) {
+      const stores = new TrustedDealer(3, { field: f, rng: seededRng(8) }).preprocess(20);
+      const back = stores.map((st) => TripleStore.decode(st.encode()));
+      expect(back[0].field?.p).toBe(f.p);
+      const t = back.map((st) => st.take(20));
+      for (let k = 0; k < 20; k++) {
+        const sum = (x: 'a' | 'b' | 'c') => t.reduce((acc, sh) => acc + sh[x][k], 0n) % f.p;
+        expect((sum('a') * sum('b')) % f.p).toBe(sum('c'));
+      }
+    }
+    // A field element at or above p is refused.
+    const id = new Uint8Array(16);
+    expect(() => new TripleStore(id, 0, 2, BigUint64Array.of(field.p), BigUint64Array.of(0n), BigUint64Array.of(0n), field)).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
   });
 
   it('triples from stores multiply correctly', () => {
