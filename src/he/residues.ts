@@ -218,25 +218,28 @@ function floodC0(bytes: Uint8Array, n: number, q: readonly bigint[], f: number, 
   const L = q.length;
   const tail = bytes.length - 2 * L * n * 8;
   if (tail < 16) throw new ConfideError('E_INTERNAL', 'unexpected SEAL ciphertext layout');
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const words = Math.ceil((f + 1) / 32);
-  const top = (f + 1) % 32;
+  // c0's residues, copied out to aligned memory and back (cheaper than a DataView per element).
+  const c0 = new BigUint64Array(bytes.slice(tail, tail + L * n * 8).buffer);
+  // X uniform in [0, 2^(f+1)) from ⌈(f+1)/64⌉ random words per coefficient; E = X − 2^f.
+  const words = Math.ceil((f + 1) / 64);
+  const topBits = f + 1 - 64 * (words - 1);
+  const topMask = (1n << BigInt(topBits)) - 1n;
+  const rnd = new BigUint64Array(words * n);
+  rng.fill(new Uint8Array(rnd.buffer));
   const shift = 1n << BigInt(f);
   for (let j = 0; j < n; j++) {
-    let x = 0n;
-    for (let w = words - 1; w >= 0; w--) {
-      let u = rng.nextU32();
-      if (w === words - 1 && top !== 0) u &= 2 ** top - 1;
-      x = (x << 32n) | BigInt(u);
-    }
-    const e = x - shift; // uniform in [−2^f, 2^f)
+    let x = rnd[j * words + words - 1] & topMask;
+    for (let w = words - 2; w >= 0; w--) x = (x << 64n) | rnd[j * words + w];
+    const e = x - shift;
     for (let k = 0; k < L; k++) {
-      const pos = tail + (k * n + j) * 8;
-      let v = (dv.getBigUint64(pos, true) + (e % q[k])) % q[k];
-      if (v < 0n) v += q[k];
-      dv.setBigUint64(pos, v, true);
+      const qk = q[k];
+      let v = (c0[k * n + j] + (e % qk)) % qk;
+      if (v < 0n) v += qk;
+      c0[k * n + j] = v;
     }
   }
+  bytes.set(new Uint8Array(c0.buffer), tail);
+  rnd.fill(0n);
 }
 
 /** A fresh BFV key pair on residues: encrypts, decrypts, and publishes its public key. */
