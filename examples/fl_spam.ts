@@ -120,7 +120,9 @@ async function main(): Promise<void> {
   let lastWeights: Tensors = weights;
   let stopped = '';
   let completed = 0;
-  const checkpoint = join(tmp, 'checkpoint.db');
+  // With DP-FedAvg the checkpoint lives in the ledger's own database, so a
+  // round's spend and its model commit in one transaction.
+  const checkpoint = dp ? dp.ledger.path : join(tmp, 'checkpoint.db');
   try {
     const res = await runCoordinator({
       server, initialWeights: weights, rounds, minClients: clients, roundDeadlineMs: 120_000, evaluateEvery: 0,
@@ -136,7 +138,7 @@ async function main(): Promise<void> {
     weights = res.weights;
   } catch (e) {
     const { CheckpointStore } = await import('../src/fl/index.ts');
-    const store = CheckpointStore.open(checkpoint);
+    const store = dp ? CheckpointStore.inLedger(dp.ledger) : CheckpointStore.open(checkpoint);
     lastWeights = store.latest('default')?.weights ?? weights;
     store.close();
     // The budget ran out: the last model released is the last checkpointed one.

@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfideError } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
 import { PrivacyLedger, collectStats, releaseStats, statsEvent, type StatsPartial, type StatsQuery, type StatsRelease } from '../dp/index.ts';
+import { FEDERATED_DATASET, renderFederatedSection, runFederatedDemo, type FederatedDemo, type FederatedDemoOptions } from './_fl_demo.ts';
 import { renderStatsReport } from './_stats_report.ts';
 
 /** Finds the SpamAssassin corpus (a devDependency) when no corpus is given. */
@@ -77,6 +78,13 @@ export interface CorpusReportOptions {
   /** δ of the sender-domain release, for its partition selection (default 1e-6). */
   delta?: number;
   rng?: Rng;
+  /**
+   * After the report, a short federated training on the same corpus (the
+   * default corpus only: it needs its spam/ham labels), spent in the same
+   * ledger and drawn in the same report. `cli` is the CLI entry the client
+   * processes run.
+   */
+  federated?: Omit<FederatedDemoOptions, 'corpus' | 'ledger'>;
 }
 
 export interface CorpusReport {
@@ -84,6 +92,9 @@ export interface CorpusReport {
   reportPath: string;
   ledgerPath: string;
   sections: { title: string; caption: string; release: StatsRelease; partial: StatsPartial }[];
+  federated?: FederatedDemo;
+  /** Why the federated part did not run, when it was asked for and could not. */
+  federatedSkipped?: string;
 }
 
 export const DEFAULT_BUDGET = { epsilon: 30, delta: 1e-5 };
@@ -109,6 +120,8 @@ export async function runCorpusReport(options: CorpusReportOptions = {}): Promis
     throw new ConfideError('E_IO', `no ledger at ${ledgerPath}; create it with \`confide budget set --ledger ${ledgerPath} --dataset ${dataset} ...\``, { field: 'ledger' });
   const ledger = PrivacyLedger.open(ledgerPath);
   const sections: CorpusReport['sections'] = [];
+  let federated: FederatedDemo | undefined;
+  let federatedSkipped: string | undefined;
   try {
     if (!ledger.datasets().some((d) => d.dataset === dataset)) {
       if (options.ledger !== undefined)
@@ -144,6 +157,13 @@ export async function runCorpusReport(options: CorpusReportOptions = {}): Promis
       });
       sections.push({ title: s.title, caption: s.caption, release, partial: partials[i] });
     }
+    if (options.federated && options.corpus === undefined) {
+      const fedDataset = options.federated.dataset ?? FEDERATED_DATASET;
+      // A ledger the caller brought gets no budget it did not set.
+      if (options.ledger !== undefined && !ledger.datasets().some((d) => d.dataset === fedDataset))
+        federatedSkipped = `dataset ${fedDataset} has no budget in ${ledgerPath}; set one (\`confide budget set --method rdp\`) to include the federated training`;
+      else federated = await runFederatedDemo({ ...options.federated, dataset: fedDataset, corpus, ledger });
+    }
   } finally {
     ledger.close();
   }
@@ -152,11 +172,12 @@ export async function runCorpusReport(options: CorpusReportOptions = {}): Promis
     title: 'Mailbox composition report',
     intro: `Corpus ${corpus}; privacy unit: the sender address. Ledger ${ledgerPath}, dataset ${dataset}.`,
     sections,
+    ...(federated ? { appendix: [renderFederatedSection(federated)] } : {}),
   });
   try {
     writeFileSync(reportPath, html);
   } catch (e) {
     throw new ConfideError('E_IO', `cannot write ${reportPath}: ${(e as Error).message}`, { field: 'out', cause: e });
   }
-  return { corpus, reportPath, ledgerPath, sections };
+  return { corpus, reportPath, ledgerPath, sections, ...(federated ? { federated } : {}), ...(federatedSkipped ? { federatedSkipped } : {}) };
 }

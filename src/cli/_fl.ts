@@ -82,7 +82,7 @@ function hexFlag(v: string | undefined, flag: string, minBytes: number): Uint8Ar
  * (encoded units), plus the count bit worth K with adaptive clipping, no
  * weights (every client counts once: DP-FedAvg's fixed denominator).
  */
-function secaggConfig(features: number, threshold: number, dp?: { clientVariance: number; countScale?: number }): SecAggConfig {
+export function flSecAggConfig(features: number, threshold: number, dp?: { clientVariance: number; countScale?: number }): SecAggConfig {
   if (dp !== undefined) return dpSecAggConfig({ parameters: features + 1, threshold, fracBits: 16, ...dp });
   return { length: features + 1, bits: 32, fracBits: 16, bound: 8, threshold, graph: 'complete', maxWeight: 1 };
 }
@@ -189,12 +189,12 @@ async function serveCommand(argv: string[]): Promise<number> {
       const noise = strategy.distributedNoise(16);
       const clientVariance = numberFlag(values['dp-noise'], 'dp-noise') ?? Math.ceil(noise.clientVariance);
       const dpNoise = { clientVariance, ...(noise.countScale === undefined ? {} : { countScale: noise.countScale }) };
-      secagg = secaggConfig(features, threshold, dpNoise);
+      secagg = flSecAggConfig(features, threshold, dpNoise);
       process.stderr.write(`fl serve: distributed DP noise: clients join with --secagg-threshold ${threshold} --dp-noise ${clientVariance}${noise.countScale === undefined ? '' : ` --dp-count-scale ${noise.countScale}`}\n`);
     }
   } else {
     strategy = createStrategy(values.strategy as StrategyName, values.strategy === 'fedprox' ? { mu: 0.01 } : values.strategy === 'krum' ? { f: 1 } : values.strategy === 'trimmed-mean' ? { beta: 0.1 } : undefined);
-    if (aggregation === 'secagg') secagg = secaggConfig(features, threshold);
+    if (aggregation === 'secagg') secagg = flSecAggConfig(features, threshold);
   }
   const corruptFraction = numberFlag(values['corrupt-fraction'], 'corrupt-fraction');
   const server = await serve({ transport: webSocketTransport({ host: values.host, port: integerFlag(values.port, 'port')! }), identity, token });
@@ -274,7 +274,7 @@ async function joinCommand(argv: string[]): Promise<number> {
     const clientVariance = numberFlag(values['dp-noise'], 'dp-noise');
     const countScale = numberFlag(values['dp-count-scale'], 'dp-count-scale');
     if (countScale !== undefined && clientVariance === undefined) throw new ConfideError('E_BAD_INPUT', '--dp-count-scale goes with --dp-noise (the values confide fl serve printed)', { field: 'dp-count-scale' });
-    secagg = secaggConfig(features, threshold, clientVariance === undefined ? undefined : { clientVariance, ...(countScale === undefined ? {} : { countScale }) });
+    secagg = flSecAggConfig(features, threshold, clientVariance === undefined ? undefined : { clientVariance, ...(countScale === undefined ? {} : { countScale }) });
   } else if (values['dp-noise'] !== undefined) throw new ConfideError('E_BAD_INPUT', '--dp-noise needs --secagg-threshold (distributed noise goes through secure aggregation)', { field: 'dp-noise' });
   const { train, test } = await readExamples(values.data, features, testFraction);
   if (train.length === 0) throw new ConfideError('E_BAD_INPUT', `no training records in ${values.data}`, { field: 'data' });

@@ -89,7 +89,8 @@ ${r.groups.length > 0 ? table(r) : ''}
 </section>`;
 }
 
-export function renderStatsReport(report: { title: string; intro?: string; sections: readonly ReportSection[] }): string {
+/** `appendix`: further sections, already rendered by trusted code that escapes its text. */
+export function renderStatsReport(report: { title: string; intro?: string; sections: readonly ReportSection[]; appendix?: readonly string[] }): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(report.title)}</title>
 <style>body{font-family:sans-serif;margin:2em;color:#222;max-width:60em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}td:first-child{text-align:left}small{color:#666}.diagnostics{color:#666;font-size:13px}</style></head>
@@ -97,6 +98,7 @@ export function renderStatsReport(report: { title: string; intro?: string; secti
 ${report.intro ? `<p>${esc(report.intro)}</p>` : ''}
 <p>Every number below is released with differential privacy. Intervals cover the added noise at the stated level; they do not cover the bias that contribution bounding and clamping introduce.</p>
 ${report.sections.map(section).join('\n')}
+${(report.appendix ?? []).join('\n')}
 <p class="diagnostics">Generated ${new Date().toISOString()} by confide.</p>
 </body></html>
 `;

@@ -18,6 +18,8 @@ import { HE_USAGE, heCommand } from './_he.ts';
 import { SECAGG_USAGE, secaggCommand } from './_secagg.ts';
 import { MPC_USAGE, mpcCommand } from './_mpc.ts';
 import { FL_USAGE, flCommand } from './_fl.ts';
+import type { RoundMetrics } from '../fl/index.ts';
+import type { FederatedDemo } from './_fl_demo.ts';
 
 function readFile(path: string): string {
   try {
@@ -30,13 +32,18 @@ function readFile(path: string): string {
 const USAGE = () => `confide: privacy-preserving computation
 
 usage:
-  confide run [--corpus DIR] [--out DIR] [--epsilon E] [--delta D] [--ledger L.db --dataset D] [--json]
+  confide run [--corpus DIR] [--out DIR] [--epsilon E] [--delta D] [--ledger L.db --dataset D] [--no-fl] [--json]
       The main job: a DP composition report of a mailbox archive (default:
       the SpamAssassin corpus) with the sender address as privacy unit:
       sender domains (selected privately), hour of day, message length.
       Each of the three releases spends ε (default 1) from the ledger
       (default out/ledger.db, budget ε = 30, δ = 1e-5 when new) before it is
-      drawn; the HTML report goes to out/report.html.
+      drawn; the HTML report goes to out/report.html. Then, on the default
+      corpus (unless --no-fl), a short federated spam-filter training: 4
+      client processes (\`confide fl join\`), 3 rounds, secure aggregation
+      with distributed DP noise, spent on ledger dataset
+      spamassassin/fl-clients (budget ε = 8, δ = 1e-5 when new; the unit is
+      a client) and drawn in the same report.
   ${STATS_USAGE.replace(/\n/g, '\n  ')}
   confide accountant --event JSON|@FILE|- (--delta D | --epsilon E)
                      [--method pld|rdp|zcdp|basic] [--discretization X] [--json]
@@ -57,8 +64,33 @@ usage:
 function printCorpusReport(r: CorpusReport): void {
   const out: string[] = [`confide run: DP composition report of ${r.corpus}`, ''];
   for (const s of r.sections) out.push(`== ${s.title}`, statsTable(s.release));
+  if (r.federatedSkipped) out.push(`== Federated spam filter: not run: ${r.federatedSkipped}`, '');
+  const f = r.federated;
+  if (f)
+    out.push(
+      `== Federated spam filter: ${f.clients} client processes, secure aggregation, distributed DP (z = ${f.noiseMultiplier}, C = ${f.clipNorm})`,
+      f.stopped ? `stopped: ${f.stopped}` : `${f.rounds.length} rounds; held-out accuracy ${(f.accuracy * 100).toFixed(1)}% (centralised without DP: ${(f.centralised * 100).toFixed(1)}%)`,
+      `ledger dataset ${f.dataset}: ε ${f.spent.toFixed(2)} of ${f.budget.epsilon} at δ ${f.budget.delta}`,
+      '',
+    );
   out.push(`report: ${r.reportPath}`, `ledger: ${r.ledgerPath} (see \`confide budget status --ledger ${r.ledgerPath}\`)`);
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** The federated part of `confide run --json`: what was released and spent (the shard sizes are the data owners', as in the report). */
+function federatedJson(f: FederatedDemo): object {
+  return {
+    dataset: f.dataset,
+    clients: f.clients,
+    noiseMultiplier: f.noiseMultiplier,
+    clipNorm: f.clipNorm,
+    rounds: f.rounds.map((m) => ({ round: m.round, aggregated: m.aggregated, accuracy: m.evaluation?.accuracy, epsilon: m.privacy?.spent })),
+    accuracy: f.accuracy,
+    centralised: f.centralised,
+    spent: f.spent,
+    budget: f.budget,
+    ...(f.stopped ? { stopped: f.stopped } : {}),
+  };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -74,11 +106,14 @@ async function main(argv: string[]): Promise<number> {
           delta: { type: 'string' },
           ledger: { type: 'string' },
           dataset: { type: 'string' },
+          'no-fl': { type: 'boolean', default: false },
           json: { type: 'boolean', default: false },
         },
         strict: true,
       });
       const report = await runCorpusReport({
+        // The federated part's clients run this same CLI: `<this script> fl join ...`.
+        ...(values['no-fl'] ? {} : { federated: { cli: process.argv[1], onRound: (m: RoundMetrics) => process.stderr.write(`confide run: federated round ${m.round}: ${m.aggregated} clients${m.evaluation ? `, accuracy ${(m.evaluation.accuracy * 100).toFixed(1)}%` : ''}${m.privacy ? `, ε ${m.privacy.spent.toFixed(2)}` : ''}, ${m.seconds.toFixed(1)} s\n`) } }),
         ...(values.corpus !== undefined ? { corpus: values.corpus } : {}),
         ...(values.out !== undefined ? { out: values.out } : {}),
         ...(values.ledger !== undefined ? { ledger: values.ledger } : {}),
@@ -87,7 +122,20 @@ async function main(argv: string[]): Promise<number> {
         ...(values.delta !== undefined ? { delta: numberFlag(values.delta, 'delta') } : {}),
       });
       if (values.json)
-        process.stdout.write(`${JSON.stringify({ corpus: report.corpus, report: report.reportPath, ledger: report.ledgerPath, sections: report.sections.map((s) => ({ title: s.title, ...statsJson(s.release) })) }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify(
+            {
+              corpus: report.corpus,
+              report: report.reportPath,
+              ledger: report.ledgerPath,
+              sections: report.sections.map((s) => ({ title: s.title, ...statsJson(s.release) })),
+              ...(report.federated ? { federated: federatedJson(report.federated) } : {}),
+              ...(report.federatedSkipped ? { federatedSkipped: report.federatedSkipped } : {}),
+            },
+            null,
+            2,
+          )}\n`,
+        );
       else printCorpusReport(report);
       return 0;
     }

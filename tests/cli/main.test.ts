@@ -100,8 +100,13 @@ describe('confide run', () => {
       for (const g of s.groups) expect(Object.keys(g).every((k) => ['key', 'count', 'units', 'ci'].includes(k))).toBe(true);
     }
     expect(JSON.stringify(report)).not.toMatch(/"partial"|"exact"/);
+    // The federated part: per round what was aggregated, evaluated and spent; no shard sizes.
+    expect(report.federated.dataset).toBe('spamassassin/fl-clients');
+    expect(report.federated.rounds.map((m: { round: number }) => m.round)).toEqual([1, 2, 3]);
+    expect(report.federated.spent).toBeLessThanOrEqual(report.federated.budget.epsilon);
+    expect(JSON.stringify(report.federated)).not.toMatch(/shards|messages/);
     expect(existsSync(join(out, 'report.html'))).toBe(true);
-  }, 120_000);
+  }, 180_000);
 
   it('checks the whole report against the ledger first: refused with nothing spent or released', () => {
     const dir = tmp('confide-run-ledger-');
@@ -114,6 +119,8 @@ describe('confide run', () => {
     expect(refused.stdout).toBe('');
     const ok = run('run', '--json', '--out', dir, '--ledger', db, '--dataset', 'mail', '--epsilon', '0.8');
     expect(ok.status, ok.stderr).toBe(0);
+    // The officer's ledger has no budget for the federated training: it is skipped, not given one.
+    expect(JSON.parse(ok.stdout).federatedSkipped).toContain('spamassassin/fl-clients has no budget');
     const history = JSON.parse(run('budget', 'history', '--ledger', db, '--json').stdout);
     expect(history.filter((h: { kind: string }) => h.kind === 'spend')).toHaveLength(3);
     for (const h of history.filter((x: { kind: string }) => x.kind === 'spend')) expect(h.laterOutputHash).toMatch(/^[0-9a-f]{64}$/);
@@ -121,8 +128,9 @@ describe('confide run', () => {
 
   it('prints the tables a person reads and where the report is', () => {
     const out = tmp('confide-run-table-');
-    const r = run('run', '--out', out);
+    const r = run('run', '--out', out, '--no-fl');
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('Federated');
     expect(r.stdout).toContain('Who writes: messages per sender domain');
     expect(r.stdout).toContain('When: messages per hour of day (UTC)');
     expect(r.stdout).toContain(`report: ${join(out, 'report.html')}`);
