@@ -1,7 +1,8 @@
 /**
  * A client process for bench/fl.bench.ts, case "round 10 clients 1M params":
  *
- *   node bench/_fl_client.ts INDEX AGGREGATION FL_ADDRESS RAW_ADDRESS TOKEN_HEX
+ *   node bench/_fl_client.ts INDEX AGGREGATION FL_ADDRESS RAW_ADDRESS TOKEN_HEX [DECRYPTOR_ID]
+ *   node bench/_fl_client.ts decryptor FL_ADDRESS TOKEN_HEX SEED_HEX KEY_DIR
  *
  * The same process serves both sides of the comparison:
  * - ours: `runClient` over `webSocketTransport()` to the coordinator at
@@ -12,14 +13,18 @@
  * It prints "ready" once the bare socket is open (the coordinator waits for
  * the FL join itself) and exits when the coordinator says done and the bench
  * sends "stop" on the bare socket.
+ *
+ * With aggregation 'he' one more process is the decryptor (fl `runDecryptor`):
+ * it holds the secret key (read from KEY_DIR/secret.key, written by the bench)
+ * and its identity comes from SEED_HEX; the clients pin its party id.
  */
 import { WebSocket } from 'ws';
 import type { Tensors } from '../src/fl/index.ts';
 import type { SecAggConfig } from '../src/secagg/index.ts';
 
 export const CLIENTS = 10;
-/** 2^20 float32 parameters (4 MiB), one tensor: the size the issue names. */
-export const PARAMS = 1 << 20;
+/** 2^20 float32 parameters (4 MiB), one tensor: the size the issue names (BENCH_FL_PARAMS overrides it, for debugging only). */
+export const PARAMS = Number(process.env.BENCH_FL_PARAMS ?? 1 << 20);
 
 /**
  * Both sides pin this secure-aggregation config. Every update coordinate is a
@@ -35,8 +40,27 @@ export function clientDelta(i: number): Float32Array {
   return d;
 }
 
+async function decryptorMain(): Promise<void> {
+  const [flAddress, tokenHex, seedHex, keyDir] = process.argv.slice(3);
+  const { readFileSync } = await import('node:fs');
+  const { runDecryptor } = await import('../src/fl/index.ts');
+  const { identityFromSeed, webSocketTransport } = await import('../src/net/index.ts');
+  process.stdout.write('ready\n');
+  await runDecryptor({
+    transport: webSocketTransport(),
+    address: flAddress,
+    identity: identityFromSeed(new Uint8Array(Buffer.from(seedHex, 'hex'))),
+    token: new Uint8Array(Buffer.from(tokenHex, 'hex')),
+    publicKey: new Uint8Array(readFileSync(`${keyDir}/public.key`)),
+    secretKey: new Uint8Array(readFileSync(`${keyDir}/secret.key`)),
+    minContributors: CLIENTS,
+    ...(process.env.BENCH_FL_DEBUG ? { onRound: (e: unknown) => process.stderr.write(`[decryptor] ${JSON.stringify(e)}\n`) } : {}),
+  });
+}
+
 async function main(): Promise<void> {
-  const [indexArg, aggregation, flAddress, rawAddress, tokenHex] = process.argv.slice(2);
+  if (process.argv[2] === 'decryptor') return decryptorMain();
+  const [indexArg, aggregation, flAddress, rawAddress, tokenHex, decryptorId] = process.argv.slice(2);
   const index = Number(indexArg);
   const { runClient } = await import('../src/fl/index.ts');
   const { generateIdentity, webSocketTransport } = await import('../src/net/index.ts');
@@ -69,6 +93,8 @@ async function main(): Promise<void> {
     // Trivial local training: the fixed update, one example (equal FedAvg weights).
     fit: () => ({ delta: update, examples: 1 }),
     ...(aggregation === 'secagg' ? { secagg: SECAGG } : {}),
+    ...(aggregation === 'he' ? { he: { decryptor: decryptorId } } : {}),
+    ...(process.env.BENCH_FL_DEBUG ? { onRound: (e: unknown) => process.stderr.write(`[client ${index}] ${JSON.stringify(e)}\n`) } : {}),
   });
   await rawDone;
 }

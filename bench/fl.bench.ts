@@ -6,8 +6,8 @@
  * (bench/_fl_client.ts) joined over `webSocketTransport()` to a coordinator
  * in this process; a model of 2^20 float32 parameters (4 MiB). Ours: one
  * round of `runCoordinator` (sample all 10, send the model, collect, aggregate
- * with FedAvg), for `plain` and `secagg` aggregation (and `he` once the
- * coordinator has it). The clients' `fit` is trivial (it returns a fixed
+ * with FedAvg), for `plain`, `secagg` and `he` aggregation (`he` with an 11th
+ * process as the decryptor, which holds the secret key). The clients' `fit` is trivial (it returns a fixed
  * update), so the figure is the round machinery: encoding, MACs, framing,
  * transfer, checks, masking or encryption, aggregation. Anchor `raw transfer`:
  * the bench sends the 4 MiB model to each of the same 10 processes over a
@@ -26,19 +26,29 @@
  * exact mean of the 10 known updates; the raw anchor's first exchange checks
  * that each process answered with its update's bytes.
  *
- * Run with `npm run bench -- fl`; BENCH_FL_RUNS sets the timed rounds per case (default 10).
+ * Run with `npm run bench -- fl`; BENCH_FL_RUNS sets the timed rounds per case
+ * (default 10), BENCH_FL_HE_RUNS those of the HE case (default 4: an HE round
+ * takes seconds).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { fedAvg, runCoordinator, type ClientUpdate, type RoundMetrics, type Strategy, type Tensors } from '../src/fl/index.ts';
-import { generateIdentity, serve, webSocketTransport, type PartyServer } from '../src/net/index.ts';
+import { createContext, generateKeys, planAggregation } from '../src/he/index.ts';
+import { generateIdentity, identityFromSeed, serve, webSocketTransport, type PartyServer } from '../src/net/index.ts';
 import { CLIENTS, PARAMS, SECAGG, clientDelta } from './_fl_client.ts';
 import { runSuite, type CaseFactory, type CaseSpec } from './_harness.ts';
 
 const RUNS = Number(process.env.BENCH_FL_RUNS ?? 10);
-// Rounds before timing: the first checks the aggregate, the rest warm the JITs of all 11 processes.
+// An HE round takes seconds (each client encrypts 1M values); fewer of them keep the suite to a few minutes.
+const HE_RUNS = Number(process.env.BENCH_FL_HE_RUNS ?? Math.min(RUNS, 4));
+// Rounds before timing (all checked): they warm the JITs of all 11 processes.
 const WARMUP = 3;
+const HE_WARMUP = 1;
+const debug = process.env.BENCH_FL_DEBUG ? (s: string) => process.stderr.write(`[fl bench ${(performance.now() / 1000).toFixed(1)} s] ${s}\n`) : () => {};
 const CLIENT_SCRIPT = new URL('./_fl_client.ts', import.meta.url).pathname;
 
 type Aggregation = 'plain' | 'secagg' | 'he';
@@ -104,25 +114,43 @@ function checkingFedAvg(mean: Float64Array, tolerance: number): { strategy: Stra
   return { strategy, state };
 }
 
-function heAvailable(): string | undefined {
-  // runCoordinator refuses aggregations it does not know, naming the field, before any network work.
-  return 'aggregation: \'he\' is not in src/fl yet (runCoordinator takes plain | secagg); another engineer is adding it';
+/** HE keys for the case, written where the decryptor process reads them; the decryptor's identity seed. */
+async function heKeys() {
+  const plan = await planAggregation({ contributors: CLIENTS, bound: 1 });
+  using ctx = await createContext(plan.params);
+  const { publicKey, secretKey } = generateKeys(ctx, plan);
+  const dir = mkdtempSync(join(tmpdir(), 'confide-bench-fl-'));
+  writeFileSync(join(dir, 'public.key'), publicKey, { mode: 0o600 });
+  writeFileSync(join(dir, 'secret.key'), secretKey, { mode: 0o600 });
+  const seed = randomBytes(32);
+  return { plan, publicKey, dir, seedHex: seed.toString('hex'), decryptor: identityFromSeed(new Uint8Array(seed)) };
 }
 
 function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFactory {
   return async (): Promise<CaseSpec> => {
-    const name = `round 10 clients 1M params, ${aggregation}`;
+    const name = `round 10 clients ${PARAMS === 1 << 20 ? "1M" : PARAMS} params, ${aggregation}`;
+    // HE: keys sized for sums of 10 vectors within ±1 (the updates are within ±0.08, the weight is 1).
+    const he = aggregation === 'he' ? await heKeys() : undefined;
     const notes = `ms per round (sample all 10, send the 4 MiB model, collect, FedAvg); clients' fit is trivial (returns a fixed update, 1 example), so this measures the round machinery, not training; ${
       aggregation === 'secagg' ? `SecAgg (complete graph, threshold ${SECAGG.threshold}, 32-bit ring, 16 fractional bits); ` : ''
+    }${
+      he ? `BFV n=${he.plan.params.polyModulusDegree}, ${he.plan.bytesPerValue.toFixed(1)} bytes a value uploaded, ${he.plan.fracBits} fractional bits, a decryptor process (11th) with the secret key; ` : ''
     }raw transfer: the same processes, bare ws, server → each client the 4 MiB model, each client → server its 4 MiB update`;
     await teardown;
-    if (aggregation === 'he') {
-      const why = heAvailable();
-      if (why !== undefined)
-        return { name, unit: 'ms', better: 'lower', runs: RUNS, ours: { unavailable: why }, anchors: { 'raw transfer': { unavailable: 'not measured without ours' } }, notes };
-    }
+    const runs = aggregation === 'he' ? HE_RUNS : RUNS;
+    const warmup = aggregation === 'he' ? HE_WARMUP : WARMUP;
     const token = randomBytes(32);
-    const server = await serve({ transport: webSocketTransport({ host: '127.0.0.1', port: 0 }), identity: generateIdentity(), token });
+    const linkEvents: string[] = [];
+    const server = await serve({
+      transport: webSocketTransport({ host: '127.0.0.1', port: 0 }),
+      identity: generateIdentity(),
+      token,
+      on: (e) => {
+        // Lost links are counted: a resumed link can lose a message in flight, which spoils a round.
+        if (e.type === 'disconnect' || e.type === 'drop') linkEvents.push(`${e.type}: ${e.reason}`);
+        if (e.type !== 'bytes') debug(JSON.stringify(e));
+      },
+    });
 
     // The raw anchor's server: sockets in client order (each says hello with its index).
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
@@ -153,11 +181,14 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
     };
 
     const children = Array.from({ length: CLIENTS }, (_, i) =>
-      spawn(process.execPath, [CLIENT_SCRIPT, String(i), aggregation, server.address, rawAddress, token.toString('hex')], { stdio: ['ignore', 'pipe', 'inherit'] }),
+      spawn(process.execPath, [CLIENT_SCRIPT, String(i), aggregation, server.address, rawAddress, token.toString('hex'), ...(he ? [he.decryptor.id] : [])], { stdio: ['ignore', 'pipe', 'inherit'] }),
     );
+    if (he) children.push(spawn(process.execPath, [CLIENT_SCRIPT, 'decryptor', server.address, token.toString('hex'), he.seedHex, he.dir], { stdio: ['ignore', 'pipe', 'inherit'] }));
     await Promise.all(children.map((c) => waitLine(c, 'ready')));
+    debug('processes ready');
     while (sockets.filter(Boolean).length < CLIENTS) await new Promise((r) => setTimeout(r, 5));
-    await server.waitForParties(CLIENTS, { timeoutMs: 120_000 });
+    await server.waitForParties(children.length, { timeoutMs: 120_000 });
+    debug(`${children.length} parties joined`);
 
     // Gate: the coordinator's round-start waitForParties waits for a ticket.
     let tickets = 0;
@@ -171,6 +202,7 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
           return async (...args: Parameters<PartyServer['waitForParties']>) => {
             if (atRoundStart) {
               atRoundStart = false;
+              debug(`coordinator at round start, ${tickets} tickets`);
               while (tickets === 0) await new Promise<void>((r) => (wake = r));
               tickets--;
             }
@@ -179,9 +211,10 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
         return typeof v === 'function' ? v.bind(target) : v;
       },
     });
-    // Fixed-point sums are exact here (see SECAGG); what is left is float32 rounding of |x| < 2^4.
+    // Fixed-point sums are exact here (updates on the grid 2^-16, weights 1; see SECAGG, and HE plans >= 16
+    // fractional bits); what is left is float32 rounding of |x| < 2^4.
     const { strategy, state } = checkingFedAvg(mean(), 2 ** -18);
-    const rounds = WARMUP + RUNS + 1; // the harness makes one warm-up call, then RUNS
+    const rounds = warmup + runs + 1; // the harness makes one warm-up call, then `runs`
     const history: RoundMetrics[] = [];
     const coordinator = runCoordinator({
       server: gated,
@@ -190,11 +223,14 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       rounds,
       minClients: CLIENTS,
       evaluateEvery: 0,
-      roundDeadlineMs: 600_000,
+      // Long enough for an HE round on a busy machine; a lost update then costs one deadline, not a hang.
+      roundDeadlineMs: 120_000,
       // Every client reports 1 example; with secagg its weight is then maxWeight = 1.
       maxExamples: 1,
       ...(aggregation === 'secagg' ? { aggregation: 'secagg' as const, secagg: SECAGG } : {}),
+      ...(he ? { aggregation: 'he' as const, he: { decryptor: he.decryptor.id, publicKey: he.publicKey } } : {}),
       onRound: (m) => {
+        debug(`round ${m.round}: ${m.aggregated} aggregated, ${m.seconds.toFixed(2)} s`);
         history.push(m);
         atRoundStart = true;
         roundDone?.();
@@ -209,11 +245,14 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       await Promise.race([done, failed]);
     };
 
-    for (let i = 0; i < WARMUP; i++) {
+    for (let i = 0; i < warmup; i++) {
       await round();
       await rawRound();
     }
     state.verify = false;
+    const broken = history.find((m) => m.aggregated !== CLIENTS || !m.updated);
+    // A warm-up round that lost updates would make every timed round wait out its deadline: time only the anchor.
+    const why = broken && `warm-up round ${broken.round} aggregated ${broken.aggregated} of ${CLIENTS} updates${linkEvents.length ? `; the server saw ${linkEvents.length} lost links (${[...new Set(linkEvents)].slice(0, 3).join('; ')})` : ''}`;
     const expected = clientDelta(0);
     const rawError = replies
       .map((r, i) => {
@@ -228,8 +267,8 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       name,
       unit: 'ms',
       better: 'lower',
-      runs: RUNS,
-      ours: round,
+      runs,
+      ours: why ? { unavailable: why } : round,
       anchors: { 'raw transfer': rawRound },
       check() {
         if (state.error) throw new Error(state.error);
@@ -238,9 +277,15 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
         if (bad) throw new Error(`round ${bad.round}: ${bad.aggregated} of ${CLIENTS} updates aggregated`);
         if (rawError) throw new Error(`raw transfer: ${rawError}`);
       },
-      notes,
+      notes: linkEvents.length && !why ? `${notes}; ${linkEvents.length} links were lost and resumed during the case` : notes,
       dispose() {
         teardown = (async () => {
+          // An abandoned coordinator waits at the gate: closing the server ends it.
+          if (why) {
+            tickets = Infinity;
+            wake?.();
+            await server.close();
+          }
           await coordinator.catch(() => {});
           for (const ws of sockets) ws.send('stop');
           // A client stuck after a failed case must not hang the suite.
@@ -249,6 +294,7 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
           clearTimeout(timer);
           await server.close();
           await new Promise<void>((r) => wss.close(() => r()));
+          if (he) rmSync(he.dir, { recursive: true, force: true });
         })();
       },
     };
@@ -258,7 +304,10 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
 let meanCache: Float64Array | undefined;
 const mean = () => (meanCache ??= expectedMean());
 
-await runSuite('fl', (['plain', 'secagg', 'he'] as const).map((a) => roundCase(a, mean)), {
+// BENCH_FL_ONLY=he (comma-separated) runs only those aggregations, for development; results/fl.json then holds only them.
+const only = process.env.BENCH_FL_ONLY?.split(',');
+const aggregations = (['plain', 'secagg', 'he'] as const).filter((a) => only === undefined || only.includes(a));
+await runSuite('fl', aggregations.map((a) => roundCase(a, mean)), {
   targets: { 'round 10 clients 1M params, plain': 'within 1.5x of raw transfer (ratio >= 0.67)', 'round 10 clients 1M params, secagg': 'within 3x of raw transfer (ratio >= 0.33)' },
 });
 await teardown;
