@@ -9,10 +9,12 @@
  * corpus measures the federated model against centralised training on the
  * union of the clients' data (same model, same passes over the data).
  *
- *   node examples/fl_spam.ts [--rounds 20] [--clients 10] [--strategy fedavg|fedavgm] [--aggregation plain|secagg] [--dp-epsilon E]
+ *   node examples/fl_spam.ts [--rounds 20] [--clients 10] [--strategy fedavg|fedavgm] [--aggregation plain|secagg] [--dp-epsilon E [--noise-multiplier Z]]
  *
- * With --dp-epsilon, DP-FedAvg (clipping, discrete Gaussian noise z = 1, a
- * throwaway ledger) trains until the rounds or the budget run out.
+ * With --dp-epsilon, DP-FedAvg (clipping, discrete Gaussian noise with
+ * multiplier z, default 1, a throwaway ledger) trains until the rounds or the
+ * budget run out; with --aggregation secagg as well, the clients add the noise
+ * before masking (distributed DP) and the coordinator sees only the noisy sum.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -23,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { seededRng } from '../src/core/index.ts';
 import { PrivacyLedger } from '../src/dp/index.ts';
 import { readCorpus } from '../src/dp/stats/reader.ts';
-import { DpFedAvg, LogisticRegression, fedAvg, fedAvgM, hashedBagOfWords, runClient, runCoordinator, type Example, type Tensors } from '../src/fl/index.ts';
+import { DpFedAvg, LogisticRegression, dpSecAggConfig, fedAvg, fedAvgM, hashedBagOfWords, runClient, runCoordinator, type Example, type Tensors } from '../src/fl/index.ts';
 import { generateIdentity, serve, webSocketTransport } from '../src/net/index.ts';
 import type { SecAggConfig } from '../src/secagg/index.ts';
 
@@ -34,8 +36,10 @@ const TOKEN = new Uint8Array(32).fill(7);
 
 /** Both sides pin this secure-aggregation config (src/secagg checks its digest). */
 const SECAGG: SecAggConfig = { length: FEATURES + 1, bits: 32, fracBits: 16, bound: 8, threshold: 7, graph: 'complete', maxWeight: 1 };
+/** With DP-FedAvg: updates normalised by the clip norm, each client adding discrete Gaussian noise of this variance (encoded units). */
+const dpSecAgg = (clientVariance: number) => dpSecAggConfig({ parameters: FEATURES + 1, threshold: 7, fracBits: 16, clientVariance });
 
-async function clientMain(shard: string, address: string, secure: boolean): Promise<void> {
+async function clientMain(shard: string, address: string, secagg: SecAggConfig | undefined): Promise<void> {
   const { readFileSync } = await import('node:fs');
   const examples: Example[] = readFileSync(shard, 'utf8').trim().split('\n').map((l) => {
     const r = JSON.parse(l) as { text: string; label: number };
@@ -47,7 +51,7 @@ async function clientMain(shard: string, address: string, secure: boolean): Prom
     address,
     identity: generateIdentity(),
     token: TOKEN,
-    ...(secure ? { secagg: SECAGG } : {}),
+    ...(secagg ? { secagg } : {}),
     fit: (weights) => {
       const r = model.fit(weights, examples, { epochs: EPOCHS_PER_ROUND, learningRate: LEARNING_RATE });
       return { weights: r.weights, examples: r.examples, loss: r.metrics.loss };
@@ -56,8 +60,9 @@ async function clientMain(shard: string, address: string, secure: boolean): Prom
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '20' }, clients: { type: 'string', default: '10' }, 'dp-epsilon': { type: 'string' }, strategy: { type: 'string', default: 'fedavg' }, aggregation: { type: 'string', default: 'plain' }, client: { type: 'string' }, address: { type: 'string' } } });
-  if (values.client) return clientMain(values.client, values.address!, values.aggregation === 'secagg');
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '20' }, clients: { type: 'string', default: '10' }, 'dp-epsilon': { type: 'string' }, 'noise-multiplier': { type: 'string', default: '1' }, strategy: { type: 'string', default: 'fedavg' }, aggregation: { type: 'string', default: 'plain' }, client: { type: 'string' }, address: { type: 'string' }, 'dp-noise': { type: 'string' } } });
+  const secure = values.aggregation === 'secagg';
+  if (values.client) return clientMain(values.client, values.address!, secure ? (values['dp-noise'] ? dpSecAgg(Number(values['dp-noise'])) : SECAGG) : undefined);
   const rounds = Number(values.rounds), clients = Number(values.clients);
 
   // 1. The corpus: the package's JSON files carry { group, text } (the raw message).
@@ -104,17 +109,23 @@ async function main(): Promise<void> {
 
   // 4. Federated: this process coordinates, each client is its own process.
   const server = await serve({ transport: webSocketTransport({ host: '127.0.0.1', port: 0 }), identity: generateIdentity(), token: TOKEN });
-  const children = paths.map((p) => {
-    const c = spawn(process.execPath, [import.meta.filename, '--client', p, '--address', server.address, '--aggregation', values.aggregation!], { stdio: ['ignore', 'inherit', 'inherit'] });
-    return new Promise((resolve) => c.on('exit', resolve));
-  });
   const epsilon = values['dp-epsilon'] === undefined ? undefined : Number(values['dp-epsilon']);
+  const z = Number(values['noise-multiplier']);
   let dp;
   if (epsilon !== undefined) {
     const ledger = PrivacyLedger.open(join(tmp, 'ledger.db'));
     ledger.setBudget('spamassassin', { epsilon, delta: 1e-5 }, { method: 'rdp', principal: 'example' });
     dp = { ledger, dataset: 'spamassassin', principal: 'fl_spam example' };
   }
+  const strategy = dp ? new DpFedAvg({ noiseMultiplier: z, clipNorm: 5, expectedClients: clients }) : values.strategy === 'fedavgm' ? fedAvgM() : fedAvg();
+  // DP with secure aggregation: the clients add the noise (distributed DP); both sides pin the variance.
+  const clientVariance = dp && secure ? Math.ceil((strategy as DpFedAvg).distributedNoise(16).clientVariance) : undefined;
+  const secagg = secure ? (clientVariance === undefined ? SECAGG : dpSecAgg(clientVariance)) : undefined;
+  const children = paths.map((p) => {
+    const args = [import.meta.filename, '--client', p, '--address', server.address, '--aggregation', values.aggregation!, ...(clientVariance === undefined ? [] : ['--dp-noise', String(clientVariance)])];
+    const c = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    return new Promise((resolve) => c.on('exit', resolve));
+  });
   t0 = performance.now();
   let weights = model.initialWeights();
   let lastWeights: Tensors = weights;
@@ -126,9 +137,9 @@ async function main(): Promise<void> {
   try {
     const res = await runCoordinator({
       server, initialWeights: weights, rounds, minClients: clients, roundDeadlineMs: 120_000, evaluateEvery: 0,
-      strategy: dp ? new DpFedAvg({ noiseMultiplier: 1, clipNorm: 5, expectedClients: clients }) : values.strategy === 'fedavgm' ? fedAvgM() : fedAvg(),
+      strategy,
       ...(dp ? { dp } : {}),
-      ...(values.aggregation === 'secagg' ? { aggregation: 'secagg' as const, secagg: SECAGG } : {}),
+      ...(secagg ? { aggregation: 'secagg' as const, secagg } : {}),
       checkpoint,
       onRound: (m) => {
         completed = m.round;
@@ -148,7 +159,7 @@ async function main(): Promise<void> {
   await Promise.all(children);
   await server.close();
   const fedAcc = model.evaluate(weights, testExamples).accuracy;
-  console.log(`federated ${dp ? `DP-FedAvg (ε budget ${epsilon}, δ 1e-5, z = 1, C = 5)` : values.strategy}${values.aggregation === 'secagg' ? ' with secure aggregation' : ''}: accuracy ${(fedAcc * 100).toFixed(2)}% after ${completed} rounds (${((performance.now() - t0) / 1000).toFixed(1)} s)${stopped}`);
+  console.log(`federated ${dp ? `DP-FedAvg (ε budget ${epsilon}, δ 1e-5, z = ${z}, C = 5)` : values.strategy}${values.aggregation === 'secagg' ? ` with secure aggregation${dp ? ' (distributed noise)' : ''}` : ''}: accuracy ${(fedAcc * 100).toFixed(2)}% after ${completed} rounds (${((performance.now() - t0) / 1000).toFixed(1)} s)${stopped}`);
   console.log(`difference: ${((fedAcc - centralAcc) * 100).toFixed(2)} points`);
 }
 
