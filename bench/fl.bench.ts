@@ -50,6 +50,8 @@ const WARMUP = 3;
 const HE_WARMUP = 1;
 const debug = process.env.BENCH_FL_DEBUG ? (s: string) => process.stderr.write(`[fl bench ${(performance.now() / 1000).toFixed(1)} s] ${s}\n`) : () => {};
 const CLIENT_SCRIPT = new URL('./_fl_client.ts', import.meta.url).pathname;
+// BENCH_FL_CHILD_ARGS='--cpu-prof --cpu-prof-dir=DIR' profiles the client processes (NODE_OPTIONS refuses --cpu-prof).
+const CHILD_ARGS = process.env.BENCH_FL_CHILD_ARGS?.split(' ').filter(Boolean) ?? [];
 
 type Aggregation = 'plain' | 'secagg' | 'he';
 
@@ -181,9 +183,9 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
     };
 
     const children = Array.from({ length: CLIENTS }, (_, i) =>
-      spawn(process.execPath, [CLIENT_SCRIPT, String(i), aggregation, server.address, rawAddress, token.toString('hex'), ...(he ? [he.decryptor.id] : [])], { stdio: ['ignore', 'pipe', 'inherit'] }),
+      spawn(process.execPath, [...CHILD_ARGS, CLIENT_SCRIPT, String(i), aggregation, server.address, rawAddress, token.toString('hex'), ...(he ? [he.decryptor.id] : [])], { stdio: ['ignore', 'pipe', 'inherit'] }),
     );
-    if (he) children.push(spawn(process.execPath, [CLIENT_SCRIPT, 'decryptor', server.address, token.toString('hex'), he.seedHex, he.dir], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    if (he) children.push(spawn(process.execPath, [...CHILD_ARGS, CLIENT_SCRIPT, 'decryptor', server.address, token.toString('hex'), he.seedHex, he.dir], { stdio: ['ignore', 'pipe', 'inherit'] }));
     await Promise.all(children.map((c) => waitLine(c, 'ready')));
     debug('processes ready');
     while (sockets.filter(Boolean).length < CLIENTS) await new Promise((r) => setTimeout(r, 5));
