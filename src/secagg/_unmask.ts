@@ -195,10 +195,14 @@ function wipe(jobs: PairJobs): void {
 
 const WORKER_MARK = 'confide/secagg/mask-worker';
 // Flag states in the shared Int32Array.
-// A task is PENDING until its worker starts it (RUNNING) or the calling
-// thread, done with its own part, takes it back (TAKEN): a worker that is late
-// (still starting up, or not scheduled on a busy machine) costs nothing then.
-// The compare-and-swap on the flag decides which thread does it, exactly once.
+// A worker's share is sent as a few chunks, each a task of its own with a
+// flag: PENDING until the worker starts it (RUNNING) or the calling thread
+// takes it back (TAKEN). The calling thread, done with its own part, takes
+// back the worker's chunks from the last one down while they are still
+// pending (the worker runs them in order), so a worker that is late (still
+// starting up, or not scheduled on a busy machine) costs at most one chunk of
+// waiting; the worker always gets the chance to do its first chunk. The
+// compare-and-swap on a flag decides which thread does a chunk, exactly once.
 const PENDING = 0;
 const DONE = 1;
 const FAILED = 2;
@@ -219,9 +223,50 @@ function settle(flag: Int32Array, graceMs: number): number {
   return Atomics.load(flag, 0);
 }
 
-/** How long a worker may take to start its task: at least a second, or twice the calling thread's own part. */
+/** How long a worker may take to start its first chunk: at least a second, or twice the calling thread's own part. */
 function graceFor(ownMs: number): number {
   return Math.max(1000, 2 * ownMs);
+}
+
+/** Chunks a worker's share is cut into (fewer when it has fewer units). */
+const CHUNKS = 8;
+
+/** [from, to) cut into at most CHUNKS consecutive ranges of about equal size. */
+function chunksOf(from: number, to: number): [number, number][] {
+  const n = Math.max(1, Math.min(CHUNKS, to - from));
+  return Array.from({ length: n }, (_, c) => [from + Math.round((c * (to - from)) / n), from + Math.round(((c + 1) * (to - from)) / n)]);
+}
+
+/**
+ * Settles one worker's chunks once the calling thread is done with its own
+ * part: takes back the pending ones from the last down to the second, then
+ * settles the rest in order; `take(c)` consumes a chunk the worker did,
+ * `here(c)` does a chunk on this thread. Returns whether the worker did any
+ * and whether it is still usable.
+ */
+function settleChunks(worker: Worker | undefined, flags: Int32Array[], grace: number, take: (c: number) => void, here: (c: number) => void): { did: boolean; usable: boolean } {
+  let last = flags.length - 1;
+  for (; last >= 1; last--) {
+    if (Atomics.compareExchange(flags[last], 0, PENDING, TAKEN) !== PENDING) break;
+    here(last);
+  }
+  let did = false;
+  let usable = worker !== undefined;
+  for (let c = 0; c <= last; c++) {
+    const state = !usable ? (Atomics.compareExchange(flags[c], 0, PENDING, TAKEN), Atomics.load(flags[c], 0)) : settle(flags[c], c === 0 ? grace : 0);
+    if (state === DONE) {
+      take(c);
+      did = true;
+      continue;
+    }
+    if (state === RUNNING || (state !== FAILED && state !== TAKEN)) {
+      // Too slow: stop it; what it has not finished is done here.
+      usable = false;
+      void worker?.terminate();
+    }
+    here(c);
+  }
+  return { did, usable };
 }
 /** How long the calling thread waits for a worker before doing its part itself. */
 const WORKER_WAIT_MS = 120_000;
@@ -319,20 +364,22 @@ export function regenerate(vec: RingVector, jobs: PairJobs, sessionId: Uint8Arra
   const parts = Math.max(1, Math.min(threads, units, MAX_WORKERS + 1));
   const bounds = split(jobs, vec.length, parts);
   if (parts > 1) warmWorkers(parts);
-  const started: { worker: Worker | undefined; task: WorkerTask; from: number; to: number }[] = [];
+  const shares: { worker: Worker | undefined; chunks: { task: WorkerTask; from: number; to: number }[] }[] = [];
   for (let k = 1; k < parts; k++) {
-    const part = partOf(jobs, bounds[k], bounds[k + 1]);
-    const task: WorkerTask = { kind: 'masks', jobs: part, sessionId, round, bits, length: vec.length, out: new SharedArrayBuffer(vec.length * (bits / 8)), flag: new SharedArrayBuffer(4) };
     const worker = pool.shift();
-    try {
-      worker?.postMessage(task);
-    } catch {
-      started.push({ worker: undefined, task, from: bounds[k], to: bounds[k + 1] });
-      continue;
-    } finally {
-      wipe(part); // the worker has its own copy (postMessage clones synchronously)
-    }
-    started.push({ worker, task, from: bounds[k], to: bounds[k + 1] });
+    const chunks = chunksOf(bounds[k], bounds[k + 1]).map(([from, to]) => {
+      const part = partOf(jobs, from, to);
+      const task: WorkerTask = { kind: 'masks', jobs: part, sessionId, round, bits, length: vec.length, out: new SharedArrayBuffer(vec.length * (bits / 8)), flag: new SharedArrayBuffer(4) };
+      try {
+        worker?.postMessage(task);
+      } catch {
+        // Not sent: the chunk stays pending and is taken back.
+      } finally {
+        wipe(part); // the worker has its own copy (postMessage clones synchronously)
+      }
+      return { task, from, to };
+    });
+    shares.push({ worker, chunks });
   }
   let byWorkers = 0;
   const fail = (j: number) => protocolError(`no agreement between clients ${jobs.dropped[jobs.owner[j]]} and ${jobs.peer[j]}`, 'unmask');
@@ -340,28 +387,34 @@ export function regenerate(vec: RingVector, jobs: PairJobs, sessionId: Uint8Arra
   try {
     sum.add(vec);
     const t0 = performance.now();
-    let bad = regenerateInto(sum, jobs, bounds[0], bounds[1], sessionId, round);
-    if (bad >= 0) throw fail(bad);
-    const grace = graceFor(performance.now() - t0);
-    for (const { worker, task, from, to } of started) {
-      const state = settle(new Int32Array(task.flag), worker === undefined ? 0 : grace);
-      if (state === DONE) {
-        byWorkers++;
-        sum.add(vectorOn(task.out, bits, vec.length));
-        pool.push(worker!);
-        continue;
-      }
-      // Taken back before the worker started it (the worker, if any, stays
-      // usable and will skip it), failed (the worker caught the error), or
-      // too slow (the worker is stopped): its units are done here.
-      if (state === RUNNING) void worker?.terminate();
-      else if (worker !== undefined) pool.push(worker);
-      bad = regenerateInto(sum, jobs, from, to, sessionId, round);
+    const here = (from: number, to: number) => {
+      const bad = regenerateInto(sum, jobs, from, to, sessionId, round);
       if (bad >= 0) throw fail(bad);
+    };
+    here(bounds[0], bounds[1]);
+    const grace = graceFor(performance.now() - t0);
+    while (shares.length > 0) {
+      const { worker, chunks } = shares[0];
+      const { did, usable } = settleChunks(
+        worker,
+        chunks.map((c) => new Int32Array(c.task.flag)),
+        grace,
+        (c) => sum.add(vectorOn(chunks[c].task.out, bits, vec.length)),
+        (c) => here(chunks[c].from, chunks[c].to),
+      );
+      shares.shift();
+      if (did) byWorkers++;
+      if (usable) pool.push(worker!);
     }
     sum.copyTo(vec);
   } finally {
     sum.free();
+    // After a failure: the chunks not started yet are taken back (their workers skip them and wipe
+    // what they were sent), and the workers go back to the pool.
+    for (const { worker, chunks } of shares) {
+      for (const c of chunks) Atomics.compareExchange(new Int32Array(c.task.flag), 0, PENDING, TAKEN);
+      if (worker !== undefined) pool.push(worker);
+    }
   }
   return byWorkers;
 }
@@ -427,30 +480,32 @@ export function verifyMany(signed: Signed, threads: number): Uint8Array {
   // Only workers already running: starting one here would cost more than the checks.
   const parts = Math.max(1, Math.min(threads, pool.length + 1, Math.floor(m / MIN_SIGNATURES_PER_THREAD)));
   const bounds = Array.from({ length: parts + 1 }, (_, k) => Math.round((k * m) / parts));
-  const started: { worker: Worker | undefined; task: VerifyTask }[] = [];
+  const shares: { worker: Worker | undefined; chunks: VerifyTask[] }[] = [];
   for (let k = 1; k < parts; k++) {
-    const task: VerifyTask = { kind: 'verify', signed, from: bounds[k], to: bounds[k + 1], out: new SharedArrayBuffer(bounds[k + 1] - bounds[k]), flag: new SharedArrayBuffer(4) };
     const worker = pool.shift();
-    try {
-      worker?.postMessage(task);
-      started.push({ worker, task });
-    } catch {
-      started.push({ worker: undefined, task });
-    }
+    const chunks = chunksOf(bounds[k], bounds[k + 1]).map(([from, to]) => {
+      const task: VerifyTask = { kind: 'verify', signed, from, to, out: new SharedArrayBuffer(to - from), flag: new SharedArrayBuffer(4) };
+      try {
+        worker?.postMessage(task);
+      } catch {
+        // Not sent: the chunk stays pending and is taken back.
+      }
+      return task;
+    });
+    shares.push({ worker, chunks });
   }
   const t0 = performance.now();
   verifyRange(signed, bounds[0], bounds[1], ok, 0);
   const grace = graceFor(performance.now() - t0);
-  for (const { worker, task } of started) {
-    const state = settle(new Int32Array(task.flag), worker === undefined ? 0 : grace);
-    if (state === DONE) {
-      ok.set(new Uint8Array(task.out), task.from);
-      pool.push(worker!);
-      continue;
-    }
-    if (state === RUNNING) void worker?.terminate();
-    else if (worker !== undefined) pool.push(worker);
-    verifyRange(signed, task.from, task.to, ok.subarray(task.from), task.from);
+  for (const { worker, chunks } of shares) {
+    const { usable } = settleChunks(
+      worker,
+      chunks.map((t) => new Int32Array(t.flag)),
+      grace,
+      (c) => ok.set(new Uint8Array(chunks[c].out), chunks[c].from),
+      (c) => verifyRange(signed, chunks[c].from, chunks[c].to, ok.subarray(chunks[c].from), chunks[c].from),
+    );
+    if (usable) pool.push(worker!);
   }
   return ok;
 }
