@@ -85,17 +85,24 @@ async function main(): Promise<void> {
   });
   process.stdout.write('ready\n');
 
-  await runClient({
+  const serving = runClient({
     transport: webSocketTransport(),
     address: flAddress,
     identity: generateIdentity(),
     token: new Uint8Array(Buffer.from(tokenHex, 'hex')),
     // Trivial local training: the fixed update, one example (equal FedAvg weights).
-    fit: () => ({ delta: update, examples: 1 }),
+    fit: () => (process.env.BENCH_FL_SILENT === String(index) ? new Promise<never>(() => {}) : { delta: update, examples: 1 }),
     ...(aggregation === 'secagg' ? { secagg: SECAGG } : {}),
     ...(aggregation === 'he' ? { he: { decryptor: decryptorId } } : {}),
     ...(process.env.BENCH_FL_DEBUG ? { onRound: (e: unknown) => process.stderr.write(`[client ${index}] ${JSON.stringify(e)}\n`) } : {}),
   });
+  try {
+    await serving;
+  } catch (e) {
+    // The coordinator went away (e.g. the bench abandoned a failed case): one line, not a stack.
+    process.stderr.write(`fl bench client ${index}: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
   await rawDone;
 }
 

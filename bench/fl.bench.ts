@@ -26,9 +26,19 @@
  * exact mean of the 10 known updates; the raw anchor's first exchange checks
  * that each process answered with its update's bytes.
  *
+ * If a warm-up round loses an update (seen with HE on a busy machine: a client
+ * blocked for seconds encrypting took the server for lost, resumed its link,
+ * and its contribution never arrived), ours is marked unavailable with the
+ * reason and the check fails, instead of every timed round waiting out its
+ * deadline.
+ *
  * Run with `npm run bench -- fl`; BENCH_FL_RUNS sets the timed rounds per case
  * (default 10), BENCH_FL_HE_RUNS those of the HE case (default 4: an HE round
- * takes seconds).
+ * takes seconds). For development: BENCH_FL_ONLY=he (a subset),
+ * BENCH_FL_DEBUG=1 (progress and link events on stderr), BENCH_FL_PARAMS
+ * (another model size), BENCH_FL_DEADLINE_MS, BENCH_FL_SILENT=i (client i never
+ * answers: exercises the lost-update path), BENCH_FL_CHILD_ARGS (node flags for
+ * the client processes, e.g. --cpu-prof).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -48,6 +58,7 @@ const HE_RUNS = Number(process.env.BENCH_FL_HE_RUNS ?? Math.min(RUNS, 4));
 // Rounds before timing (all checked): they warm the JITs of all 11 processes.
 const WARMUP = 3;
 const HE_WARMUP = 1;
+const DEADLINE_MS = Number(process.env.BENCH_FL_DEADLINE_MS ?? 120_000);
 const debug = process.env.BENCH_FL_DEBUG ? (s: string) => process.stderr.write(`[fl bench ${(performance.now() / 1000).toFixed(1)} s] ${s}\n`) : () => {};
 const CLIENT_SCRIPT = new URL('./_fl_client.ts', import.meta.url).pathname;
 // BENCH_FL_CHILD_ARGS='--cpu-prof --cpu-prof-dir=DIR' profiles the client processes (NODE_OPTIONS refuses --cpu-prof).
@@ -226,7 +237,7 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       minClients: CLIENTS,
       evaluateEvery: 0,
       // Long enough for an HE round on a busy machine; a lost update then costs one deadline, not a hang.
-      roundDeadlineMs: 120_000,
+      roundDeadlineMs: DEADLINE_MS,
       // Every client reports 1 example; with secagg its weight is then maxWeight = 1.
       maxExamples: 1,
       ...(aggregation === 'secagg' ? { aggregation: 'secagg' as const, secagg: SECAGG } : {}),
@@ -283,18 +294,19 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       dispose() {
         teardown = (async () => {
           // An abandoned coordinator waits at the gate: closing the server ends it.
+          const closing = why ? server.close() : undefined;
           if (why) {
             tickets = Infinity;
             wake?.();
-            await server.close();
           }
-          await coordinator.catch(() => {});
+          // Bounded waits: a case that went wrong must not hang the suite.
+          const within = (p: Promise<unknown>, ms: number) => Promise.race([p, new Promise((r) => setTimeout(r, ms).unref())]);
+          await within(coordinator.catch(() => {}), 30_000);
           for (const ws of sockets) ws.send('stop');
-          // A client stuck after a failed case must not hang the suite.
-          const timer = setTimeout(() => children.forEach((c) => c.kill()), 30_000);
+          await within(Promise.all(children.map(exited)), 30_000);
+          for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill();
           await Promise.all(children.map(exited));
-          clearTimeout(timer);
-          await server.close();
+          await within(closing ?? server.close(), 30_000);
           await new Promise<void>((r) => wss.close(() => r()));
           if (he) rmSync(he.dir, { recursive: true, force: true });
         })();
