@@ -9,7 +9,10 @@
  * corpus measures the federated model against centralised training on the
  * union of the clients' data (same model, same passes over the data).
  *
- *   node examples/fl_spam.ts [--rounds 20] [--clients 10] [--strategy fedavg|fedavgm] [--aggregation plain|secagg] [--dp-epsilon E [--noise-multiplier Z]]
+ * With --cli the coordinator is `confide fl serve` and each client `confide
+ * fl join` (the command line a deployment uses) instead of the library API.
+ *
+ *   node examples/fl_spam.ts [--cli] [--rounds 20] [--clients 10] [--strategy fedavg|fedavgm] [--aggregation plain|secagg] [--dp-epsilon E [--noise-multiplier Z]]
  *
  * With --dp-epsilon, DP-FedAvg (clipping, discrete Gaussian noise with
  * multiplier z, default 1, a throwaway ledger) trains until the rounds or the
@@ -17,7 +20,7 @@
  * before masking (distributed DP) and the coordinator sees only the noisy sum.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { seededRng } from '../src/core/index.ts';
 import { PrivacyLedger } from '../src/dp/index.ts';
 import { readCorpus } from '../src/dp/stats/reader.ts';
-import { DpFedAvg, LogisticRegression, dpSecAggConfig, fedAvg, fedAvgM, hashedBagOfWords, runClient, runCoordinator, type Example, type Tensors } from '../src/fl/index.ts';
+import { CheckpointStore, DpFedAvg, LogisticRegression, dpSecAggConfig, tensorsFromJson, type TensorsJson, fedAvg, fedAvgM, hashedBagOfWords, runClient, runCoordinator, type Example, type Tensors } from '../src/fl/index.ts';
 import { generateIdentity, serve, webSocketTransport } from '../src/net/index.ts';
 import type { SecAggConfig } from '../src/secagg/index.ts';
 
@@ -40,7 +43,6 @@ const SECAGG: SecAggConfig = { length: FEATURES + 1, bits: 32, fracBits: 16, bou
 const dpSecAgg = (clientVariance: number) => dpSecAggConfig({ parameters: FEATURES + 1, threshold: 7, fracBits: 16, clientVariance });
 
 async function clientMain(shard: string, address: string, secagg: SecAggConfig | undefined): Promise<void> {
-  const { readFileSync } = await import('node:fs');
   const examples: Example[] = readFileSync(shard, 'utf8').trim().split('\n').map((l) => {
     const r = JSON.parse(l) as { text: string; label: number };
     return { x: hashedBagOfWords(r.text, FEATURES), y: r.label };
@@ -60,7 +62,7 @@ async function clientMain(shard: string, address: string, secagg: SecAggConfig |
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '20' }, clients: { type: 'string', default: '10' }, 'dp-epsilon': { type: 'string' }, 'noise-multiplier': { type: 'string', default: '1' }, strategy: { type: 'string', default: 'fedavg' }, aggregation: { type: 'string', default: 'plain' }, client: { type: 'string' }, address: { type: 'string' }, 'dp-noise': { type: 'string' } } });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '20' }, clients: { type: 'string', default: '10' }, 'dp-epsilon': { type: 'string' }, 'noise-multiplier': { type: 'string', default: '1' }, strategy: { type: 'string', default: 'fedavg' }, aggregation: { type: 'string', default: 'plain' }, client: { type: 'string' }, address: { type: 'string' }, 'dp-noise': { type: 'string' }, cli: { type: 'boolean', default: false } } });
   const secure = values.aggregation === 'secagg';
   if (values.client) return clientMain(values.client, values.address!, secure ? (values['dp-noise'] ? dpSecAgg(Number(values['dp-noise'])) : SECAGG) : undefined);
   const rounds = Number(values.rounds), clients = Number(values.clients);
@@ -107,6 +109,8 @@ async function main(): Promise<void> {
   const centralAcc = model.evaluate(central.weights, testExamples).accuracy;
   console.log(`centralised: accuracy ${(centralAcc * 100).toFixed(2)}% (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
+  if (values.cli) return viaCli({ paths, rounds, clients, tmp, model, testExamples, centralAcc, strategy: values.strategy!, aggregation: values.aggregation!, epsilon: values['dp-epsilon'], z: values['noise-multiplier']! });
+
   // 4. Federated: this process coordinates, each client is its own process.
   const server = await serve({ transport: webSocketTransport({ host: '127.0.0.1', port: 0 }), identity: generateIdentity(), token: TOKEN });
   const epsilon = values['dp-epsilon'] === undefined ? undefined : Number(values['dp-epsilon']);
@@ -148,7 +152,6 @@ async function main(): Promise<void> {
     });
     weights = res.weights;
   } catch (e) {
-    const { CheckpointStore } = await import('../src/fl/index.ts');
     const store = dp ? CheckpointStore.inLedger(dp.ledger) : CheckpointStore.open(checkpoint);
     lastWeights = store.latest('default')?.weights ?? weights;
     store.close();
@@ -161,6 +164,59 @@ async function main(): Promise<void> {
   const fedAcc = model.evaluate(weights, testExamples).accuracy;
   console.log(`federated ${dp ? `DP-FedAvg (ε budget ${epsilon}, δ 1e-5, z = ${z}, C = 5)` : values.strategy}${values.aggregation === 'secagg' ? ` with secure aggregation${dp ? ' (distributed noise)' : ''}` : ''}: accuracy ${(fedAcc * 100).toFixed(2)}% after ${completed} rounds (${((performance.now() - t0) / 1000).toFixed(1)} s)${stopped}`);
   console.log(`difference: ${((fedAcc - centralAcc) * 100).toFixed(2)} points`);
+}
+
+/**
+ * The same training as a user runs it from the command line: `confide fl
+ * serve` and one `confide fl join` per client, each its own process; the
+ * held-out accuracy is measured on the model serve writes (or, when the
+ * budget stops training, on the last round checkpointed in the ledger).
+ */
+async function viaCli(o: { paths: string[]; rounds: number; clients: number; tmp: string; model: LogisticRegression; testExamples: Example[]; centralAcc: number; strategy: string; aggregation: string; epsilon: string | undefined; z: string }): Promise<void> {
+  const cli = join(import.meta.dirname, '../src/cli/main.ts');
+  const token = Buffer.from(TOKEN).toString('hex');
+  const ledgerPath = join(o.tmp, 'cli-ledger.db'), modelPath = join(o.tmp, 'model.json');
+  const secure = o.aggregation === 'secagg';
+  const serveArgs = [cli, 'fl', 'serve', '--rounds', String(o.rounds), '--min-clients', String(o.clients), '--token', token, '--features', String(FEATURES),
+    '--strategy', o.strategy, '--aggregation', o.aggregation, '--deadline-ms', '120000', '--out', modelPath,
+    ...(secure ? ['--secagg-threshold', '7'] : []),
+    ...(o.epsilon ? ['--dp-epsilon', o.epsilon, '--ledger', ledgerPath, '--checkpoint', ledgerPath, '--dataset', 'spamassassin', '--noise-multiplier', o.z, '--clip-norm', '5'] : [])];
+  console.log(`$ confide ${serveArgs.slice(1).join(' ').replace(token, '<token>')}`);
+  const t0 = performance.now();
+  const server = spawn(process.execPath, serveArgs, { stdio: ['ignore', 'inherit', 'pipe'] });
+  const served = new Promise<number | null>((resolve) => server.on('exit', resolve));
+  // serve prints where it listens (and, with distributed DP, the noise the clients must add) on stderr.
+  let stderr = '';
+  const ready = await new Promise<{ address: string; id: string; noise: string | undefined }>((resolve, reject) => {
+    server.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      process.stderr.write(d);
+      stderr += d;
+      const l = /listening on (\S+), server id ([0-9a-f]+)/.exec(stderr);
+      if (l && (!(secure && o.epsilon) || /--dp-noise/.test(stderr))) resolve({ address: l[1], id: l[2], noise: /--dp-noise (\S+)/.exec(stderr)?.[1] });
+    });
+    server.on('exit', (code) => reject(new Error(`confide fl serve exited with ${code}`)));
+  });
+  const clients = o.paths.map((p) => {
+    const c = spawn(process.execPath, [cli, 'fl', 'join', '--server', ready.address, '--server-id', ready.id, '--token', token, '--data', p,
+      '--features', String(FEATURES), '--epochs', String(EPOCHS_PER_ROUND), '--learning-rate', String(LEARNING_RATE), '--test-fraction', '0.1',
+      ...(secure ? ['--secagg-threshold', '7', ...(ready.noise ? ['--dp-noise', ready.noise] : [])] : [])], { stdio: ['ignore', 'ignore', 'ignore'] });
+    return new Promise((resolve) => c.on('exit', resolve));
+  });
+  const code = await served;
+  await Promise.all(clients);
+  let weights: Tensors;
+  if (code === 0) weights = tensorsFromJson((JSON.parse(readFileSync(modelPath, 'utf8')) as { weights: TensorsJson }).weights);
+  else if (code === 3 && o.epsilon) {
+    // The budget stopped training: the released model is the last checkpointed round.
+    const ledger = PrivacyLedger.open(ledgerPath, { create: false });
+    const store = CheckpointStore.inLedger(ledger);
+    weights = store.latest('default')!.weights;
+    store.close();
+    ledger.close();
+  } else throw new Error(`confide fl serve exited with ${code}`);
+  const acc = o.model.evaluate(weights, o.testExamples).accuracy;
+  console.log(`federated via the CLI (${o.clients} confide fl join processes, ${o.aggregation}${o.epsilon ? `, DP-FedAvg ε budget ${o.epsilon}, z = ${o.z}` : `, ${o.strategy}`}): accuracy ${(acc * 100).toFixed(2)}% (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  console.log(`difference: ${((acc - o.centralAcc) * 100).toFixed(2)} points`);
 }
 
 await main();
