@@ -98,6 +98,27 @@ function residueVector(ctx: HeContext, v: unknown, field: string): BigUint64Arra
   return a;
 }
 
+/**
+ * Batches residues into `pt` slot by slot, one CFHE chunk per ciphertext that
+ * `encryptOne` makes from `pt` (public-key or seeded symmetric).
+ */
+function encryptChunks(ctx: HeContext, values: unknown, pt: S.Plaintext, encryptOne: () => Uint8Array): Uint8Array[] {
+  const v = residueVector(ctx, values, 'values');
+  if (v.length < 1) throw new ConfideError('E_BAD_INPUT', '"values" expected at least one residue', { field: 'values' });
+  const { batch } = engineOf(ctx);
+  const slots = ctx.slots;
+  const out: Uint8Array[] = [];
+  for (let i = 0, off = 0; off < v.length; i++, off += slots) {
+    const part = v.subarray(off, Math.min(off + slots, v.length));
+    const bytes = sealCall('encrypt residues', 'E_CRYPTO', () => {
+      batch!.encode(part, pt);
+      return encryptOne();
+    });
+    out.push(chunkBlob(ctx, bytes, i, part.length, v.length, 1));
+  }
+  return out;
+}
+
 /** Encrypts residues under a public key, and computes flooded products on ciphertexts under it. */
 export class ResidueEncryptor implements Disposable {
   readonly context: HeContext;
@@ -132,22 +153,11 @@ export class ResidueEncryptor implements Disposable {
   /** Public-key encryption of residues in [0, t): ⌈length / slots⌉ CFHE ciphertext chunks. */
   encrypt(values: BigUint64Array): Uint8Array[] {
     this.#check();
-    const v = residueVector(this.context, values, 'values');
-    if (v.length < 1) throw new ConfideError('E_BAD_INPUT', '"values" expected at least one residue', { field: 'values' });
-    const { seal, batch } = engineOf(this.context);
-    const slots = this.context.slots;
-    const none = seal.ComprModeType.none;
-    const out: Uint8Array[] = [];
-    for (let i = 0, off = 0; off < v.length; i++, off += slots) {
-      const part = v.subarray(off, Math.min(off + slots, v.length));
-      const bytes = sealCall('encrypt residues', 'E_CRYPTO', () => {
-        batch!.encode(part, this.#pt);
-        this.#encryptor.encrypt(this.#pt, this.#ct);
-        return this.#ct.saveToArray(none) as Uint8Array;
-      });
-      out.push(chunkBlob(this.context, bytes, i, part.length, v.length, 1));
-    }
-    return out;
+    const none = engineOf(this.context).seal.ComprModeType.none;
+    return encryptChunks(this.context, values, this.#pt, () => {
+      this.#encryptor.encrypt(this.#pt, this.#ct);
+      return this.#ct.saveToArray(none) as Uint8Array;
+    });
   }
 
   /**
@@ -294,26 +304,15 @@ export class ResidueDecryptor implements Disposable {
   /** Seeded symmetric encryption of residues under this key pair (half the bytes of a public-key ciphertext). */
   encrypt(values: BigUint64Array): Uint8Array[] {
     this.#check();
-    const v = residueVector(this.context, values, 'values');
-    if (v.length < 1) throw new ConfideError('E_BAD_INPUT', '"values" expected at least one residue', { field: 'values' });
-    const { seal, batch } = engineOf(this.context);
-    const slots = this.context.slots;
-    const none = seal.ComprModeType.none;
-    const out: Uint8Array[] = [];
-    for (let i = 0, off = 0; off < v.length; i++, off += slots) {
-      const part = v.subarray(off, Math.min(off + slots, v.length));
-      const bytes = sealCall('encrypt residues', 'E_CRYPTO', () => {
-        batch!.encode(part, this.#pt);
-        const ser = this.#encryptor.encryptSymmetricSerializable(this.#pt);
-        try {
-          return ser.saveToArray(none) as Uint8Array;
-        } finally {
-          ser.delete();
-        }
-      });
-      out.push(chunkBlob(this.context, bytes, i, part.length, v.length, 1));
-    }
-    return out;
+    const none = engineOf(this.context).seal.ComprModeType.none;
+    return encryptChunks(this.context, values, this.#pt, () => {
+      const ser = this.#encryptor.encryptSymmetricSerializable(this.#pt);
+      try {
+        return ser.saveToArray(none) as Uint8Array;
+      } finally {
+        ser.delete();
+      }
+    });
   }
 
   /**
