@@ -60,3 +60,33 @@ export function atransport(v: unknown): Transport {
     });
   return t as Transport;
 }
+
+/**
+ * Heartbeat bookkeeping that does not blame a peer for this process's own
+ * stalls. A heartbeat timer that fires much later than scheduled means the
+ * event loop was blocked (a long synchronous computation, a GC pause, a
+ * starved CPU): frames from peers may be sitting unread in the socket, so
+ * silence is counted only from the moment the loop came back.
+ */
+export class StallClock {
+  readonly #intervalMs: number;
+  #lastTick = performance.now();
+  #awakeSince = performance.now();
+
+  constructor(intervalMs: number) {
+    this.#intervalMs = intervalMs;
+  }
+
+  /** Called on every heartbeat tick; returns the instant from which a peer's silence may be counted. */
+  tick(now: number): number {
+    // Timers run late by milliseconds under load; half an interval late is this process stalling.
+    if (now - this.#lastTick > 1.5 * this.#intervalMs) this.#awakeSince = now;
+    this.#lastTick = now;
+    return this.#awakeSince;
+  }
+
+  /** The instant from which silence may be counted, as of the last tick. */
+  get awakeSince(): number {
+    return this.#awakeSince;
+  }
+}

@@ -144,6 +144,17 @@ export function sealMacHeadroomed(keys: SessionKeys, f: EnvelopeFields, message:
   return { headroom: buf };
 }
 
+/**
+ * Re-tags a sealed `sealMacHeadroomed` envelope for a new link (same fields
+ * and sequence number, the new link's key): how a party resends, after a
+ * reconnection, what the server never received. Keys are fresh per link, so
+ * the (key, nonce) pair is still new.
+ */
+export function retagMacHeadroomed(keys: SessionKeys, seq: number, h: Headroomed): void {
+  const buf = h.headroom;
+  buf.set(macTag(keys.send, keys.sendDirection, seq, [buf.subarray(FRAME_HEADER_BYTES + FIELDS_AT)]), FRAME_HEADER_BYTES);
+}
+
 function join(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts[0].length + parts[1].length);
   out.set(parts[0]);

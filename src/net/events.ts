@@ -23,8 +23,11 @@ export type NetEvent =
   | { type: 'bytes'; direction: 'in' | 'out'; party: PartyId; bytes: number }
   /** A message for a round that protocol code already closed; discarded. */
   | { type: 'late'; party: PartyId; round: number }
-  /** A relayed message the server could not deliver (recipient unknown, dropped, or its queue full). */
-  | { type: 'undeliverable'; from: PartyId; to: PartyId; reason: string };
+  /**
+   * A relayed message the server could not deliver (recipient unknown, dropped, or its queue full); at a
+   * party, a message of its own lost with a broken link and no longer kept for resending (with its round).
+   */
+  | { type: 'undeliverable'; from: PartyId; to: PartyId; reason: string; round?: number };
 
 export type NetListener = (event: NetEvent) => void;
 

@@ -7,7 +7,7 @@ import { ainteger, aoptions, isBytes } from '../core/assert.ts';
 import { decodeMessage, encodedLength, type DecodeLimits, type Message } from '../core/codec.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
 import { Channel } from './_channel.ts';
-import { DEFAULTS, HANDSHAKE_MAX_BYTES, around, atimeout, atransport, bodyLimits, bytesEqual, wireBytes } from './_common.ts';
+import { DEFAULTS, HANDSHAKE_MAX_BYTES, StallClock, around, atimeout, atransport, bodyLimits, bytesEqual, wireBytes } from './_common.ts';
 import {
   answerHello,
   decodeBye,
@@ -18,6 +18,7 @@ import {
   KIND_MAC,
   parseEnvelope,
   prepareBody,
+  retagMacHeadroomed,
   sealMacHeadroomed,
   sealSigned,
   verifyEnvelope,
@@ -28,6 +29,7 @@ import {
   type OpenedEnvelope,
 } from './_envelope.ts';
 import type { SessionKeys } from './_session.ts';
+import type { Headroomed } from './_frame.ts';
 import { FRAME_AUTH, FRAME_BYE, FRAME_ENVELOPE, FRAME_HELLO, FRAME_PING, FRAME_PONG, FRAME_WELCOME } from './_frame.ts';
 import { Inbox, type Received } from './_inbox.ts';
 import { emitter, type NetEvent, type NetListener } from './events.ts';
@@ -45,7 +47,7 @@ export interface JoinOptions {
   token?: Uint8Array;
   /** Largest message accepted from the server, envelope included (default 64 MiB). */
   maxMessageBytes?: number;
-  /** Most bytes of received, not yet taken messages held (default 128 MiB). */
+  /** Most bytes of received, not yet taken messages held, and of sent messages kept for resending after a reconnection (default 128 MiB). */
   maxBufferedBytes?: number;
   /** A server silent for three intervals is taken as lost (default 5,000 ms; match the server's). */
   heartbeatMs?: number;
@@ -73,6 +75,22 @@ const JOIN_KEYS = [
 /** A refusal by the server: retrying will not help. */
 class Refused extends ConfideError {}
 
+/**
+ * A sent envelope kept for resending after a reconnection: MAC'd ones (to the
+ * server) are re-tagged with the new link's key, signed ones (relayed) go as
+ * they are. `env` is undefined once evicted (over the byte bound).
+ */
+interface Sent {
+  seq: number;
+  to: PartyId;
+  round: number;
+  bytes: number;
+  env: Headroomed | Uint8Array[] | undefined;
+}
+
+/** Most sent envelopes remembered (their numbers, for reporting a loss) beyond those whose bytes are kept. */
+const MAX_SENT_RECORDS = 4096;
+
 export class Party {
   readonly id: PartyId;
   readonly #o: JoinOptions;
@@ -94,6 +112,10 @@ export class Party {
   #closed: ConfideError | undefined;
   #readyWaiters: { resolve(): void; reject(e: unknown): void }[] = [];
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #stalls: StallClock;
+  /** What was sent in this session and not yet known to have reached the server, oldest first. */
+  #sent: Sent[] = [];
+  #sentBytes = 0;
 
   /** Use `join(options)`. */
   constructor(o: JoinOptions, secret: symbol) {
@@ -108,6 +130,7 @@ export class Party {
     this.#heartbeatMs = o.heartbeatMs ?? DEFAULTS.heartbeatMs;
     this.#reconnectWindowMs = o.reconnectWindowMs ?? DEFAULTS.reconnectWindowMs;
     this.#connectTimeoutMs = o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
+    this.#stalls = new StallClock(this.#heartbeatMs);
   }
 
   /** The server's party id (send to it with `send(party.serverId, ...)`). */
@@ -151,14 +174,54 @@ export class Party {
         field: 'message',
       });
     this.#open();
-    await this.#ready();
+    // The link can be lost between the wake-up and this turn: wait for the next one then.
+    while (this.#channel === undefined || this.#channel.closed || this.#keys === undefined) await this.#ready();
     // Numbered, sealed and queued on the link in one step: sequence numbers go
     // out in order, and a MAC'd envelope always carries the key of the link it travels on.
     const fields = { round, sessionId: this.#hello!.sessionId, from: this.#identity.publicKey, to: key, seq: ++this.#seq };
-    const env = prepared === undefined ? sealMacHeadroomed(this.#keys!, fields, message, bodyBytes) : sealSigned(this.#identity, fields, prepared);
+    const env = prepared === undefined ? sealMacHeadroomed(this.#keys, fields, message, bodyBytes) : sealSigned(this.#identity, fields, prepared);
+    this.#remember({ seq: fields.seq, to, round, bytes: ENVELOPE_HEADER_BYTES + bodyBytes, env });
     this.#emit({ type: 'bytes', direction: 'out', party: to, bytes: wireBytes(ENVELOPE_HEADER_BYTES + bodyBytes) });
-    // A link lost mid-send loses the message; the round's deadline covers that (see README).
-    await this.#channel!.send(FRAME_ENVELOPE, env);
+    // A link lost before the server has it loses nothing: the envelope is kept and resent after the
+    // reconnection, unless the server's welcome says it arrived (README, "Delivery").
+    await this.#channel.send(FRAME_ENVELOPE, env);
+  }
+
+  /** Keeps a sent envelope for resending, within maxBufferedBytes (the oldest bytes go first). */
+  #remember(s: Sent): void {
+    this.#sent.push(s);
+    this.#sentBytes += s.bytes;
+    for (let i = 0; this.#sentBytes > this.#maxBufferedBytes && i < this.#sent.length - 1; i++) {
+      const old = this.#sent[i];
+      if (old.env === undefined) continue;
+      old.env = undefined;
+      this.#sentBytes -= old.bytes;
+    }
+    if (this.#sent.length > MAX_SENT_RECORDS)
+      for (const old of this.#sent.splice(0, this.#sent.length - MAX_SENT_RECORDS)) if (old.env !== undefined) this.#sentBytes -= old.bytes;
+  }
+
+  /**
+   * After a reconnection: forgets what the server says it has (everything up
+   * to `lastSeq`, its welcome's) and queues the rest on the new link, in
+   * order, before anything new. An envelope whose bytes were no longer kept
+   * is reported (an `undeliverable` event with its round): the protocol above
+   * must treat it as lost.
+   */
+  #resend(ch: Channel, keys: SessionKeys, lastSeq: number): void {
+    let i = 0;
+    while (i < this.#sent.length && this.#sent[i].seq <= lastSeq) i++;
+    for (const s of this.#sent.slice(0, i)) if (s.env !== undefined) this.#sentBytes -= s.bytes;
+    this.#sent.splice(0, i);
+    for (const s of this.#sent) {
+      if (s.env === undefined) {
+        this.#emit({ type: 'undeliverable', from: this.id, to: s.to, round: s.round, reason: `sent before a lost link and no longer kept for resending (sequence ${s.seq}; more than maxBufferedBytes were sent since)` });
+        continue;
+      }
+      if ('headroom' in s.env) retagMacHeadroomed(keys, s.seq, s.env);
+      void ch.send(FRAME_ENVELOPE, s.env);
+    }
+    this.#sent = this.#sent.filter((s) => s.env !== undefined);
   }
 
   /** The next message for this party in `round` (from `from`, if given); E_TIMEOUT after `timeoutMs`. */
@@ -251,6 +314,7 @@ export class Party {
             ch.setMaxMessageBytes(this.#maxMessageBytes);
             this.#channel = ch;
             this.#keys = answer.keys;
+            this.#resend(ch, answer.keys!, w.lastSeq);
             this.#emit({ type: 'join', party: this.serverId, resumed });
             resolve();
             const waiters = this.#readyWaiters;
@@ -356,10 +420,22 @@ export class Party {
   }
 
   #beat(): void {
+    this.#stalls.tick(performance.now());
     const ch = this.#channel;
-    if (ch === undefined || ch.closed) return;
-    const silent = performance.now() - ch.lastSeen;
-    if (silent > 3 * this.#heartbeatMs) ch.close(`server silent for ${Math.round(silent)} ms`);
+    if (ch === undefined || ch.closed || !this.#silent(ch)) return;
+    // Frames that arrived while this process was busy are read in the poll phase, after the timers:
+    // decide after one turn of the event loop, on what has been read by then.
+    setImmediate(() => {
+      if (ch !== this.#channel || ch.closed) return;
+      const silent = this.#silent(ch);
+      if (silent) ch.close(`server silent for ${Math.round(silent)} ms`);
+    });
+  }
+
+  /** How long the server has been silent, if longer than three heartbeats (this process's own stalls not counted), else 0. */
+  #silent(ch: Channel): number {
+    const silent = performance.now() - Math.max(ch.lastSeen, this.#stalls.awakeSince);
+    return silent > 3 * this.#heartbeatMs ? silent : 0;
   }
 }
 

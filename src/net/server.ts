@@ -48,6 +48,7 @@ import type { Link, Listener, Transport } from './transport.ts';
 import {
   DEFAULTS,
   HANDSHAKE_MAX_BYTES,
+  StallClock,
   around,
   atimeout,
   atransport,
@@ -168,6 +169,7 @@ export class PartyServer {
   #pending = 0;
   #listener: Listener | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #stalls: StallClock;
   #seq = 0;
   /** Parties joined and not dropped. */
   #members = 0;
@@ -191,6 +193,7 @@ export class PartyServer {
     this.#authTimeoutMs = o.authTimeoutMs ?? DEFAULTS.authTimeoutMs;
     this.#maxPending = o.maxPendingConnections ?? DEFAULTS.maxPendingConnections;
     this.#reconnectWindowMs = o.reconnectWindowMs ?? DEFAULTS.reconnectWindowMs;
+    this.#stalls = new StallClock(this.#heartbeatMs);
     this.#emit = emitter(o.on);
   }
 
@@ -595,13 +598,27 @@ export class PartyServer {
 
   #beat(): void {
     const now = performance.now();
+    // A party is not blamed for this process's own stalls (a blocked event loop reads nothing).
+    const since = this.#stalls.tick(now);
     const limit = 3 * this.#heartbeatMs;
+    const silent: PartyState[] = [];
     for (const p of this.#parties.values()) {
       const ch = p.channel;
       if (p.status !== 'live' || ch === undefined) continue;
-      if (now - ch.lastSeen > limit) ch.close(`no heartbeat for ${Math.round(now - ch.lastSeen)} ms`);
+      if (now - Math.max(ch.lastSeen, since) > limit) silent.push(p);
       else void ch.send(FRAME_PING, new Uint8Array(0));
     }
+    if (silent.length === 0) return;
+    // Frames that arrived meanwhile are read in the poll phase, after the timers: decide a turn later.
+    setImmediate(() => {
+      const at = performance.now();
+      for (const p of silent) {
+        const ch = p.channel;
+        if (p.status !== 'live' || ch === undefined) continue;
+        const quiet = at - Math.max(ch.lastSeen, this.#stalls.awakeSince);
+        if (quiet > limit) ch.close(`no heartbeat for ${Math.round(quiet)} ms`);
+      }
+    });
   }
 }
 

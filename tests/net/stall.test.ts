@@ -1,0 +1,127 @@
+/**
+ * A party (or server) whose own event loop is blocked must not count that
+ * time as the peer's silence, and a message lost with a broken link is resent
+ * after the reconnection (README, "Delivery"). Found by bench/fl: a client
+ * that blocked for 15 s encrypting took the server for lost, reconnected, and
+ * the update it had just sent never arrived.
+ */
+import { describe, expect, it } from 'vitest';
+import { webSocketTransport, type Link, type Transport } from '../../src/net/index.ts';
+import { eventually, of, session } from './_helpers.ts';
+
+/** Blocks this process's event loop for `ms` (a long synchronous computation). */
+function busy(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // spin
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The in-memory transport, with a switch that makes the party side's links
+ * swallow what they send (the send resolves, the bytes never arrive): a
+ * connection that breaks with data still in its buffers.
+ */
+function lossyTransport(inner: Transport): Transport & { swallow: boolean } {
+  const t = {
+    swallow: false,
+    listen: (accept: (link: Link) => void) => inner.listen(accept),
+    async dial(address: string): Promise<Link> {
+      const l = await inner.dial(address);
+      return {
+        remote: l.remote,
+        send: (frame: readonly Uint8Array[]) => (t.swallow ? Promise.resolve() : l.send(frame)),
+        setHandlers: (h) => l.setHandlers(h),
+        pause: () => l.pause(),
+        resume: () => l.resume(),
+        close: (reason: string) => l.close(reason),
+        ...(l.setMaxFrameBytes ? { setMaxFrameBytes: (n: number) => l.setMaxFrameBytes!(n) } : {}),
+      };
+    },
+  };
+  return t;
+}
+
+describe('a blocked event loop is not the peer going silent', () => {
+  for (const backend of ['memory', 'websocket'] as const) {
+    it(`${backend}: a party that blocks for 10 heartbeats right after sending is neither disconnected nor loses its message`, async () => {
+      const s = await session(1, {
+        server: { heartbeatMs: 20 },
+        party: { heartbeatMs: 20 },
+        ...(backend === 'websocket' ? { transport: webSocketTransport({ host: '127.0.0.1', port: 0 }) } : {}),
+      });
+      const [p] = s.parties;
+      await sleep(100); // heartbeats flowing
+      await p.send(p.serverId, 1, { header: { kind: 'update' }, payloads: [new Float32Array(1 << 16).fill(1.5)] });
+      // Both ends live in this process: the server's loop is blocked too, so both sides' checks are exercised.
+      busy(10 * 20 * 3);
+      const m = await s.server.receive(1, { timeoutMs: 10_000 });
+      expect(m.header.kind).toBe('update');
+      expect((m.payloads[0] as Float32Array)[12345]).toBe(1.5);
+      await sleep(150); // several more heartbeats, now answered
+      expect(of(s.serverEvents, 'disconnect')).toEqual([]);
+      expect(of(s.partyEvents[0], 'disconnect')).toEqual([]);
+      expect(of(s.serverEvents, 'drop')).toEqual([]);
+      expect(p.connected).toBe(true);
+      expect(s.server.parties()).toEqual([p.id]);
+      await s.close();
+    });
+  }
+
+  it('a server that really goes silent is still detected after a stall', async () => {
+    const s = await session(1, { server: { heartbeatMs: 60_000 }, party: { heartbeatMs: 20 } });
+    busy(300);
+    // The stall resets the party's clock; the server then pings only once a minute, so three heartbeats later it is silent.
+    await eventually(() => of(s.partyEvents[0], 'disconnect').length > 0);
+    expect(of(s.partyEvents[0], 'disconnect')[0].reason).toMatch(/server silent for \d+ ms/);
+    await s.close();
+  });
+});
+
+describe('messages sent before a lost link', () => {
+  it('are resent after the reconnection, once each, to the server and relayed, in order', async () => {
+    const lossy = lossyTransport((await import('../../src/net/index.ts')).memoryTransport());
+    const s = await session(2, { transport: lossy });
+    const [a, b] = s.parties;
+    await a.send(a.serverId, 1, { header: { n: 1 }, payloads: [] }); // arrives
+    expect((await s.server.receive(1, { timeoutMs: 5000 })).header.n).toBe(1);
+    lossy.swallow = true;
+    await a.send(a.serverId, 1, { header: { n: 2 }, payloads: [new Uint8Array(5 << 20).fill(7)] }); // two chunks, lost
+    await a.send(b.id, 3, { header: { relayed: true }, payloads: [] }); // lost
+    await a.send(a.serverId, 1, { header: { n: 3 }, payloads: [] }); // lost
+    lossy.swallow = false;
+    s.transport.links[0].close('cable pulled');
+    await eventually(() => of(s.partyEvents[0], 'join').some((e) => e.resumed));
+    const two = await s.server.receive(1, { timeoutMs: 5000 });
+    expect(two.header.n).toBe(2);
+    expect((two.payloads[0] as Uint8Array).length).toBe(5 << 20);
+    expect((two.payloads[0] as Uint8Array)[(5 << 20) - 1]).toBe(7);
+    expect((await s.server.receive(1, { timeoutMs: 5000 })).header.n).toBe(3);
+    expect((await b.receive(3, { from: a.id, timeoutMs: 5000 })).header.relayed).toBe(true);
+    // Nothing twice (a replay would have got a dropped): the round holds nothing more, and a is still in.
+    await expect(s.server.receive(1, { timeoutMs: 100 })).rejects.toThrow(/no message/);
+    expect(of(s.serverEvents, 'drop')).toEqual([]);
+    await a.send(a.serverId, 2, { header: { after: true }, payloads: [] });
+    expect((await s.server.receive(2, { timeoutMs: 5000 })).header.after).toBe(true);
+    await s.close();
+  });
+
+  it('beyond maxBufferedBytes the oldest are not kept, and the sender is told which were lost', async () => {
+    const lossy = lossyTransport((await import('../../src/net/index.ts')).memoryTransport());
+    const s = await session(1, { transport: lossy, party: { maxBufferedBytes: 3000 } });
+    const [a] = s.parties;
+    lossy.swallow = true;
+    await a.send(a.serverId, 5, { header: { n: 1 }, payloads: [new Uint8Array(2000)] });
+    await a.send(a.serverId, 6, { header: { n: 2 }, payloads: [new Uint8Array(2000)] });
+    lossy.swallow = false;
+    s.transport.links[0].close('cable pulled');
+    await eventually(() => of(s.partyEvents[0], 'join').some((e) => e.resumed));
+    expect((await s.server.receive(6, { timeoutMs: 5000 })).header.n).toBe(2);
+    const lost = of(s.partyEvents[0], 'undeliverable');
+    expect(lost.map((e) => [e.round, e.to])).toEqual([[5, s.server.id]]);
+    await expect(s.server.receive(5, { timeoutMs: 100 })).rejects.toThrow(/no message/);
+    await s.close();
+  });
+});
