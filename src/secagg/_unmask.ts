@@ -230,10 +230,12 @@ function graceFor(ownMs: number): number {
 
 /** Chunks a worker's share is cut into (fewer when it has fewer units). */
 const CHUNKS = 8;
+/** Each mask chunk returns a whole vector: their outputs for one worker stay within this many bytes (or one vector). */
+const CHUNK_OUTPUT_BYTES = 64 * 2 ** 20;
 
-/** [from, to) cut into at most CHUNKS consecutive ranges of about equal size. */
-function chunksOf(from: number, to: number): [number, number][] {
-  const n = Math.max(1, Math.min(CHUNKS, to - from));
+/** [from, to) cut into at most `most` consecutive ranges of about equal size. */
+function chunksOf(from: number, to: number, most = CHUNKS): [number, number][] {
+  const n = Math.max(1, Math.min(most, to - from));
   return Array.from({ length: n }, (_, c) => [from + Math.round((c * (to - from)) / n), from + Math.round(((c + 1) * (to - from)) / n)]);
 }
 
@@ -329,6 +331,11 @@ export function warmWorkers(threads: number): void {
   }
 }
 
+/** Stops every idle worker (they are started again when needed). */
+export async function stopWorkers(): Promise<void> {
+  await Promise.all(pool.splice(0).map((w) => w.terminate()));
+}
+
 /** Settles once every idle worker is ready for tasks (for tests, and callers that can wait); resolves to their number. */
 export async function workersReady(): Promise<number> {
   await Promise.all(pool.map((w) => ready.get(w)));
@@ -367,7 +374,7 @@ export function regenerate(vec: RingVector, jobs: PairJobs, sessionId: Uint8Arra
   const shares: { worker: Worker | undefined; chunks: { task: WorkerTask; from: number; to: number }[] }[] = [];
   for (let k = 1; k < parts; k++) {
     const worker = pool.shift();
-    const chunks = chunksOf(bounds[k], bounds[k + 1]).map(([from, to]) => {
+    const chunks = chunksOf(bounds[k], bounds[k + 1], Math.floor(CHUNK_OUTPUT_BYTES / (vec.length * (bits / 8)))).map(([from, to]) => {
       const part = partOf(jobs, from, to);
       const task: WorkerTask = { kind: 'masks', jobs: part, sessionId, round, bits, length: vec.length, out: new SharedArrayBuffer(vec.length * (bits / 8)), flag: new SharedArrayBuffer(4) };
       try {

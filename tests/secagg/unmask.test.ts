@@ -6,7 +6,7 @@ import { randomBytes } from '../../src/core/random.ts';
 import { Z32, Z64 } from '../../src/core/ring.ts';
 import { generateIdentity } from '../../src/net/index.ts';
 import { agree, LOW_ORDER_KEYS, signWith, usableKey, x25519FromSecret, x25519KeyPair, x25519Public } from '../../src/secagg/_crypto.ts';
-import { MaskSum, partOf, regenerate, signedBatch, verifyMany, warmWorkers, workersReady, type PairJobs } from '../../src/secagg/_unmask.ts';
+import { MaskSum, partOf, regenerate, signedBatch, stopWorkers, verifyMany, warmWorkers, workersReady, type PairJobs } from '../../src/secagg/_unmask.ts';
 import { pairSeed } from '../../src/secagg/client.ts';
 import { shareValue } from '../../src/secagg/shamir.ts';
 import { SECRET_FIELD } from '../../src/core/field.ts';
@@ -63,6 +63,25 @@ describe('regenerate', () => {
     expect(regenerate(three, jobs, sessionId, round, 3)).toBe(2);
     expect(Array.from(three)).toEqual(Array.from(one));
     expect(Array.from(one)).not.toEqual(Array.from(base));
+  });
+
+  it('a worker still starting: the calling thread takes back the chunks it has not started, and the sum is the same', async () => {
+    await stopWorkers();
+    const { jobs } = jobsFor(14, 4); // 40 pairs: the worker's share is 8 chunks
+    const one = new Uint32Array(2000).map((_, i) => i * 3);
+    const two = one.slice();
+    regenerate(one, jobs, sessionId, round, 1);
+    // The worker is started by this call and loads while the calling thread does its own part.
+    const byWorkers = regenerate(two, jobs, sessionId, round, 2);
+    expect(byWorkers).toBeLessThanOrEqual(1);
+    expect(Array.from(two)).toEqual(Array.from(one));
+    // It stays usable: once ready it does its share.
+    expect(await workersReady()).toBe(1);
+    const three = one.slice().fill(0);
+    const want = new Uint32Array(2000);
+    regenerate(want, jobs, sessionId, round, 1);
+    expect(regenerate(three, jobs, sessionId, round, 2)).toBe(1);
+    expect(Array.from(three)).toEqual(Array.from(want));
   });
 
   it('64-bit vectors: the threaded sum equals the single-thread sum', () => {
