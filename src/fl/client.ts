@@ -75,7 +75,8 @@ function tensorsOf(m: Received): Tensors {
   names.forEach((n, i) => {
     const p = m.payloads[i];
     if (!(p instanceof Float32Array)) throw new ConfideError('E_PROTOCOL', `fl: tensor ${describe(n)} is not float32`, { field: 'payloads' });
-    out[n] = Float32Array.from(p);
+    // Used in place: a view of the received message, which is this client's own buffer (fit may even write to it).
+    out[n] = p;
   });
   return atensors(out, 'weights');
 }

@@ -161,7 +161,8 @@ export function unpackTensors(m: Received, like: Tensors): Tensors | string {
   for (let i = 0; i < list.length; i++) {
     const p = m.payloads[i];
     if (!(p instanceof Float32Array)) return `tensor ${describe(list[i])} is not float32`;
-    out[list[i]] = Float32Array.from(p);
+    // Used in place: the payload is a view of the received message (net gives each message its own buffer), not a copy.
+    out[list[i]] = p;
   }
   try {
     return atensors(out, 'tensors', like);

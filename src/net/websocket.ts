@@ -32,6 +32,31 @@ const OPTION_KEYS = ['host', 'port', 'tls', 'ca'];
 const MAX_WS_PAYLOAD = FRAME_HEADER_BYTES + maxChunkData(CHUNK_BYTES);
 /** How long a closing socket may take before it is cut. */
 const CLOSE_GRACE_MS = 2000;
+/** Pieces shorter than this are joined before they go out; longer ones travel as their own WebSocket fragment. */
+const JOIN_BELOW_BYTES = 64 * 1024;
+
+/**
+ * RFC 6455 (section 10.3) has clients mask what they send with a fresh
+ * random key so that bytes chosen by untrusted script in a browser cannot be
+ * taken for HTTP by a transparent proxy on the path. Over TLS no intermediary
+ * reads the bytes, and on loopback there is none, so there a client sends
+ * with the all-zero key (the frame is still flagged masked): `ws` then
+ * neither copies nor XORs a 4 MiB frame at the client, nor XORs it at the
+ * server. Elsewhere (ws:// to another host) frames are masked as usual.
+ */
+function maskingNeeded(address: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(address);
+  } catch {
+    return true;
+  }
+  if (u.protocol === 'wss:') return false;
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return !(host === 'localhost' || host === '::1' || /^127\./.test(host));
+}
+
+const zeroMask = (mask: Uint8Array) => void mask.fill(0);
 
 function apem(v: unknown, field: string): string | Buffer {
   if (typeof v === 'string' && v.length > 0) return v;
@@ -54,10 +79,13 @@ class WsLink implements Link {
   #outstanding = 0;
   #waiters: (() => void)[] = [];
   #closed = false;
+  /** Server side: send a frame's pieces as WebSocket fragments (the client joins them) instead of joining them here. */
+  readonly #fragment: boolean;
 
-  constructor(ws: WebSocket, remote: string) {
+  constructor(ws: WebSocket, remote: string, fragment: boolean) {
     this.#ws = ws;
     this.remote = remote;
+    this.#fragment = fragment;
     ws.on('message', (data: RawData, isBinary: boolean) => {
       const frame = isBinary ? toBytes(data) : undefined;
       if (frame === undefined) {
@@ -99,11 +127,30 @@ class WsLink implements Link {
       this.#outstanding -= n;
       if (this.#outstanding < HIGH_WATER_BYTES) this.#release();
     };
-    // One frame is one unfragmented WebSocket message. Joining the pieces here
-    // costs the sender one copy; sending them as fragments would cost the
-    // receiver one more (ws joins fragments after reading each), and a
-    // server receiving from many parties is the side to spare.
-    this.#ws.send(pieces.length === 1 ? pieces[0] : concatPieces(pieces), { binary: true }, done);
+    // One frame is one WebSocket message. Joining the pieces costs the sender a
+    // copy; sending them as fragments costs the receiver one (ws joins
+    // fragments after reading them). The server is the side to spare: it sends
+    // to (and receives from) many parties, so a party joins its own pieces
+    // and the server sends fragments (a broadcast's body is then never copied
+    // per recipient). Small pieces (frame and envelope headers) are joined
+    // into one fragment.
+    if (!this.#fragment || pieces.length === 1) this.#ws.send(pieces.length === 1 ? pieces[0] : concatPieces(pieces), { binary: true }, done);
+    else {
+      const groups: Uint8Array[] = [];
+      let small: Uint8Array[] = [];
+      for (const p of pieces) {
+        if (p.length < JOIN_BELOW_BYTES) small.push(p);
+        else {
+          if (small.length > 0) groups.push(small.length === 1 ? small[0] : concatPieces(small));
+          small = [];
+          groups.push(p);
+        }
+      }
+      if (small.length > 0) groups.push(small.length === 1 ? small[0] : concatPieces(small));
+      const last = groups.length - 1;
+      // ws calls each fragment's callback in order; the last one means the whole frame is handed over.
+      for (let i = 0; i <= last; i++) this.#ws.send(groups[i], { binary: true, fin: i === last }, i === last ? done : undefined);
+    }
     if (this.#outstanding < HIGH_WATER_BYTES) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
@@ -171,7 +218,7 @@ export function webSocketTransport(options?: WebSocketOptions): Transport {
       const wss = new WebSocketServer({ server: http, maxPayload: MAX_WS_PAYLOAD, perMessageDeflate: false, clientTracking: true });
       wss.on('connection', (ws, req) => {
         const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-        accept(new WsLink(ws, remote));
+        accept(new WsLink(ws, remote, true));
       });
       // Errors on the listening socket after start surface as closed links; never throw from here.
       wss.on('error', () => {});
@@ -199,9 +246,9 @@ export function webSocketTransport(options?: WebSocketOptions): Transport {
       if (!/^wss?:\/\//.test(address))
         return Promise.reject(new ConfideError('E_BAD_INPUT', `"address" expected a ws:// or wss:// URL, got ${describe(address)}`, { field: 'address' }));
       return new Promise<Link>((resolve, reject) => {
-        const ws = new WebSocket(address, { maxPayload: MAX_WS_PAYLOAD, perMessageDeflate: false, ...(ca ? { ca } : {}) });
+        const ws = new WebSocket(address, { maxPayload: MAX_WS_PAYLOAD, perMessageDeflate: false, ...(ca ? { ca } : {}), ...(maskingNeeded(address) ? {} : { generateMask: zeroMask }) });
         // Attach the link at once so that no message between 'open' and the caller's handlers is lost.
-        const link = new WsLink(ws, address);
+        const link = new WsLink(ws, address, false);
         const onError = (e: Error) => {
           ws.off('open', onOpen);
           reject(new ConfideError('E_IO', `net: cannot connect to ${address}: ${e.message}`, { field: 'address', cause: e }));

@@ -94,6 +94,16 @@ describe('WebSocket', () => {
     const m = await s.parties[0].receive(9, { timeoutMs: 10_000 });
     expect(m.from).toBe(s.parties[2].id);
     expect((m.payloads[0] as Float64Array).length).toBe(CHUNK_BYTES / 8 + 3);
+    // A 4 MiB broadcast (the server sends its pieces as WebSocket fragments) and 4 MiB answers (loopback: unmasked key).
+    const model = Float32Array.from({ length: 1 << 20 }, (_, k) => k / 3);
+    await s.server.broadcast(10, { header: { names: 'w' }, payloads: [model] });
+    for (const p of s.parties) {
+      const got = (await p.receive(10, { timeoutMs: 10_000 })).payloads[0] as Float32Array;
+      expect(got).toEqual(model);
+      await p.send(p.serverId, 11, { header: {}, payloads: [got.map((x) => -x)] });
+    }
+    const answers = await s.server.collect(11, { deadlineMs: 10_000 });
+    for (const a of answers.messages.values()) expect((a.payloads[0] as Float32Array)[(1 << 20) - 1]).toBe(-model[(1 << 20) - 1]);
     await s.close();
   });
 
