@@ -61,11 +61,6 @@ export interface PairJobs {
   selfSign?: 1 | -1;
 }
 
-/** HKDF seed of the pairwise mask; the same derivation as the client's pairSeed. */
-function pairSeedOf(secret: Uint8Array, sessionId: Uint8Array, round: number, low: Uint8Array, high: Uint8Array): Uint8Array {
-  return hkdf(secret, sessionId, transcript(`${PROTOCOL}/pair-mask`, round, low, high));
-}
-
 const at = (list: Uint8Array, i: number) => list.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
 
 /**
@@ -130,6 +125,11 @@ export function regenerateInto(sum: MaskSum, jobs: PairJobs, from: number, to: n
   const keys = new Map<number, KeyObject>();
   // A peer's key meets every dropped client: one KeyObject per peer, not per pair.
   const peers = new Map<number, KeyObject>();
+  // The HKDF info of every pair is label ‖ round ‖ low id ‖ high id (the client's pairSeed transcript): the
+  // prefix is built once and the two identities written in place.
+  const prefix = transcript(`${PROTOCOL}/pair-mask`, round);
+  const info = new Uint8Array(prefix.length + 2 * KEY_BYTES);
+  info.set(prefix);
   for (let u = Math.max(from, selves); u < to; u++) {
     const j = u - selves;
     const o = jobs.owner[j];
@@ -141,7 +141,9 @@ export function regenerateInto(sum: MaskSum, jobs: PairJobs, from: number, to: n
     if (pk === undefined) peers.set(w, (pk = x25519Public(at(jobs.maskKeys, w))));
     const secret = agree(sk, pk);
     if (secret === undefined) return j;
-    const seed = v < w ? pairSeedOf(secret, sessionId, round, at(jobs.ids, v), at(jobs.ids, w)) : pairSeedOf(secret, sessionId, round, at(jobs.ids, w), at(jobs.ids, v));
+    info.set(at(jobs.ids, Math.min(v, w)), prefix.length);
+    info.set(at(jobs.ids, Math.max(v, w)), prefix.length + KEY_BYTES);
+    const seed = hkdf(secret, sessionId, info);
     // w added +PRG when its index is above v's; remove what it added (= add what v adds).
     sum.mask(seed, w > v ? -1 : 1);
     seed.fill(0);
