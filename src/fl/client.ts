@@ -217,7 +217,9 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
           // Σ w_i Δ_i and Σ w_i. Scaling keeps w_i <= maxWeight, so |w_i Δ_i| <= |Δ_i| <= bound.
           const cap = typeof h.maxExamples === 'number' && Number.isSafeInteger(h.maxExamples) && h.maxExamples >= 1 ? h.maxExamples : 1;
           const weight = ((options.secagg.maxWeight ?? 1) * Math.min(r.examples, cap)) / cap;
-          const outcome = await secureRound(() => runSecAggClient(party, { identity: options.identity, config: options.secagg!, input: flatten(delta, names), weight, round: Number(h.secaggRound), timeoutMs: idle }));
+          // One tensor goes as it is (secagg takes float32 and makes its own copy); several are laid end to end.
+          const input = names.length === 1 ? delta[names[0]] : flatten(delta, names);
+          const outcome = await secureRound(() => runSecAggClient(party, { identity: options.identity, config: options.secagg!, input, weight, round: Number(h.secaggRound), timeoutMs: idle }));
           if (outcome === undefined) {
             options.onRound?.({ kind: 'fit', round, failed: true });
             continue;
