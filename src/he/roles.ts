@@ -413,7 +413,8 @@ export async function runClient(options: ClientOptions): Promise<ClientResult> {
   let bytesSent = 0;
   try {
     using encryptor = createEncryptor(opened.context, opened.plan, bundle);
-    const e = encryptor.encrypt(values, rng === undefined ? undefined : { rng });
+    // Yields between ciphertexts: encrypting a long vector takes seconds, and the party must keep answering heartbeats.
+    const e = await encryptor.encryptAsync(values, rng === undefined ? undefined : { rng });
     clipped = e.clipped;
     for (const c of e.chunks) bytesSent += c.length;
     await party.send(party.serverId, r + 2, { header: { kind: 'he-input', length: e.length }, payloads: e.chunks });

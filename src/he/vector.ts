@@ -109,6 +109,9 @@ export function loadCiphertext(ctx: HeContext, ct: S.Ciphertext, bytes: Uint8Arr
   if (reason) throw new ConfideError('E_DECODE', `"${where}" is refused: ${reason}`, { field: where });
 }
 
+/** Longest stretch of encryption work between two turns of the event loop in `encryptAsync`. */
+const YIELD_MS = 20;
+
 export interface EncryptOptions {
   /** Randomness for the fixed-point rounding (default: the system CSPRNG). SEAL draws its own encryption randomness. */
   rng?: Rng;
@@ -180,6 +183,35 @@ export class VectorEncryptor implements Disposable {
 
   /** Encodes and encrypts `values` (clipped to ±bound, counted). */
   encrypt(values: FloatVector, options?: EncryptOptions): EncryptedVector {
+    const steps = this.#encryptSteps(values, options);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * As `encrypt`, but gives the event loop a turn about every `YIELD_MS` of
+   * work between ciphertexts, so that a process encrypting a long vector
+   * (seconds for a million values) still answers heartbeats and reads its
+   * sockets. The result is the same as `encrypt`'s.
+   */
+  async encryptAsync(values: FloatVector, options?: EncryptOptions): Promise<EncryptedVector> {
+    const steps = this.#encryptSteps(values, options);
+    let since = performance.now();
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+      if (performance.now() - since >= YIELD_MS) {
+        // setImmediate runs after the poll phase: pending I/O (a ping, a frame) is handled first.
+        await new Promise((resolve) => setImmediate(resolve));
+        since = performance.now();
+      }
+    }
+  }
+
+  /** The work of `encrypt`, pausing (yield) after each ciphertext; returns the encrypted vector. */
+  *#encryptSteps(values: FloatVector, options?: EncryptOptions): Generator<void, EncryptedVector, void> {
     this.#check();
     const input = atyped(values, 'values', Float32Array, Float64Array);
     aoptions(options, 'options', ['rng']);
@@ -197,8 +229,10 @@ export class VectorEncryptor implements Disposable {
       const signed = new BigInt64Array(enc.data.buffer, enc.data.byteOffset, enc.data.length);
       for (let i = 0, off = 0; off < input.length; i++, off += slots) {
         const part = signed.subarray(off, Math.min(off + slots, input.length));
+        this.#check(); // disposed while paused (encryptAsync)
         sealCall('encode a chunk', 'E_CRYPTO', () => batch!.encode(part, this.#pt));
         chunks.push(chunkBlob(this.context, this.#encryptOne(), i, part.length, input.length, 1));
+        yield;
       }
     } else {
       clipped = 0;
@@ -216,8 +250,10 @@ export class VectorEncryptor implements Disposable {
           else if (x < -bound) (part[j] = -bound), clipped++;
           else part[j] = x;
         }
+        this.#check(); // disposed while paused (encryptAsync)
         sealCall('encode a chunk', 'E_CRYPTO', () => ckks!.encode(part, scale, this.#pt));
         chunks.push(chunkBlob(this.context, this.#encryptOne(), i, n, input.length, 1));
+        yield;
       }
     }
     return { length: input.length, chunks, contributors: 1, clipped };
