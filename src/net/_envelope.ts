@@ -145,14 +145,18 @@ export function sealMacHeadroomed(keys: SessionKeys, f: EnvelopeFields, message:
 }
 
 /**
- * Re-tags a sealed `sealMacHeadroomed` envelope for a new link (same fields
- * and sequence number, the new link's key): how a party resends, after a
- * reconnection, what the server never received. Keys are fresh per link, so
- * the (key, nonce) pair is still new.
+ * A copy of a sealed `sealMacHeadroomed` envelope, tagged for a new link (same
+ * fields and sequence number, the new link's key): how a party resends, after
+ * a reconnection, what the server never received. Keys are fresh per link, so
+ * the (key, nonce) pair is still new. A copy, not the buffer itself: the old
+ * link may still be writing it out (a closing WebSocket flushes what it
+ * queued), and the server must see those bytes as they were.
  */
-export function retagMacHeadroomed(keys: SessionKeys, seq: number, h: Headroomed): void {
-  const buf = h.headroom;
+export function retagMacHeadroomed(keys: SessionKeys, seq: number, h: Headroomed): Headroomed {
+  const buf = new Uint8Array(Buffer.allocUnsafeSlow(h.headroom.length).buffer, 0, h.headroom.length);
+  buf.set(h.headroom);
   buf.set(macTag(keys.send, keys.sendDirection, seq, [buf.subarray(FRAME_HEADER_BYTES + FIELDS_AT)]), FRAME_HEADER_BYTES);
+  return { headroom: buf };
 }
 
 function join(parts: Uint8Array[]): Uint8Array {

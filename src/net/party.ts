@@ -218,7 +218,8 @@ export class Party {
         this.#emit({ type: 'undeliverable', from: this.id, to: s.to, round: s.round, reason: `sent before a lost link and no longer kept for resending (sequence ${s.seq}; more than maxBufferedBytes were sent since)` });
         continue;
       }
-      if ('headroom' in s.env) retagMacHeadroomed(keys, s.seq, s.env);
+      // The copy is kept in its place: it is what the next reconnection would re-tag.
+      if ('headroom' in s.env) s.env = retagMacHeadroomed(keys, s.seq, s.env);
       void ch.send(FRAME_ENVELOPE, s.env);
     }
     this.#sent = this.#sent.filter((s) => s.env !== undefined);
