@@ -244,6 +244,42 @@ describe('self masks, parts and the accumulator', () => {
   });
 });
 
+  it('MaskSum.mask equals addMask across keystream chunks (2^16 words), both signs, 32 and 64 bits', () => {
+    // Lengths around the 256 KiB chunk of OpenSSL keystream (65,536 words of 32 bits, 32,768 of 64).
+    for (const bits of [32, 64] as const)
+      for (const n of [1, 17, 32_767, 32_768, 32_769, 65_536, 65_537, 140_001])
+        for (const sign of [1, -1] as const) {
+          const seed = randomBytes(32);
+          const y = bits === 32 ? new Uint32Array(n).map((_, i) => i * 2654435761) : new BigUint64Array(n).map((_, i) => (BigInt(i) * 0x9e3779b97f4a7c15n) & (2n ** 64n - 1n));
+          const want = y.slice() as typeof y;
+          addMask(want, seed, sign);
+          addMask(want, seed, sign); // the same mask twice: no state carried between masks
+          const s = new MaskSum(bits, n);
+          try {
+            s.add(y);
+            s.mask(seed, sign);
+            s.mask(seed, sign);
+            const out = y.slice() as typeof y;
+            s.copyTo(out);
+            const same = Buffer.from(out.buffer, out.byteOffset, out.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength));
+            expect(same, `bits ${bits}, n ${n}, sign ${sign}`).toBe(true);
+          } finally {
+            s.free();
+          }
+        }
+  });
+
+  it('x25519Public (imported as JWK) is the key of the raw bytes: agreements match both ways', () => {
+    for (let k = 0; k < 8; k++) {
+      const a = x25519KeyPair();
+      const b = x25519KeyPair();
+      const ab = agree(a.privateKey, x25519Public(b.publicKey))!;
+      const ba = agree(b.privateKey, x25519Public(a.publicKey))!;
+      expect(Buffer.from(ab).equals(Buffer.from(ba))).toBe(true);
+      expect(x25519FromSecret(a.secretKey).publicKey).toEqual(a.publicKey);
+    }
+  });
+
 describe('verifyMany', () => {
   const signers = Array.from({ length: 3 }, () => generateIdentity());
   const items = Array.from({ length: 200 }, (_, k) => {
