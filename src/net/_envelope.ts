@@ -279,6 +279,8 @@ export interface Auth {
   signature: Uint8Array;
   /** HMAC-SHA256(token, transcript) when the server enrols by token; empty otherwise. */
   tokenProof: Uint8Array;
+  /** Highest sequence number the party has accepted from the server in this session (0: none), so a resuming server knows what arrived. */
+  received: number;
 }
 
 export interface Welcome {
@@ -316,15 +318,18 @@ export function decodeHello(b: Uint8Array): Hello {
 }
 
 export function encodeAuth(a: Auth): Uint8Array {
-  return encodeMessage({ header: { key: a.publicKey, kx: a.ephemeral, nonce: a.nonce, signature: a.signature, token: a.tokenProof }, payloads: [] });
+  return encodeMessage({ header: { key: a.publicKey, kx: a.ephemeral, nonce: a.nonce, received: a.received, signature: a.signature, token: a.tokenProof }, payloads: [] });
 }
 
 export function decodeAuth(b: Uint8Array): Auth {
   const { header } = decodeMessage(b, HANDSHAKE_LIMITS);
-  exactKeys(header, ['key', 'kx', 'nonce', 'signature', 'token']);
+  exactKeys(header, ['key', 'kx', 'nonce', 'received', 'signature', 'token']);
   const tokenProof = field(header, 'token', -1);
   if (tokenProof.length !== 0 && tokenProof.length !== 32) throw decodeError('handshake token proof expected 0 or 32 bytes');
+  const received = header.received;
+  if (typeof received !== 'number' || !Number.isSafeInteger(received) || received < 0) throw decodeError('handshake field "received" expected a non-negative integer');
   return {
+    received,
     publicKey: field(header, 'key', PUBLIC_KEY_BYTES),
     ephemeral: field(header, 'kx', EPHEMERAL_BYTES),
     nonce: field(header, 'nonce', 32),
@@ -341,7 +346,7 @@ export interface Answer {
 }
 
 /** Builds the party side of the handshake: a fresh nonce and ephemeral key, the signature, the token proof. */
-export function answerHello(identity: Identity, hello: Hello, token?: Uint8Array): Answer {
+export function answerHello(identity: Identity, hello: Hello, token?: Uint8Array, received = 0): Answer {
   const own = ephemeral();
   const parts: TranscriptParts = {
     sessionId: hello.sessionId,
@@ -354,7 +359,7 @@ export function answerHello(identity: Identity, hello: Hello, token?: Uint8Array
   };
   const t = authTranscript(parts);
   const tokenProof = token === undefined ? new Uint8Array(0) : new Uint8Array(createHmac('sha256', token).update(t).digest());
-  const auth = encodeAuth({ publicKey: identity.publicKey, nonce: parts.clientNonce, ephemeral: own.publicKey, signature: signBytes(identity, t), tokenProof });
+  const auth = encodeAuth({ publicKey: identity.publicKey, nonce: parts.clientNonce, ephemeral: own.publicKey, signature: signBytes(identity, t), tokenProof, received });
   const keys = deriveKeys(own, hello.ephemeral, hello.sessionId, identity.publicKey, hello.ephemeral, own.publicKey, 'party');
   return { auth, parts, keys };
 }

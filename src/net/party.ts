@@ -297,7 +297,9 @@ export class Party {
                 throw new Refused('E_CRYPTO', `net: server identity ${sid} is not the expected ${this.#o.serverId}`, { field: 'serverId' });
               if (this.#hello !== undefined && (!bytesEqual(this.#hello.serverKey, hello.serverKey) || !bytesEqual(this.#hello.sessionId, hello.sessionId)))
                 throw new Refused('E_PROTOCOL', 'net: the server at this address runs another session now', { field: 'address' });
-              answer = answerHello(this.#identity, hello, this.#o.token);
+              // On a reconnection, what arrived from the server: it resends what came after (README, "Delivery").
+              const received = this.#hello === undefined ? 0 : (this.#lastSeen.get(toHex(this.#hello.serverKey)) ?? 0);
+              answer = answerHello(this.#identity, hello, this.#o.token, received);
               if (answer.keys === undefined) throw new Refused('E_CRYPTO', 'net: the server sent an unusable key-agreement key', { field: 'serverId' });
               void ch.send(FRAME_AUTH, answer.auth);
               stage = 'welcome';

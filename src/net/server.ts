@@ -136,7 +136,18 @@ interface PartyState {
   /** What arrived for the party while it was away; MAC'd messages are sealed with the new link's key on delivery. */
   pending: Outgoing[];
   pendingBytes: number;
+  /**
+   * The server's own messages handed to the party's link, oldest first, kept
+   * (within maxBufferedBytes) until a reconnection's AUTH says what arrived;
+   * `prepared` is undefined once evicted. Bodies are shared with other
+   * recipients of a broadcast, not copied.
+   */
+  sent: { round: number; seq: number; prepared: PreparedBody | undefined; bytes: number }[];
+  sentBytes: number;
 }
+
+/** Most sent messages remembered per party (their numbers, for reporting a loss) beyond those whose bytes are kept. */
+const MAX_SENT_RECORDS = 4096;
 
 interface Conn {
   channel: Channel;
@@ -389,6 +400,7 @@ export class PartyServer {
           ? out.parts
           : sealMac(p.keys, { round: out.round, sessionId: this.#sessionId, from: this.#identity.publicKey, to: p.key, seq: out.seq }, out.prepared);
       this.#emit({ type: 'bytes', direction: 'out', party: p.id, bytes: wireBytes(n) });
+      if (!('parts' in out)) this.#remember(p, out, n);
       return p.channel.send(FRAME_ENVELOPE, env).then(() => true);
     }
     if (p.status === 'away' && p.pendingBytes + n <= this.#limits.maxBufferedBytes) {
@@ -398,6 +410,20 @@ export class PartyServer {
     }
     this.#emit({ type: 'undeliverable', from, to: p.id, reason: p.status === 'away' ? 'queue for a reconnecting party is full' : 'recipient dropped' });
     return false;
+  }
+
+  /** Keeps one of the server's own messages for resending after the party reconnects, within maxBufferedBytes. */
+  #remember(p: PartyState, out: { round: number; seq: number; prepared: PreparedBody }, bytes: number): void {
+    p.sent.push({ round: out.round, seq: out.seq, prepared: out.prepared, bytes });
+    p.sentBytes += bytes;
+    for (let i = 0; p.sentBytes > this.#limits.maxBufferedBytes && i < p.sent.length - 1; i++) {
+      const old = p.sent[i];
+      if (old.prepared === undefined) continue;
+      old.prepared = undefined;
+      p.sentBytes -= old.bytes;
+    }
+    if (p.sent.length > MAX_SENT_RECORDS)
+      for (const old of p.sent.splice(0, p.sent.length - MAX_SENT_RECORDS)) if (old.prepared !== undefined) p.sentBytes -= old.bytes;
   }
 
   #accept(link: Link): void {
@@ -481,7 +507,7 @@ export class PartyServer {
     this.#pending--;
     const resumed = p !== undefined;
     if (p === undefined) {
-      p = { id, key: auth.publicKey.slice(), channel: undefined, keys: undefined, status: 'live', lastSeq: 0, awayTimer: undefined, pending: [], pendingBytes: 0 };
+      p = { id, key: auth.publicKey.slice(), channel: undefined, keys: undefined, status: 'live', lastSeq: 0, awayTimer: undefined, pending: [], pendingBytes: 0, sent: [], sentBytes: 0 };
       this.#parties.set(id, p);
       this.#members++;
     }
@@ -496,9 +522,20 @@ export class PartyServer {
     conn.channel.setMaxMessageBytes(this.#limits.maxMessageBytes);
     const signature = signBytes(this.#identity, welcomeTranscript(parts));
     void conn.channel.send(FRAME_WELCOME, encodeWelcome({ signature, lastSeq: p.lastSeq, resumed }));
+    // What the old link may have lost (sent after what the party says it received), then what was queued
+    // while it was away: in sequence order, each sealed with the new link's key.
+    const again: Outgoing[] = [];
+    for (const s of p.sent) {
+      if (s.seq <= auth.received) continue;
+      if (s.prepared !== undefined) again.push({ round: s.round, seq: s.seq, prepared: s.prepared });
+      else this.#emit({ type: 'undeliverable', from: this.id, to: id, round: s.round, reason: `sent before a lost link and no longer kept for resending (sequence ${s.seq}; more than maxBufferedBytes were sent since)` });
+    }
+    p.sent = [];
+    p.sentBytes = 0;
     const pending = p.pending;
     p.pending = [];
     p.pendingBytes = 0;
+    for (const env of again) void this.#deliver(p, env, this.id);
     for (const env of pending) void this.#deliver(p, env, this.id);
     this.#emit({ type: 'join', party: id, resumed });
     this.#inbox.notify();
@@ -586,6 +623,8 @@ export class PartyServer {
     p.awayTimer = undefined;
     p.pending = [];
     p.pendingBytes = 0;
+    p.sent = [];
+    p.sentBytes = 0;
     // A party that broke the protocol contributes nothing, not even what it sent before.
     if (violation) this.#inbox.forget(p.id);
     const ch = p.channel;

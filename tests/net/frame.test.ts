@@ -268,8 +268,10 @@ describe('envelopes', () => {
   it('handshake messages round-trip and refuse wrong field sizes', () => {
     const hello = { sessionId, serverKey: bob.publicKey, challenge: rng.bytes(32), ephemeral: rng.bytes(32) };
     expect(decodeHello(encodeHello(hello))).toEqual(hello);
-    const auth = { publicKey: alice.publicKey, nonce: rng.bytes(32), ephemeral: rng.bytes(32), signature: rng.bytes(64), tokenProof: new Uint8Array(0) };
+    const auth = { publicKey: alice.publicKey, nonce: rng.bytes(32), ephemeral: rng.bytes(32), signature: rng.bytes(64), tokenProof: new Uint8Array(0), received: 7 };
     expect(decodeAuth(encodeAuth(auth))).toEqual(auth);
+    expect(() => decodeAuth(encodeAuth({ ...auth, received: -1 }))).toThrow(/received/);
+    expect(() => decodeAuth(encodeAuth({ ...auth, received: 0.5 }))).toThrow(/received/);
     const welcome = { signature: rng.bytes(64), lastSeq: 9, resumed: true };
     expect(decodeWelcome(encodeWelcome(welcome))).toEqual(welcome);
     expect(() => decodeHello(encodeHello({ ...hello, challenge: rng.bytes(31) }))).toThrow(/challenge/);

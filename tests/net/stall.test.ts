@@ -19,27 +19,30 @@ function busy(ms: number): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A link whose sends are swallowed (they resolve, the bytes never arrive) while `swallowing()` says so. */
+function lossy(l: Link, swallowing: () => boolean): Link {
+  return {
+    remote: l.remote,
+    send: (frame: readonly Uint8Array[]) => (swallowing() ? Promise.resolve() : l.send(frame)),
+    setHandlers: (h) => l.setHandlers(h),
+    pause: () => l.pause(),
+    resume: () => l.resume(),
+    close: (reason: string) => l.close(reason),
+    ...(l.setMaxFrameBytes ? { setMaxFrameBytes: (n: number) => l.setMaxFrameBytes!(n) } : {}),
+  };
+}
+
 /**
- * The in-memory transport, with a switch that makes the party side's links
- * swallow what they send (the send resolves, the bytes never arrive): a
+ * The in-memory transport, with switches that make the party side's links
+ * (`swallow`) or the server side's (`swallowDown`) swallow what they send: a
  * connection that breaks with data still in its buffers.
  */
-function lossyTransport(inner: Transport): Transport & { swallow: boolean } {
+function lossyTransport(inner: Transport): Transport & { swallow: boolean; swallowDown: boolean } {
   const t = {
     swallow: false,
-    listen: (accept: (link: Link) => void) => inner.listen(accept),
-    async dial(address: string): Promise<Link> {
-      const l = await inner.dial(address);
-      return {
-        remote: l.remote,
-        send: (frame: readonly Uint8Array[]) => (t.swallow ? Promise.resolve() : l.send(frame)),
-        setHandlers: (h) => l.setHandlers(h),
-        pause: () => l.pause(),
-        resume: () => l.resume(),
-        close: (reason: string) => l.close(reason),
-        ...(l.setMaxFrameBytes ? { setMaxFrameBytes: (n: number) => l.setMaxFrameBytes!(n) } : {}),
-      };
-    },
+    swallowDown: false,
+    listen: (accept: (link: Link) => void) => inner.listen((l) => accept(lossy(l, () => t.swallowDown))),
+    dial: async (address: string): Promise<Link> => lossy(await inner.dial(address), () => t.swallow),
   };
   return t;
 }
@@ -105,6 +108,31 @@ describe('messages sent before a lost link', () => {
     expect(of(s.serverEvents, 'drop')).toEqual([]);
     await a.send(a.serverId, 2, { header: { after: true }, payloads: [] });
     expect((await s.server.receive(2, { timeoutMs: 5000 })).header.after).toBe(true);
+    await s.close();
+  });
+
+  it('from the server too: what the party never received is resent after it reconnects, once', async () => {
+    const lossy = lossyTransport((await import('../../src/net/index.ts')).memoryTransport());
+    const s = await session(2, { transport: lossy });
+    const [a, b] = s.parties;
+    expect(await s.server.send(a.id, 4, { header: { n: 1 }, payloads: [] })).toBe(true);
+    expect((await a.receive(4, { timeoutMs: 5000 })).header.n).toBe(1);
+    lossy.swallowDown = true;
+    const model = new Float32Array(1 << 20).fill(0.25);
+    expect(await s.server.send(a.id, 4, { header: { n: 2 }, payloads: [model] })).toBe(true); // lost with the link
+    await s.server.broadcast(4, { header: { n: 3 }, payloads: [] }, { to: [a.id] }); // lost too
+    lossy.swallowDown = false;
+    expect(await s.server.send(b.id, 4, { header: { n: 9 }, payloads: [] })).toBe(true);
+    s.transport.links[0].close('cable pulled');
+    await eventually(() => of(s.partyEvents[0], 'join').some((e) => e.resumed));
+    const two = await a.receive(4, { timeoutMs: 5000 });
+    expect(two.header.n).toBe(2);
+    expect((two.payloads[0] as Float32Array)[(1 << 20) - 1]).toBe(0.25);
+    expect((await a.receive(4, { timeoutMs: 5000 })).header.n).toBe(3);
+    // Not the first one again (the party would refuse it as replayed, with a reject event).
+    await expect(a.receive(4, { timeoutMs: 100 })).rejects.toThrow(/no message/);
+    expect(of(s.partyEvents[0], 'reject')).toEqual([]);
+    expect((await b.receive(4, { timeoutMs: 5000 })).header.n).toBe(9);
     await s.close();
   });
 
