@@ -17,6 +17,7 @@ import {
   shamirShare,
   type SecAggConfig,
 } from '../../src/secagg/index.ts';
+import { lagrangeAtZero } from '../../src/secagg/shamir.ts';
 import { confusionFailures } from '../_battery.ts';
 
 const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
@@ -67,6 +68,26 @@ describe('Shamir sharing over p = 2^256 + 297', () => {
     expect(isConfideError(thrown(() => shamirReconstruct(shares.slice(0, 2), 3)), 'E_PROTOCOL')).toBe(true);
     expect(isConfideError(thrown(() => shamirReconstruct([shares[0], shares[0], shares[1]], 3)), 'E_BAD_INPUT')).toBe(true);
     expect(isConfideError(thrown(() => shamirShare(new Uint8Array(32), 2, [1, 1])), 'E_BAD_INPUT')).toBe(true);
+  });
+
+  it('Lagrange coefficients at 0 interpolate every polynomial of degree < t: Σ λ_i x_i^k = [k = 0] mod p, for small and 32-bit points', () => {
+    // Small points multiply many factors per BigInt step, 32-bit ones force a step per factor, mixed sets both.
+    const point = fc.oneof(fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: 2 ** 32 - 1 }));
+    const P = SECRET_FIELD.p;
+    fc.assert(
+      fc.property(fc.uniqueArray(point, { minLength: 1, maxLength: 40 }), (xs) => {
+        const lambdas = lagrangeAtZero(xs);
+        for (let k = 0; k < xs.length; k++) {
+          let s = 0n;
+          xs.forEach((x, i) => (s += lambdas[i] * ((BigInt(x) ** BigInt(k)) % P)));
+          expect(s % P).toBe(k === 0 ? 1n : 0n);
+        }
+      }),
+      { numRuns: 60 },
+    );
+    const xs = Array.from({ length: 251 }, (_, i) => i + 1);
+    const secret = new Uint8Array(32).map((_, i) => 255 - i);
+    expect(Buffer.from(shamirReconstruct(shamirShare(secret, 251, xs), 251))).toEqual(Buffer.from(secret));
   });
 });
 
