@@ -279,7 +279,11 @@ export interface Auth {
   signature: Uint8Array;
   /** HMAC-SHA256(token, transcript) when the server enrols by token; empty otherwise. */
   tokenProof: Uint8Array;
-  /** Highest sequence number the party has accepted from the server in this session (0: none), so a resuming server knows what arrived. */
+  /**
+   * On a reconnection, the highest sequence number the party has accepted
+   * from the server in this session (0: none), so that the server resends
+   * what came after; on a first connection 2^53 − 1 (nothing older is wanted).
+   */
   received: number;
 }
 
@@ -346,7 +350,7 @@ export interface Answer {
 }
 
 /** Builds the party side of the handshake: a fresh nonce and ephemeral key, the signature, the token proof. */
-export function answerHello(identity: Identity, hello: Hello, token?: Uint8Array, received = 0): Answer {
+export function answerHello(identity: Identity, hello: Hello, token?: Uint8Array, received = Number.MAX_SAFE_INTEGER): Answer {
   const own = ephemeral();
   const parts: TranscriptParts = {
     sessionId: hello.sessionId,

@@ -298,7 +298,8 @@ export class Party {
               if (this.#hello !== undefined && (!bytesEqual(this.#hello.serverKey, hello.serverKey) || !bytesEqual(this.#hello.sessionId, hello.sessionId)))
                 throw new Refused('E_PROTOCOL', 'net: the server at this address runs another session now', { field: 'address' });
               // On a reconnection, what arrived from the server: it resends what came after (README, "Delivery").
-              const received = this.#hello === undefined ? 0 : (this.#lastSeen.get(toHex(this.#hello.serverKey)) ?? 0);
+              // A first connection wants nothing an earlier process with this identity was sent.
+              const received = this.#hello === undefined ? Number.MAX_SAFE_INTEGER : (this.#lastSeen.get(toHex(this.#hello.serverKey)) ?? 0);
               answer = answerHello(this.#identity, hello, this.#o.token, received);
               if (answer.keys === undefined) throw new Refused('E_CRYPTO', 'net: the server sent an unusable key-agreement key', { field: 'serverId' });
               void ch.send(FRAME_AUTH, answer.auth);

@@ -6,7 +6,7 @@
  * the update it had just sent never arrived.
  */
 import { describe, expect, it } from 'vitest';
-import { webSocketTransport, type Link, type Transport } from '../../src/net/index.ts';
+import { join, webSocketTransport, type Link, type Transport } from '../../src/net/index.ts';
 import { eventually, of, session } from './_helpers.ts';
 
 /** Blocks this process's event loop for `ms` (a long synchronous computation). */
@@ -134,6 +134,24 @@ describe('messages sent before a lost link', () => {
     expect(of(s.partyEvents[0], 'reject')).toEqual([]);
     expect((await b.receive(4, { timeoutMs: 5000 })).header.n).toBe(9);
     await s.close();
+  });
+
+  it('a process restarted with the same identity gets none of what its predecessor was sent, and numbers on after it', async () => {
+    const s = await session(1, { server: { reconnectWindowMs: 10_000 }, party: { reconnectWindowMs: 0 } });
+    const [a] = s.parties;
+    await a.send(a.serverId, 1, { header: { n: 1 }, payloads: [] });
+    expect((await s.server.receive(1, { timeoutMs: 5000 })).header.n).toBe(1);
+    expect(await s.server.send(a.id, 4, { header: { old: true }, payloads: [] })).toBe(true);
+    expect((await a.receive(4, { timeoutMs: 5000 })).header.old).toBe(true);
+    s.transport.links[0].close('process killed'); // the party gives up (no reconnection window): a crash
+    await eventually(() => of(s.serverEvents, 'disconnect').length > 0);
+    const again = await join({ transport: s.transport, address: s.server.address, identity: s.identities[0] });
+    await expect(again.receive(4, { timeoutMs: 200 })).rejects.toThrow(/no message/);
+    await again.send(again.serverId, 2, { header: { n: 2 }, payloads: [] }); // numbered after what the server saw: accepted
+    expect((await s.server.receive(2, { timeoutMs: 5000 })).header.n).toBe(2);
+    expect(of(s.serverEvents, 'drop')).toEqual([]);
+    await again.close();
+    await s.server.close();
   });
 
   it('beyond maxBufferedBytes the oldest are not kept, and the sender is told which were lost', async () => {
