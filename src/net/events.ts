@@ -24,8 +24,8 @@ export type NetEvent =
   /** A message for a round that protocol code already closed; discarded. */
   | { type: 'late'; party: PartyId; round: number }
   /**
-   * A relayed message the server could not deliver (recipient unknown, dropped, or its queue full); at a
-   * party, a message of its own lost with a broken link and no longer kept for resending (with its round).
+   * A relayed message the server could not deliver (recipient unknown, dropped, or its queue full); or, with
+   * its round, a message its sender (party or server) lost with a broken link and no longer kept for resending.
    */
   | { type: 'undeliverable'; from: PartyId; to: PartyId; reason: string; round?: number };
 
