@@ -48,6 +48,26 @@ const MAGIC_0 = 0x43; // 'C'
 const MAGIC_1 = 0x4e; // 'N'
 const U32_MAX = 0xffffffff;
 
+/**
+ * A heartbeat's body: empty, or the highest sequence number the sender has
+ * accepted from the receiver (8 bytes, big-endian), so the receiver can stop
+ * keeping what it sent up to there for resending (README, "Delivery").
+ */
+export function encodeAck(seq: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(seq));
+  return b;
+}
+
+/** The acknowledged sequence number of a heartbeat body (undefined when empty); a frameError when malformed. */
+export function decodeAck(body: Uint8Array): number | undefined {
+  if (body.length === 0) return undefined;
+  if (body.length !== 8) throw frameError(`heartbeat frame with a ${body.length}-byte body (0 or 8 expected)`);
+  const v = new DataView(body.buffer, body.byteOffset, 8).getBigUint64(0);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw frameError('heartbeat acknowledgement beyond 2^53 - 1');
+  return Number(v);
+}
+
 /** A framing violation by the peer; the link is closed with this reason. */
 export function frameError(reason: string, details?: Record<string, unknown>): ConfideError {
   return new ConfideError('E_PROTOCOL', `net: ${reason}`, { field: 'frame', details });

@@ -30,7 +30,7 @@ import {
 } from './_envelope.ts';
 import type { SessionKeys } from './_session.ts';
 import type { Headroomed } from './_frame.ts';
-import { FRAME_AUTH, FRAME_BYE, FRAME_ENVELOPE, FRAME_HELLO, FRAME_PING, FRAME_PONG, FRAME_WELCOME } from './_frame.ts';
+import { FRAME_AUTH, FRAME_BYE, FRAME_ENVELOPE, FRAME_HELLO, FRAME_PING, FRAME_PONG, FRAME_WELCOME, decodeAck, encodeAck } from './_frame.ts';
 import { Inbox, type Received } from './_inbox.ts';
 import { emitter, type NetEvent, type NetListener } from './events.ts';
 import { aidentity, aparty, partyKey, toHex, verifyBytes, type Identity, type PartyId } from './identity.ts';
@@ -133,6 +133,11 @@ export class Party {
     this.#stalls = new StallClock(this.#heartbeatMs);
   }
 
+  /** Bytes of sent messages kept for resending until the server acknowledges them (its heartbeats do; README, "Delivery"). */
+  get retainedBytes(): number {
+    return this.#sentBytes;
+  }
+
   /** The server's party id (send to it with `send(party.serverId, ...)`). */
   get serverId(): PartyId {
     return toHex(this.#hello!.serverKey);
@@ -201,6 +206,15 @@ export class Party {
       for (const old of this.#sent.splice(0, this.#sent.length - MAX_SENT_RECORDS)) if (old.env !== undefined) this.#sentBytes -= old.bytes;
   }
 
+  /** Forgets the kept envelopes the server has accepted (sequence numbers up to `ack`). */
+  #forget(ack: number): void {
+    let i = 0;
+    while (i < this.#sent.length && this.#sent[i].seq <= ack) i++;
+    if (i === 0) return;
+    for (const s of this.#sent.slice(0, i)) if (s.env !== undefined) this.#sentBytes -= s.bytes;
+    this.#sent.splice(0, i);
+  }
+
   /**
    * After a reconnection: forgets what the server says it has (everything up
    * to `lastSeq`, its welcome's) and queues the rest on the new link, in
@@ -209,10 +223,7 @@ export class Party {
    * must treat it as lost.
    */
   #resend(ch: Channel, keys: SessionKeys, lastSeq: number): void {
-    let i = 0;
-    while (i < this.#sent.length && this.#sent[i].seq <= lastSeq) i++;
-    for (const s of this.#sent.slice(0, i)) if (s.env !== undefined) this.#sentBytes -= s.bytes;
-    this.#sent.splice(0, i);
+    this.#forget(lastSeq);
     for (const s of this.#sent) {
       if (s.env === undefined) {
         this.#emit({ type: 'undeliverable', from: this.id, to: s.to, round: s.round, reason: `sent before a lost link and no longer kept for resending (sequence ${s.seq}; more than maxBufferedBytes were sent since)` });
@@ -347,10 +358,18 @@ export class Party {
       case FRAME_ENVELOPE:
         return this.#onEnvelope(bytes);
       case FRAME_PING:
-      case FRAME_PONG:
-        if (bytes.length !== 0) return ch.close(`heartbeat frame with a ${bytes.length}-byte body from the server`, true);
-        if (type === FRAME_PING) void ch.send(FRAME_PONG, new Uint8Array(0));
+      case FRAME_PONG: {
+        let ack: number | undefined;
+        try {
+          ack = decodeAck(bytes);
+        } catch (e) {
+          return ch.close(`${(e as Error).message} from the server`, true);
+        }
+        // The server has everything up to `ack`: no need to keep it for resending.
+        if (ack !== undefined) this.#forget(ack);
+        if (type === FRAME_PING) void ch.send(FRAME_PONG, encodeAck(this.#lastSeen.get(this.serverId) ?? 0));
         return;
+      }
       case FRAME_BYE: {
         const reason = decodeBye(bytes);
         this.#emit({ type: 'drop', party: this.id, reason });

@@ -19,6 +19,8 @@ import {
   FRAME_PING,
   FRAME_PONG,
   FRAME_WELCOME,
+  decodeAck,
+  encodeAck,
 } from './_frame.ts';
 import {
   ENVELOPE_HEADER_BYTES,
@@ -227,6 +229,11 @@ export class PartyServer {
     this.#emit({ type: 'listen', address: this.#listener.address });
   }
 
+  /** Bytes of the server's messages to `party` kept for resending until the party acknowledges them (its heartbeats do; README, "Delivery"). */
+  retainedBytes(party: PartyId): number {
+    return this.#parties.get(aparty(party, 'party'))?.sentBytes ?? 0;
+  }
+
   /** Parties in the session (joined and not dropped; some may be reconnecting). */
   parties(): PartyId[] {
     const out: PartyId[] = [];
@@ -412,6 +419,15 @@ export class PartyServer {
     return false;
   }
 
+  /** Forgets the kept messages the party has accepted (sequence numbers up to `ack`). */
+  #forget(p: PartyState, ack: number): void {
+    let i = 0;
+    while (i < p.sent.length && p.sent[i].seq <= ack) i++;
+    if (i === 0) return;
+    for (const s of p.sent.slice(0, i)) if (s.prepared !== undefined) p.sentBytes -= s.bytes;
+    p.sent.splice(0, i);
+  }
+
   /** Keeps one of the server's own messages for resending after the party reconnects, within maxBufferedBytes. */
   #remember(p: PartyState, out: { round: number; seq: number; prepared: PreparedBody }, bytes: number): void {
     p.sent.push({ round: out.round, seq: out.seq, prepared: out.prepared, bytes });
@@ -547,10 +563,18 @@ export class PartyServer {
       case FRAME_ENVELOPE:
         return this.#onEnvelope(p, bytes);
       case FRAME_PING:
-      case FRAME_PONG:
-        if (bytes.length !== 0) return this.#drop(p, `heartbeat frame with a ${bytes.length}-byte body`, true);
-        if (type === FRAME_PING) void ch.send(FRAME_PONG, new Uint8Array(0));
+      case FRAME_PONG: {
+        let ack: number | undefined;
+        try {
+          ack = decodeAck(bytes);
+        } catch (e) {
+          return this.#drop(p, (e as Error).message.replace(/^net: /, ''), true);
+        }
+        // The party has the server's messages up to `ack`: no need to keep them for resending.
+        if (ack !== undefined) this.#forget(p, ack);
+        if (type === FRAME_PING) void ch.send(FRAME_PONG, encodeAck(p.lastSeq));
         return;
+      }
       case FRAME_BYE:
         this.#drop(p, `left: ${decodeBye(bytes)}`, false, false);
         return;
@@ -645,7 +669,7 @@ export class PartyServer {
       const ch = p.channel;
       if (p.status !== 'live' || ch === undefined) continue;
       if (now - Math.max(ch.lastSeen, since) > limit) silent.push(p);
-      else void ch.send(FRAME_PING, new Uint8Array(0));
+      else void ch.send(FRAME_PING, encodeAck(p.lastSeq));
     }
     if (silent.length === 0) return;
     // Frames that arrived meanwhile are read in the poll phase, after the timers: decide a turn later.

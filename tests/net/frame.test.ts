@@ -17,6 +17,8 @@ import {
   NET_VERSION,
   Reassembler,
   concatPieces,
+  decodeAck,
+  encodeAck,
   frameHeadroomed,
   frameMessage,
   framePieces,
@@ -306,5 +308,14 @@ describe('identities', () => {
     expect(await confusionFailures('identityFromSeed', identityFromSeed, () => [seed])).toEqual([]);
     expect(await confusionFailures('partyId', partyId, () => [a.publicKey])).toEqual([]);
     expect(await confusionFailures('identitySeed', identitySeed, () => [a])).toEqual([]);
+  });
+});
+
+describe('heartbeat acknowledgements', () => {
+  it('round-trip every sequence number up to 2^53 - 1; empty means none; other lengths and larger values are violations', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), (n) => decodeAck(encodeAck(n)) === n));
+    expect(decodeAck(new Uint8Array(0))).toBeUndefined();
+    for (const len of [1, 3, 7, 9, 16]) expect(() => decodeAck(new Uint8Array(len))).toThrow(/heartbeat frame with a/);
+    expect(() => decodeAck(new Uint8Array(8).fill(0xff))).toThrow(/beyond 2\^53/);
   });
 });

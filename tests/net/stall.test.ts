@@ -171,3 +171,38 @@ describe('messages sent before a lost link', () => {
     await s.close();
   });
 });
+
+describe('heartbeats acknowledge what arrived, so nothing is kept for resending longer than a heartbeat', () => {
+  it('each side forgets its sent messages once the other side acknowledges them', async () => {
+    const s = await session(1, { server: { heartbeatMs: 20 }, party: { heartbeatMs: 20 } });
+    const [p] = s.parties;
+    for (let i = 1; i <= 8; i++) await p.send(p.serverId, i, { header: { i }, payloads: [new Uint8Array(100_000)] });
+    for (let i = 1; i <= 4; i++) expect(await s.server.send(p.id, i, { header: { i }, payloads: [new Uint8Array(100_000)] })).toBe(true);
+    // Before any acknowledgement each side keeps what it sent (unless a heartbeat already came by).
+    expect(p.retainedBytes + s.server.retainedBytes(p.id)).toBeGreaterThan(0);
+    for (let i = 1; i <= 8; i++) expect((await s.server.receive(i, { timeoutMs: 5000 })).header.i).toBe(i);
+    for (let i = 1; i <= 4; i++) expect((await p.receive(i, { timeoutMs: 5000 })).header.i).toBe(i);
+    await eventually(() => p.retainedBytes === 0 && s.server.retainedBytes(p.id) === 0);
+    expect(of(s.serverEvents, 'drop')).toEqual([]);
+    await s.close();
+  });
+
+  it('what is not yet acknowledged is still resent after a lost link', async () => {
+    const lossy = lossyTransport((await import('../../src/net/index.ts')).memoryTransport());
+    const s = await session(1, { transport: lossy, server: { heartbeatMs: 20 }, party: { heartbeatMs: 20 } });
+    const [a] = s.parties;
+    await a.send(a.serverId, 1, { header: { n: 1 }, payloads: [] });
+    expect((await s.server.receive(1, { timeoutMs: 5000 })).header.n).toBe(1);
+    await eventually(() => a.retainedBytes === 0); // acknowledged
+    lossy.swallow = true;
+    await a.send(a.serverId, 2, { header: { n: 2 }, payloads: [new Uint8Array(1000)] });
+    expect(a.retainedBytes).toBeGreaterThan(1000);
+    lossy.swallow = false;
+    s.transport.links[0].close('cable pulled');
+    await eventually(() => of(s.partyEvents[0], 'join').some((e) => e.resumed));
+    expect((await s.server.receive(2, { timeoutMs: 5000 })).header.n).toBe(2);
+    await eventually(() => a.retainedBytes === 0);
+    expect(of(s.partyEvents[0], 'undeliverable')).toEqual([]);
+    await s.close();
+  });
+});
