@@ -6,7 +6,8 @@
  */
 import { aoptions } from '../core/assert.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
-import { join, type Identity, type JoinOptions, type NetListener, type Party, type PartyId, type Received, type Transport } from '../net/index.ts';
+import type { Identity, JoinOptions, NetListener, PartyId, Received, Transport } from '../net/index.ts';
+import { CoordinatorLink } from './_link.ts';
 import { runClient as runHeClient } from '../he/index.ts';
 import { runSecAggClient, type SecAggConfig } from '../secagg/index.ts';
 import { systemRng } from '../core/random.ts';
@@ -121,30 +122,11 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
     ...(options.on ? { on: options.on } : {}),
   };
   let fitted = 0, evaluated = 0;
-  const connect = async (): Promise<Party> => {
-    const until = Date.now() + rejoin;
-    for (;;) {
-      try {
-        return await join(joinOptions);
-      } catch (e) {
-        if (Date.now() > until || (isConfideError(e) && e.code === 'E_BAD_INPUT')) throw e;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-  };
-  let party = await connect();
+  const link = await CoordinatorLink.open(joinOptions, rejoin);
   try {
     for (;;) {
-      let m: Received;
-      try {
-        m = await party.receive(0, { from: party.serverId, timeoutMs: idle });
-      } catch (e) {
-        if (isConfideError(e, 'E_TIMEOUT') && party.connected) throw e;
-        // The coordinator went away (closed or restarted): join its next session.
-        await party.close().catch(() => {});
-        party = await connect();
-        continue;
-      }
+      const m = await link.next(idle);
+      const party = link.party;
       const h = m.header;
       const round = typeof h.round === 'number' ? h.round : -1;
       if (h.kind === 'done') return { fitted, evaluated, reason: typeof h.reason === 'string' ? h.reason : 'done' };
@@ -245,6 +227,6 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
       }
     }
   } finally {
-    await party.close().catch(() => {});
+    await link.close();
   }
 }

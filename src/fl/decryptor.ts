@@ -18,7 +18,8 @@
 import { ainteger, aoptions, atyped } from '../core/assert.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
 import { runDecryptor as runHeDecryptor } from '../he/index.ts';
-import { join, type Identity, type JoinOptions, type NetListener, type Party, type PartyId, type Received, type Transport } from '../net/index.ts';
+import type { Identity, JoinOptions, NetListener, PartyId, Transport } from '../net/index.ts';
+import { CoordinatorLink } from './_link.ts';
 
 export interface DecryptorOptions {
   transport: Transport;
@@ -68,32 +69,14 @@ export async function runDecryptor(options: DecryptorOptions): Promise<Decryptor
     ...(options.token ? { token: options.token } : {}),
     ...(options.on ? { on: options.on } : {}),
   };
-  const connect = async (): Promise<Party> => {
-    const until = Date.now() + rejoin;
-    for (;;) {
-      try {
-        return await join(joinOptions);
-      } catch (e) {
-        if (Date.now() > until || (isConfideError(e) && e.code === 'E_BAD_INPUT')) throw e;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-  };
   let decrypted = 0, refused = 0;
-  let party = await connect();
+  const link = await CoordinatorLink.open(joinOptions, rejoin);
+  // Rounds decrypted in the current coordinator session (a new session starts afresh).
   let done = new Set<number>();
   try {
     for (;;) {
-      let m: Received;
-      try {
-        m = await party.receive(0, { from: party.serverId, timeoutMs: idle });
-      } catch (e) {
-        if (isConfideError(e, 'E_TIMEOUT') && party.connected) throw e;
-        await party.close().catch(() => {});
-        party = await connect();
-        done = new Set();
-        continue;
-      }
+      const m = await link.next(idle, () => (done = new Set()));
+      const party = link.party;
       const h = m.header;
       if (h.kind === 'done') return { decrypted, refused, reason: typeof h.reason === 'string' ? h.reason : 'done' };
       if (h.kind !== 'he-decrypt-round') continue;
@@ -120,6 +103,6 @@ export async function runDecryptor(options: DecryptorOptions): Promise<Decryptor
       }
     }
   } finally {
-    await party.close().catch(() => {});
+    await link.close();
   }
 }
