@@ -35,7 +35,7 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { addMask } from '../core/prg.ts';
 import { Z32, Z64, type RingVector } from '../core/ring.ts';
-import { arenaAlloc, wasmKernels, type ArenaVector } from '../core/wasm/loader.ts';
+import { arenaAlloc, wasmKernels, wipeAndDetach, type ArenaVector } from '../core/wasm/loader.ts';
 import { agree, hkdf, KEY_BYTES, SIGNATURE_BYTES, transcript, verifyWith, x25519Public, x25519PrivateKey } from './_crypto.ts';
 import { PROTOCOL, protocolError } from './_wire.ts';
 import { createCipheriv, type KeyObject } from 'node:crypto';
@@ -119,7 +119,7 @@ export class MaskSum {
         const chunk = cipher.update(ZEROS.subarray(0, n * (wide ? 8 : 4)));
         const ks = this.#keystream.view;
         new Uint8Array(ks.buffer, ks.byteOffset, chunk.length).set(chunk);
-        release(chunk);
+        wipeAndDetach(chunk);
         if (wide) {
           const v = (this.view as BigUint64Array).subarray(i, i + n);
           const b = new BigUint64Array(ks.buffer, ks.byteOffset, n);
@@ -155,28 +155,6 @@ const KEYSTREAM_WORDS = 1 << 16;
 /** Block counter 0 ‖ all-zero nonce, in OpenSSL's 16-byte ChaCha20 IV: the stream `addMask` uses. */
 const CHACHA_IV = new Uint8Array(16);
 const ZEROS = new Uint8Array(4 * KEYSTREAM_WORDS);
-
-/**
- * Wipes a keystream chunk returned by node:crypto and frees its memory now
- * (detaching its ArrayBuffer) instead of leaving it to the garbage collector.
- * Freed at once, the block is reused by the next call, hot in cache; left to
- * the collector, every chunk is fresh memory (page faults) and 400 KB per mask
- * of external memory brings mark-compact collections every 160 masks or so.
- * Measured on 500 masks of 100K words: about 65 ms of CPU instead of 160 to
- * 180 ms on the calling thread (and 270 to 340 ms with the collector's
- * threads). Only a buffer that owns its whole ArrayBuffer is detached (never
- * a slice of Node's buffer pool).
- */
-function release(chunk: Uint8Array): void {
-  chunk.fill(0);
-  const b = chunk.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
-  if (chunk.byteOffset !== 0 || b.byteLength !== chunk.byteLength || typeof b.transfer !== 'function') return;
-  try {
-    b.transfer(0);
-  } catch {
-    // Not detachable: the collector frees it.
-  }
-}
 
 /**
  * Adds the masks of units [from, to) of `jobs` into `sum`: units below the
