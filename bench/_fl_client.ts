@@ -67,7 +67,9 @@ async function main(): Promise<void> {
   const delta = clientDelta(index);
   const update: Tensors = { w: delta };
 
-  const ws = new WebSocket(rawAddress, { perMessageDeflate: false, maxPayload: 64 << 20 });
+  // BENCH_FL_RAW_ZERO_MASK=1: the anchor's frames with the zero mask, as confide's transport sends on loopback (like for like).
+  const zeroMask = process.env.BENCH_FL_RAW_ZERO_MASK === '1' ? { generateMask: (mask: Buffer) => void mask.fill(0) } : {};
+  const ws = new WebSocket(rawAddress, { perMessageDeflate: false, maxPayload: 64 << 20, ...zeroMask });
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);

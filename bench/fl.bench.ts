@@ -37,7 +37,9 @@
  * (default 10), BENCH_FL_HE_RUNS those of the HE case (default 4: an HE round
  * takes seconds). For development: BENCH_FL_ONLY=he (a subset),
  * BENCH_FL_DEBUG=1 (progress and link events on stderr), BENCH_FL_PARAMS
- * (another model size), BENCH_FL_DEADLINE_MS, BENCH_FL_SILENT=i (client i never
+ * (another model size), BENCH_FL_RAW_ZERO_MASK=1 (the raw anchor's client
+ * frames with the zero mask, as confide's transport sends on loopback: the
+ * like-for-like anchor), BENCH_FL_DEADLINE_MS, BENCH_FL_SILENT=i (client i never
  * answers: exercises the lost-update path), BENCH_FL_CHILD_ARGS (node flags for
  * the client processes, e.g. --cpu-prof).
  */
@@ -149,7 +151,7 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       aggregation === 'secagg' ? `SecAgg (complete graph, threshold ${SECAGG.threshold}, 32-bit ring, 16 fractional bits); ` : ''
     }${
       he ? `BFV n=${he.plan.params.polyModulusDegree}, ${he.plan.bytesPerValue.toFixed(1)} bytes a value uploaded, ${he.plan.fracBits} fractional bits, a decryptor process (11th) with the secret key; ` : ''
-    }raw transfer: the same processes, bare ws, server → each client the 4 MiB model, each client → server its 4 MiB update`;
+    }raw transfer: the same processes, bare ws${process.env.BENCH_FL_RAW_ZERO_MASK === "1" ? " (client frames with the zero mask)" : " (client frames masked, as ws does by default)"}, server → each client the 4 MiB model, each client → server its 4 MiB update`;
     await teardown;
     const runs = aggregation === 'he' ? HE_RUNS : RUNS;
     const warmup = aggregation === 'he' ? HE_WARMUP : WARMUP;
