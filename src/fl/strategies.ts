@@ -25,7 +25,7 @@
  */
 import { ainteger, anumber, aoptions } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
-import { atensors, flatten, tensorsFromJson, tensorsToJson, unflatten, type Tensors, type TensorsJson } from './tensors.ts';
+import { atensors, atensorShape, flatten, tensorsFromJson, tensorsToJson, unflatten, type Tensors, type TensorsJson } from './tensors.ts';
 
 /** One client's contribution to a round. */
 export interface ClientUpdate {
@@ -125,16 +125,42 @@ function flatUpdates(global: Tensors, updates: unknown): Flat {
   return { names, deltas, examples };
 }
 
-function weightedMean(f: Flat): Float64Array {
-  const out = new Float64Array(f.deltas[0].length);
+/**
+ * Σ n_k Δ_k / Σ n_k over the updates, flat in the global model's name order,
+ * checked against the global model. Accumulates straight from the float32
+ * tensors (no float64 copy of each update), in the same order of operations
+ * as over flattened copies, so the result is the same to the last bit. The
+ * updates' finiteness is checked on the result: a sum of finite values
+ * weighted by positive integers is finite, and one NaN or infinity makes its
+ * coordinate non-finite; only then is each update checked, to name the bad
+ * value.
+ */
+function weightedMean(global: Tensors, updates: unknown): { names: string[]; mean: Float64Array } {
+  atensors(global, 'global');
+  if (!Array.isArray(updates) || updates.length === 0)
+    throw new ConfideError('E_BAD_INPUT', `"updates" expected a non-empty array of client updates, got ${describe(updates)}`, { field: 'updates' });
+  const names = Object.keys(global);
+  let n = 0;
+  for (const name of names) n += global[name].length;
+  const out = new Float64Array(n);
   let total = 0;
-  for (let k = 0; k < f.deltas.length; k++) {
-    const w = f.examples[k], d = f.deltas[k];
+  updates.forEach((u, k) => {
+    if (typeof u !== 'object' || u === null) throw new ConfideError('E_BAD_INPUT', `"updates[${k}]" expected { delta, examples }, got ${describe(u)}`, { field: `updates[${k}]` });
+    const delta = atensorShape((u as ClientUpdate).delta, `updates[${k}].delta`, global);
+    const w = ainteger((u as ClientUpdate).examples, `updates[${k}].examples`, 1);
     total += w;
-    for (let i = 0; i < out.length; i++) out[i] += w * d[i];
-  }
-  for (let i = 0; i < out.length; i++) out[i] /= total;
-  return out;
+    let off = 0;
+    for (const name of names) {
+      const d = delta[name];
+      for (let i = 0; i < d.length; i++) out[off + i] += w * d[i];
+      off += d.length;
+    }
+  });
+  let s = 0;
+  for (let i = 0; i < n; i++) s += out[i] * 0;
+  if (s !== 0) updates.forEach((u, k) => atensors((u as ClientUpdate).delta, `updates[${k}].delta`, global));
+  for (let i = 0; i < n; i++) out[i] /= total;
+  return { names, mean: out };
 }
 
 /** x + step, rounded once to float32. */
@@ -181,8 +207,7 @@ class MeanStrategy implements Strategy {
   }
 
   aggregate(global: Tensors, updates: readonly ClientUpdate[]): Tensors {
-    const f = flatUpdates(global, updates);
-    const mean = weightedMean(f);
+    const { names, mean } = weightedMean(global, updates);
     const o = this.#options;
     if (this.#like !== null) atensors(global, 'global', this.#like);
     let step: Float64Array;
@@ -213,7 +238,7 @@ class MeanStrategy implements Strategy {
     }
     this.#like ??= global;
     this.#rounds++;
-    return applyStep(global, f.names, step);
+    return applyStep(global, names, step);
   }
 
   toJSON(): StrategyState {

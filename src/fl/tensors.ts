@@ -23,6 +23,20 @@ function bad(field: string, expected: string, got: unknown): never {
  * it typed. With `like`, the names and lengths must match `like`'s exactly.
  */
 export function atensors(v: unknown, field: string, like?: Tensors): Tensors {
+  const o = atensorShape(v, field, like);
+  for (const name of Object.keys(o)) {
+    const t = o[name];
+    if (!allFinite(t)) {
+      let i = 0;
+      while (Number.isFinite(t[i])) i++;
+      bad(`${field}.${name}[${i}]`, 'a finite number', t[i]);
+    }
+  }
+  return o;
+}
+
+/** `atensors` without the finiteness check: a record of Float32Arrays (shaped like `like`, when given). */
+export function atensorShape(v: unknown, field: string, like?: Tensors): Tensors {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) bad(field, 'a record of Float32Array tensors', v);
   const o = v as Record<string, unknown>;
   const names = Object.keys(o);
@@ -31,11 +45,6 @@ export function atensors(v: unknown, field: string, like?: Tensors): Tensors {
     if (name.length === 0 || name.length > MAX_NAME) bad(`${field}`, `tensor names of 1 to ${MAX_NAME} chars`, name);
     const t = o[name];
     if (!(t instanceof Float32Array)) bad(`${field}.${name}`, 'a Float32Array', t);
-    if (!allFinite(t)) {
-      let i = 0;
-      while (Number.isFinite(t[i])) i++;
-      bad(`${field}.${name}[${i}]`, 'a finite number', t[i]);
-    }
   }
   if (like !== undefined) {
     const want = Object.keys(like);

@@ -209,6 +209,12 @@ describe('input checks', () => {
     expect(thrown(() => fedAvg().aggregate(zero(), [{ delta: { w: t(1, 2) }, examples: 1 }])).field).toBe('updates[0].delta.w');
     expect(thrown(() => fedAvg().aggregate(zero(), [{ delta: { v: t(1) }, examples: 1 }])).code).toBe('E_BAD_INPUT');
     expect(thrown(() => fedAvg().aggregate(zero(), [{ delta: { w: t(NaN) }, examples: 1 }])).field).toBe('updates[0].delta.w[0]');
+    // The mean strategies check finiteness on the weighted sum; the culprit is still named, whichever update and sign.
+    for (const bad of [NaN, Infinity, -Infinity])
+      for (const strategy of [fedAvg(), fedAvgM(), fedAdam()])
+        expect(thrown(() => strategy.aggregate({ w: t(0, 0) }, [{ delta: { w: t(1, 1) }, examples: 1 }, { delta: { w: t(0.5, bad) }, examples: 3 }, { delta: { w: t(2, 2) }, examples: 2 }])).field).toBe('updates[1].delta.w[1]');
+    // +∞ and −∞ in two updates cancel to NaN in the sum: still refused, naming the first.
+    expect(thrown(() => fedAvg().aggregate(zero(), [{ delta: { w: t(Infinity) }, examples: 1 }, { delta: { w: t(-Infinity) }, examples: 1 }])).field).toBe('updates[0].delta.w[0]');
     expect(thrown(() => fedAvg().aggregate(zero(), [one(1, 0)])).field).toBe('updates[0].examples');
     expect(thrown(() => fedAvg().aggregate(zero(), [])).field).toBe('updates');
     expect(thrown(() => trimmedMean({ beta: 0.5 })).field).toBe('beta');
