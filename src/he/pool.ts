@@ -17,7 +17,8 @@
  * statement starts the worker's loop (the same scheme as
  * `collectStats({ threads })` in src/dp/stats/collect.ts).
  */
-import { Worker, isMainThread, isMarkedAsUntransferable, parentPort, workerData } from 'node:worker_threads';
+import { isMarkedAsUntransferable, parentPort, type Worker } from 'node:worker_threads';
+import { selfWorkerData, startSelfWorker } from '../core/_worker.ts';
 import { ainteger, aoptions, atyped } from '../core/assert.ts';
 import { ConfideError, describe, type ConfideErrorCode } from '../core/errors.ts';
 import { KIND_CIPHERTEXT, decodeBlob, equalBytes, field } from './_blob.ts';
@@ -157,9 +158,8 @@ export class AggregatorPool implements AsyncDisposable {
     const starting: Promise<void>[] = [];
     try {
       for (let i = 0; i < n; i++) {
-        // The worker imports this module (a .ts file under type stripping, or the
-        // bundled chunk in dist), whose last statement runs the worker's loop.
-        const worker = new Worker(`import(${JSON.stringify(import.meta.url)});`, { eval: true, workerData: task });
+        // The worker imports this module, whose last statement runs the worker's loop.
+        const worker = startSelfWorker(import.meta.url, POOL_MARK, task);
         slots.push({ worker, queued: 0, contributors: 0, exited: false });
         starting.push(ready(worker));
       }
@@ -388,4 +388,5 @@ async function runPoolWorker(task: PoolTask): Promise<void> {
 
 // A worker started by AggregatorPool.open imports this module with its task
 // in workerData. Nothing happens on the main thread or in other workers.
-if (!isMainThread && (workerData as Partial<PoolTask> | null)?.mark === POOL_MARK) void runPoolWorker(workerData as PoolTask);
+const poolTask = selfWorkerData<PoolTask>(POOL_MARK);
+if (poolTask) void runPoolWorker(poolTask);

@@ -32,7 +32,8 @@
  * it regenerates (or the client's own mask key) and the self-mask seeds of
  * its part, and wipes them when done.
  */
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { parentPort, type Worker } from 'node:worker_threads';
+import { selfWorkerData, startSelfWorker } from '../core/_worker.ts';
 import { addMask } from '../core/prg.ts';
 import { Z32, Z64, type RingVector } from '../core/ring.ts';
 import { arenaAlloc, wasmKernels, wipeAndDetach, type ArenaVector } from '../core/wasm/loader.ts';
@@ -345,7 +346,7 @@ const ready = new WeakMap<Worker, Promise<void>>();
 
 function startWorker(): Worker | undefined {
   try {
-    const worker = new Worker(`import(${JSON.stringify(import.meta.url)});`, { eval: true, workerData: { mark: WORKER_MARK } });
+    const worker = startSelfWorker(import.meta.url, WORKER_MARK);
     worker.unref();
     // A worker that dies leaves the pool; its task, if any, reports FAILED through its flag or times out.
     const drop = () => {
@@ -607,7 +608,7 @@ function runWorkerTask(task: WorkerTask): void {
 // The worker side: a worker started above imports this module with the mark
 // in workerData and then runs each task it is sent. Nothing happens on the
 // main thread or in other workers.
-if (!isMainThread && (workerData as { mark?: string } | null)?.mark === WORKER_MARK) {
+if (selfWorkerData(WORKER_MARK)) {
   parentPort?.on('message', (task: WorkerTask | VerifyTask) => (task.kind === 'verify' ? runVerifyTask(task) : runWorkerTask(task)));
   parentPort?.postMessage('ready');
 }

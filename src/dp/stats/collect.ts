@@ -6,7 +6,8 @@
  * shard, so n runs (on one machine or many) each hold 1/n of the units, and
  * `mergePartials` adds their states.
  */
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+import { selfWorkerData, startSelfWorker } from '../../core/_worker.ts';
 import { ainteger, aobject, aoptions } from '../../core/assert.ts';
 import { ConfideError } from '../../core/errors.ts';
 import { arng, systemRng, type Rng } from '../../core/random.ts';
@@ -175,9 +176,8 @@ async function collectInThreads(
   const run = (j: number) =>
     new Promise<StatsPartial>((resolve, reject) => {
       const task: WorkerTask = { mark: WORKER_MARK, inputs: [...inputs], query, format: o.format, shard: { index: outer.index + outer.count * j, count: outer.count * o.threads } };
-      // The worker imports this very module (a .ts file under Node's type
-      // stripping, or the bundled chunk in dist), whose last statement runs the task.
-      const worker = new Worker(`import(${JSON.stringify(import.meta.url)});`, { eval: true, workerData: task });
+      // The worker imports this very module, whose last statement runs the task.
+      const worker = startSelfWorker(import.meta.url, WORKER_MARK, task);
       let done = false;
       worker.on('message', (m: WorkerReply) => {
         if ('progress' in m) {
@@ -219,4 +219,5 @@ async function runWorkerTask(task: WorkerTask): Promise<void> {
 
 // The worker side of `threads`: a worker started by collectInThreads imports
 // this module with its task in workerData. Nothing happens on the main thread.
-if (!isMainThread && (workerData as Partial<WorkerTask> | null)?.mark === WORKER_MARK) void runWorkerTask(workerData as WorkerTask);
+const workerTask = selfWorkerData<WorkerTask>(WORKER_MARK);
+if (workerTask) void runWorkerTask(workerTask);
