@@ -18,8 +18,20 @@ export class CoordinatorLink {
     this.#rejoinMs = rejoinMs;
   }
 
-  /** Joins, retrying every 200 ms for `rejoinMs` (not after E_BAD_INPUT: retrying will not help). */
-  static async open(options: JoinOptions, rejoinMs: number): Promise<CoordinatorLink> {
+  /**
+   * Joins with the join options among `o` (transport, address, identity,
+   * serverId, token, on), retrying every 200 ms for `rejoinMs` (not after
+   * E_BAD_INPUT: retrying will not help).
+   */
+  static async open(o: JoinOptions, rejoinMs: number): Promise<CoordinatorLink> {
+    const options: JoinOptions = {
+      transport: o.transport,
+      address: o.address,
+      identity: o.identity,
+      ...(o.serverId ? { serverId: o.serverId } : {}),
+      ...(o.token ? { token: o.token } : {}),
+      ...(o.on ? { on: o.on } : {}),
+    };
     return new CoordinatorLink(await joinWithin(options, rejoinMs), options, rejoinMs);
   }
 

@@ -6,7 +6,7 @@
  */
 import { aoptions } from '../core/assert.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
-import type { Identity, JoinOptions, NetListener, PartyId, Received, Transport } from '../net/index.ts';
+import type { Identity, NetListener, PartyId, Received, Transport } from '../net/index.ts';
 import { CoordinatorLink } from './_link.ts';
 import { runClient as runHeClient } from '../he/index.ts';
 import { runSecAggClient, type SecAggConfig } from '../secagg/index.ts';
@@ -113,16 +113,8 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
     throw new ConfideError('E_BAD_INPUT', `"he" expected { decryptor: <party id> }, got ${describe(options.he)}`, { field: 'he' });
   const idle = options.idleTimeoutMs ?? 600_000;
   const rejoin = options.rejoinWindowMs ?? 60_000;
-  const joinOptions: JoinOptions = {
-    transport: options.transport,
-    address: options.address,
-    identity: options.identity,
-    ...(options.serverId ? { serverId: options.serverId } : {}),
-    ...(options.token ? { token: options.token } : {}),
-    ...(options.on ? { on: options.on } : {}),
-  };
   let fitted = 0, evaluated = 0;
-  const link = await CoordinatorLink.open(joinOptions, rejoin);
+  const link = await CoordinatorLink.open(options, rejoin);
   try {
     for (;;) {
       const m = await link.next(idle);

@@ -18,7 +18,7 @@
 import { ainteger, aoptions, atyped } from '../core/assert.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
 import { runDecryptor as runHeDecryptor } from '../he/index.ts';
-import type { Identity, JoinOptions, NetListener, PartyId, Transport } from '../net/index.ts';
+import type { Identity, NetListener, PartyId, Transport } from '../net/index.ts';
 import { CoordinatorLink } from './_link.ts';
 
 export interface DecryptorOptions {
@@ -61,16 +61,8 @@ export async function runDecryptor(options: DecryptorOptions): Promise<Decryptor
   const idle = options.idleTimeoutMs === undefined ? 600_000 : ainteger(options.idleTimeoutMs, 'idleTimeoutMs', 1, 2 ** 31 - 1);
   const rejoin = options.rejoinWindowMs === undefined ? 60_000 : ainteger(options.rejoinWindowMs, 'rejoinWindowMs', 0, 2 ** 31 - 1);
   if (options.onRound !== undefined && typeof options.onRound !== 'function') throw new ConfideError('E_BAD_INPUT', `"onRound" expected a function, got ${describe(options.onRound)}`, { field: 'onRound' });
-  const joinOptions: JoinOptions = {
-    transport: options.transport,
-    address: options.address,
-    identity: options.identity,
-    ...(options.serverId ? { serverId: options.serverId } : {}),
-    ...(options.token ? { token: options.token } : {}),
-    ...(options.on ? { on: options.on } : {}),
-  };
   let decrypted = 0, refused = 0;
-  const link = await CoordinatorLink.open(joinOptions, rejoin);
+  const link = await CoordinatorLink.open(options, rejoin);
   // Rounds decrypted in the current coordinator session (a new session starts afresh).
   let done = new Set<number>();
   try {
