@@ -212,7 +212,7 @@ export function renderFederatedSection(d: FederatedDemo): string {
 ${d.stopped ? `<p><strong>Training stopped:</strong> ${esc(d.stopped)}</p>` : ''}
 ${d.rounds.length > 0 ? accuracyChart(d) : ''}
 <table><thead><tr><th>round</th><th>clients aggregated</th><th>accuracy (clients' held-out parts)</th><th>ε spent</th><th>time</th></tr></thead><tbody>${rows}</tbody></table>
-<p>Final model on ${d.test} held-out messages: ${pct(d.accuracy)}. For context, not released: the same model trained centrally on the union of the shards without DP reaches ${pct(d.centralised)}. Client-level DP with ${d.clients} clients is costly in accuracy; it improves with many clients per round. The per-round accuracies are the clients' own evaluations, sent to the coordinator in the clear (not DP).</p>
+<p>${d.rounds.length === 0 ? 'No round fitted the budget, so no model was trained in this run.' : `Final model on ${d.test} held-out messages: ${pct(d.accuracy)}.`} For context, not released: the same model trained centrally on the union of the shards without DP reaches ${pct(d.centralised)}. Client-level DP with ${d.clients} clients is costly in accuracy; it improves with many clients per round. The per-round accuracies are the clients' own evaluations, sent to the coordinator in the clear (not DP).</p>
 <p class="diagnostics">For the data owners, not private: ${esc(shards)}.</p>
 </section>`;
 }

@@ -69,7 +69,8 @@ function printCorpusReport(r: CorpusReport): void {
   if (f)
     out.push(
       `== Federated spam filter: ${f.clients} client processes, secure aggregation, distributed DP (z = ${f.noiseMultiplier}, C = ${f.clipNorm})`,
-      f.stopped ? `stopped: ${f.stopped}` : `${f.rounds.length} rounds; held-out accuracy ${(f.accuracy * 100).toFixed(1)}% (centralised without DP: ${(f.centralised * 100).toFixed(1)}%)`,
+      ...(f.rounds.length > 0 ? [`${f.rounds.length} rounds; held-out accuracy ${(f.accuracy * 100).toFixed(1)}% (centralised without DP: ${(f.centralised * 100).toFixed(1)}%)`] : []),
+      ...(f.stopped ? [`stopped: ${f.stopped}`] : []),
       `ledger dataset ${f.dataset}: ε ${f.spent.toFixed(2)} of ${f.budget.epsilon} at δ ${f.budget.delta}`,
       '',
     );
