@@ -26,12 +26,11 @@
  * Threat model (src/he/README.md): semi-honest, aggregator and decryptor do
  * not collude.
  */
-import { createPublicKey, sign, verify } from 'node:crypto';
 import { ainteger, aoptions, atyped } from '../core/assert.ts';
 import { ConfideError, describe, isConfideError } from '../core/errors.ts';
 import type { FloatVector } from '../core/fixedpoint.ts';
 import { arng, type Rng } from '../core/random.ts';
-import type { Identity, Party, PartyId, PartyServer, Received } from '../net/index.ts';
+import { signWithIdentity, verifySignature, type Identity, type Party, type PartyId, type PartyServer, type Received } from '../net/index.ts';
 import { KIND_CIPHERTEXT, decodeBlob, sha256 } from './_blob.ts';
 import { openPublicKey } from './keys.ts';
 import { AggregatorPool } from './pool.ts';
@@ -59,7 +58,7 @@ export function signKeyBundle(identity: Identity, bundle: Uint8Array): Uint8Arra
   if (typeof identity !== 'object' || identity === null || typeof (identity as Identity).privateKey !== 'object')
     throw new ConfideError('E_BAD_INPUT', `"identity" expected an Identity, got ${describe(identity)}`, { field: 'identity' });
   atyped(bundle, 'bundle', Uint8Array);
-  return new Uint8Array(sign(null, keysTranscript(bundle), identity.privateKey));
+  return signWithIdentity(identity, keysTranscript(bundle));
 }
 
 /** True when `signature` is the decryptor's signature of `bundle`. */
@@ -67,13 +66,7 @@ export function verifyKeyBundle(decryptor: PartyId, bundle: Uint8Array, signatur
   aparty(decryptor, 'decryptor');
   atyped(bundle, 'bundle', Uint8Array);
   atyped(signature, 'signature', Uint8Array);
-  if (signature.length !== 64) return false;
-  try {
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(decryptor, 'hex').toString('base64url') }, format: 'jwk' });
-    return verify(null, keysTranscript(bundle), key, signature);
-  } catch {
-    return false; // not a point on the curve
-  }
+  return verifySignature(new Uint8Array(Buffer.from(decryptor, 'hex')), keysTranscript(bundle), signature);
 }
 
 function bytesPayloads(m: Received, from: number, where: string): Uint8Array[] {

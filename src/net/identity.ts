@@ -117,6 +117,24 @@ export function publicKeyObject(raw: Uint8Array): KeyObject {
   return k;
 }
 
+/**
+ * Signs `data` with the identity's Ed25519 key (64 bytes): for signatures an
+ * application adds on top of the runtime's own, such as a key bundle its
+ * holder vouches for. Verify with `verifySignature(partyKey, ...)`.
+ */
+export function signWithIdentity(identity: Identity, data: Uint8Array): Uint8Array {
+  return signBytes(aidentity(identity, 'identity'), abytes(data, 'data'));
+}
+
+/**
+ * True when `signature` is the Ed25519 signature of `data` under `publicKey`
+ * (32 raw bytes, e.g. `Buffer.from(partyId, 'hex')`); false for a signature
+ * of the wrong length, a key that is not a curve point, or a forgery.
+ */
+export function verifySignature(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
+  return verifyBytes(abytes(publicKey, 'publicKey', PUBLIC_KEY_BYTES), abytes(data, 'data'), abytes(signature, 'signature'));
+}
+
 export function signBytes(identity: Identity, data: Uint8Array): Uint8Array {
   return new Uint8Array(sign(null, data, identity.privateKey));
 }

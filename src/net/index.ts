@@ -6,7 +6,7 @@
  * certificate). Dropouts are events, never exceptions. See src/net/README.md
  * for the API, the wire format and the threat model.
  */
-export { generateIdentity, identityFromSeed, identitySeed, partyId, type Identity, type PartyId } from './identity.ts';
+export { generateIdentity, identityFromSeed, identitySeed, partyId, signWithIdentity, verifySignature, type Identity, type PartyId } from './identity.ts';
 export { serve, PartyServer, type ServerOptions, type CollectOptions, type ReceiveOptions, type RoundResult } from './server.ts';
 export { join, Party, type JoinOptions } from './party.ts';
 export type { Received } from './_inbox.ts';

@@ -37,7 +37,7 @@ import {
   sealEnvelope,
   verifyEnvelope,
 } from '../../src/net/_envelope.ts';
-import { generateIdentity, identityFromSeed, identitySeed, partyId } from '../../src/net/index.ts';
+import { generateIdentity, identityFromSeed, identitySeed, partyId, signWithIdentity, verifySignature } from '../../src/net/index.ts';
 import { verifyBytes, signBytes } from '../../src/net/identity.ts';
 import { confusionFailures } from '../_battery.ts';
 
@@ -302,12 +302,35 @@ describe('identities', () => {
     expect(identityFromSeed(new Uint8Array(seed)).id).toBe('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
   });
 
+  it('RFC 8032 test vector 2: signWithIdentity gives the published signature, and verifySignature accepts only it', () => {
+    const id = identityFromSeed(new Uint8Array(Buffer.from('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb', 'hex')));
+    const message = new Uint8Array([0x72]);
+    const sig = signWithIdentity(id, message);
+    expect(Buffer.from(sig).toString('hex')).toBe(
+      '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00',
+    );
+    const key = new Uint8Array(Buffer.from(id.id, 'hex'));
+    expect(verifySignature(key, message, sig)).toBe(true);
+    for (let i = 0; i < 64; i += 7) {
+      const bad = sig.slice();
+      bad[i] ^= 1;
+      expect(verifySignature(key, message, bad)).toBe(false);
+    }
+    expect(verifySignature(key, new Uint8Array([0x73]), sig)).toBe(false);
+    expect(verifySignature(key, message, sig.subarray(0, 63))).toBe(false);
+    expect(verifySignature(new Uint8Array(32).fill(0xff), message, sig)).toBe(false); // not a curve point
+    expect(() => verifySignature(key.subarray(0, 31), message, sig)).toThrow(/publicKey/);
+  });
+
   it('passes the type-confusion battery', async () => {
     const seed = rng.bytes(32);
     const a = generateIdentity();
     expect(await confusionFailures('identityFromSeed', identityFromSeed, () => [seed])).toEqual([]);
     expect(await confusionFailures('partyId', partyId, () => [a.publicKey])).toEqual([]);
     expect(await confusionFailures('identitySeed', identitySeed, () => [a])).toEqual([]);
+    expect(await confusionFailures('signWithIdentity', signWithIdentity, () => [a, new Uint8Array(3)])).toEqual([]);
+    const sig = signWithIdentity(a, new Uint8Array(3));
+    expect(await confusionFailures('verifySignature', verifySignature, () => [a.publicKey, new Uint8Array(3), sig])).toEqual([]);
   });
 });
 
