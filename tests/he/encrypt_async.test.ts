@@ -4,29 +4,19 @@
  * encrypting must keep answering heartbeats; bench/fl found a client blocked
  * for 15 s). Also the type-confusion battery.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/core/random.ts';
 import * as he from '../../src/he/index.ts';
 import { confusionFailures } from '../_battery.ts';
+import { useHeKeys } from './_keys.ts';
 
 let plan: he.AggregationPlan;
 let ctx: he.HeContext;
 let enc: he.VectorEncryptor;
 let dec: he.VectorDecryptor;
 
-beforeAll(async () => {
-  plan = await he.planAggregation({ contributors: 100, bound: 4, fracBits: 8 });
-  ctx = await he.createContext(plan.params);
-  const keys = he.generateKeys(ctx, plan);
-  enc = he.createEncryptor(ctx, plan, keys.publicKey);
-  dec = await he.VectorDecryptor.open(keys.secretKey);
-});
-
-afterAll(() => {
-  enc.dispose();
-  dec.dispose();
-  ctx.dispose();
-});
+const fixture = useHeKeys({ contributors: 100, bound: 4, fracBits: 8 });
+beforeAll(() => void ({ plan, ctx, enc, dec } = fixture));
 
 describe('encryptAsync', () => {
   it('decrypts to what encrypt gives, and lets the event loop run between ciphertexts', async () => {

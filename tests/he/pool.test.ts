@@ -7,11 +7,12 @@
  */
 import { readdirSync } from 'node:fs';
 import { markAsUntransferable } from 'node:worker_threads';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfideError } from '../../src/core/errors.ts';
 import { seededRng } from '../../src/core/random.ts';
 import * as he from '../../src/he/index.ts';
 import { confusionFailures } from '../_battery.ts';
+import { useHeKeys } from './_keys.ts';
 
 let plan: he.AggregationPlan;
 let ctx: he.HeContext;
@@ -19,19 +20,8 @@ let keys: he.HeKeyPair;
 let enc: he.VectorEncryptor;
 let dec: he.VectorDecryptor;
 
-beforeAll(async () => {
-  plan = await he.planAggregation({ contributors: 10_000, bound: 4, fracBits: 8 });
-  ctx = await he.createContext(plan.params);
-  keys = he.generateKeys(ctx, plan);
-  enc = he.createEncryptor(ctx, plan, keys.publicKey);
-  dec = await he.VectorDecryptor.open(keys.secretKey);
-});
-
-afterAll(() => {
-  enc.dispose();
-  dec.dispose();
-  ctx.dispose();
-});
+const fixture = useHeKeys({ contributors: 10_000, bound: 4, fracBits: 8 });
+beforeAll(() => void ({ plan, ctx, keys, enc, dec } = fixture));
 
 async function rejects(p: Promise<unknown>, code: string): Promise<ConfideError> {
   try {

@@ -4,13 +4,14 @@
  * masking, seeded symmetric encryption, serialisation headers, SEAL error
  * wrapping, the type-confusion battery, and flat memory over 10,000 additions.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfideError } from '../../src/core/errors.ts';
 import { FixedPoint } from '../../src/core/fixedpoint.ts';
 import { seededRng } from '../../src/core/random.ts';
 import * as he from '../../src/he/index.ts';
 import { loadSeal, sealCall } from '../../src/he/_seal.ts';
 import { confusionFailures } from '../_battery.ts';
+import { useHeKeys } from './_keys.ts';
 
 async function rejects(p: Promise<unknown>, code: string): Promise<ConfideError> {
   try {
@@ -40,19 +41,8 @@ let keys: he.HeKeyPair;
 let enc: he.VectorEncryptor;
 let dec: he.VectorDecryptor;
 
-beforeAll(async () => {
-  plan = await he.planAggregation({ contributors: 10_000, bound: 4, fracBits: 8 });
-  ctx = await he.createContext(plan.params);
-  keys = he.generateKeys(ctx, plan);
-  enc = he.createEncryptor(ctx, plan, keys.publicKey);
-  dec = await he.VectorDecryptor.open(keys.secretKey);
-});
-
-afterAll(() => {
-  enc.dispose();
-  dec.dispose();
-  ctx.dispose();
-});
+const fixture = useHeKeys({ contributors: 10_000, bound: 4, fracBits: 8 });
+beforeAll(() => void ({ plan, ctx, keys, enc, dec } = fixture));
 
 describe('parameters and the chooser', () => {
   it('the default plan is the BFV preset of DESIGN.md with 16 bytes a value', async () => {
