@@ -16,10 +16,19 @@ export {
   beaverCombine,
   mulZ64,
   shiftRight64,
-  type TruncationPair,
+  TruncationPair,
+  type TruncationSpec,
 } from './beaver.ts';
-export { truncateMask, truncateFinish, truncationFailureProbability, type TruncationOptions } from './fixed.ts';
-export { MpcParty, Shared, type MpcPartyOptions, type Sharing } from './party.ts';
+export {
+  truncateMask,
+  truncateFinish,
+  truncationFailureProbability,
+  truncationBounds,
+  TRUNCATION_SIGMA_WRAP,
+  TRUNCATION_SIGMA_HIDING,
+  type TruncationOptions,
+} from './fixed.ts';
+export { MpcParty, Shared, type MpcPartyOptions, type Sharing, type TruncateOptions } from './party.ts';
 export {
   jointSum,
   jointMean,
@@ -29,6 +38,10 @@ export {
   jointCorrelationRows,
   dotProduct,
   matVec,
+  spdzPreprocessing,
+  type SpdzNeed,
+  type SpdzUse,
+  type StatSession,
   type StatOptions,
   type SumResult,
   type CorrelationResult,

@@ -290,6 +290,85 @@ export class SpdzSession {
     return this.#addConstant(mask.r, eps);
   }
 
+  /**
+   * Every party inputs a vector of the same length at once (one round, one
+   * mask per element from each owner's masks); returns the sharings by
+   * owner. Each party's ε goes into every view hash, in owner order. Refuses
+   * before sending when the store lacks masks for any owner (E_STATE).
+   */
+  async inputAll(values: BigUint64Array): Promise<AuthShared[]> {
+    this.#live();
+    atyped(values, 'values', BigUint64Array);
+    const length = ainteger(values.length, 'values.length', 0, 2 ** 26);
+    const x = toFieldCentred(values, this.#p);
+    const n = this.mpc.parties.length, me = this.mpc.index;
+    for (let owner = 0; owner < n; owner++)
+      if (this.store.masksRemaining(owner) < length)
+        throw new ConfideError('E_STATE', `the store has ${this.store.masksRemaining(owner)} input masks for party ${owner}, ${length} needed`, { field: 'store', details: { owner, need: length, have: this.store.masksRemaining(owner) } });
+    const masks = Array.from({ length: n }, (_, owner) => this.store.takeMasks(owner, length));
+    const round = this.#ch.round();
+    const peers = this.#ch.peers();
+    const eps: BigUint64Array[] = new Array(n);
+    eps[me] = this.#f.sub(x, masks[me].clear!);
+    await Promise.all(peers.map((j) => this.#ch.send(j, round, 'spdz-input-all', [eps[me]], { offset: masks[me].offset })));
+    const got = await this.#ch.gather(peers, round);
+    this.#ch.missing(peers.filter((j) => !got.has(j)), 'MAC\'d input');
+    for (const j of peers) {
+      const m = got.get(j)!;
+      if (m.header.offset !== masks[j].offset) throw new ConfideError('E_PROTOCOL', `party ${j} used input mask ${describe(m.header.offset)}, this party ${masks[j].offset}: stores out of step`, { field: 'offset' });
+      eps[j] = this.#field(j, this.#ch.open(j, round, 'spdz-input-all', m, [length])[0]);
+    }
+    eps.forEach((e) => this.#see('input', e));
+    return masks.map((m, j) => this.#addConstant(m.r, eps[j]));
+  }
+
+  /** The sum of several MAC'd sharings of equal length (local). */
+  sum(list: readonly AuthShared[]): AuthShared {
+    if (!Array.isArray(list) || list.length === 0) throw new ConfideError('E_BAD_INPUT', '"list" expected a non-empty array of AuthShared', { field: 'list' });
+    const first = this.#auth(list[0], 'list[0]');
+    const share = first.share.slice(), mac = first.mac.slice();
+    for (let k = 1; k < list.length; k++) {
+      const x = this.#auth(list[k], `list[${k}]`);
+      if (x.length !== first.length) throw new ConfideError('E_BAD_INPUT', `"list" expected vectors of length ${first.length}`, { field: `list[${k}]` });
+      this.#f.add(share, x.share, share);
+      this.#f.add(mac, x.mac, mac);
+    }
+    return new AuthShared(share, mac);
+  }
+  /** The sum of a's elements, as a sharing of length 1 (local; the MAC shares sum alike). */
+  sumElements(a: AuthShared): AuthShared {
+    const x = this.#auth(a, 'a');
+    return new AuthShared(this.#blocks(x.share, x.length), this.#blocks(x.mac, x.length));
+  }
+  /** a repeated `times` times end to end (local; for matrix-vector products). */
+  tile(a: AuthShared, times: number): AuthShared {
+    const x = this.#auth(a, 'a');
+    ainteger(times, 'times', 0, 2 ** 26);
+    const share = new BigUint64Array(x.length * times), mac = new BigUint64Array(x.length * times);
+    for (let r = 0; r < times; r++) {
+      share.set(x.share, r * x.length);
+      mac.set(x.mac, r * x.length);
+    }
+    return new AuthShared(share, mac);
+  }
+  /** Sums of consecutive blocks of `width` elements (local; row sums of a row-major matrix). */
+  blockSums(a: AuthShared, width: number): AuthShared {
+    const x = this.#auth(a, 'a');
+    ainteger(width, 'width', 1, Math.max(1, x.length));
+    if (x.length % width !== 0) throw new ConfideError('E_BAD_INPUT', `"width" expected a divisor of ${x.length}`, { field: 'width' });
+    return new AuthShared(this.#blocks(x.share, width), this.#blocks(x.mac, width));
+  }
+  #blocks(v: BigUint64Array, width: number): BigUint64Array {
+    const p = this.#p;
+    const out = new BigUint64Array(width === 0 ? 1 : v.length / width);
+    for (let r = 0; r < out.length; r++) {
+      let s = 0n;
+      for (let c = 0; c < width; c++) s += v[r * width + c];
+      out[r] = s % p;
+    }
+    return out;
+  }
+
   #field(j: number, v: BigUint64Array): BigUint64Array {
     for (let i = 0; i < v.length; i++)
       if (v[i] >= this.#p) throw new ConfideError('E_PROTOCOL', `party ${j} sent a value that is not a field element`, { field: 'share', details: { party: j } });
