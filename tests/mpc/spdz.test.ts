@@ -135,6 +135,83 @@ describe('MAC\'d sessions', () => {
     }
   });
 
+  it('inputAll, sum, sumElements, tile and blockSums keep the MACs consistent (checked output equals plaintext)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(fc.bigInt({ min: -(1n << 40n), max: 1n << 40n }), { minLength: 6, maxLength: 6 }), { minLength: 3, maxLength: 3 }), async (rows) => {
+        const r = await spdz(3, async (s, i) => {
+          const all = await s.inputAll(enc(rows[i]));
+          expect(s.store.masksRemaining(0)).toBe(16 - 6);
+          const total = s.sum(all);
+          // [Σ of all 18 inputs, row sums of the 2×3 view of the total, the total tiled twice]
+          const out = await s.output(s.sum([s.tile(s.sumElements(total), 6), s.tile(s.blockSums(total, 3), 3), s.mulPublic(total, 0n)]));
+          const tiled = await s.output(s.tile(total, 2));
+          return { out: dec(out), tiled: dec(tiled) };
+        });
+        const total = [0, 1, 2, 3, 4, 5].map((k) => rows[0][k] + rows[1][k] + rows[2][k]);
+        const grand = total.reduce((a, b) => a + b, 0n);
+        const blocks = [total[0] + total[1] + total[2], total[3] + total[4] + total[5]];
+        for (const v of r) {
+          if (v.status === 'rejected') throw v.reason;
+          expect(v.value.out).toEqual([0, 1, 2, 3, 4, 5].map((k) => grand + blocks[k % 2]));
+          expect(v.value.tiled).toEqual([...total, ...total]);
+        }
+      }),
+      { numRuns: 4 },
+    );
+  });
+
+  it('inputAll: an owner sending different ε to different parties is detected at the next check (views differ)', async () => {
+    const n = 3;
+    const net = await netSession(n);
+    try {
+      const parties = net.nets.map((p) => p.id);
+      const stores = new MacDealer(n).preprocess({ triples: 0, masks: 1 });
+      const r = await Promise.allSettled(
+        net.nets.map(async (netParty, i) => {
+          const mpc = await MpcParty.start({ net: netParty, parties });
+          const s = new SpdzSession(mpc, stores[i]);
+          if (i !== 0) {
+            await s.inputAll(enc([BigInt(i)]));
+            return s.check();
+          }
+          // Party 0 runs the input round by hand: ε to party 1, ε + 1 to party 2.
+          const masks = [0, 1, 2].map((owner) => stores[0].takeMasks(owner, 1));
+          const eps = (5n + P - masks[0].clear![0]) % P;
+          const { channelOf } = await import('../../src/mpc/party.ts');
+          const ch = channelOf(mpc);
+          const round = ch.round();
+          await ch.send(1, round, 'spdz-input-all', [BigUint64Array.of(eps)], { offset: 0 });
+          await ch.send(2, round, 'spdz-input-all', [BigUint64Array.of((eps + 1n) % P)], { offset: 0 });
+          await ch.gather([1, 2], round);
+          return s.check();
+        }),
+      );
+      for (const v of r) {
+        expect(v.status).toBe('rejected');
+        if (v.status === 'rejected') expect(v.reason).toMatchObject({ code: 'E_CRYPTO', field: 'mac' });
+      }
+      if (r[1].status === 'rejected') expect(r[1].reason.details.parties).toContain(2);
+      if (r[2].status === 'rejected') expect(r[2].reason.details.parties).toContain(1);
+    } finally {
+      await net.close();
+    }
+  });
+
+  it('inputAll refuses before sending when any owner\'s masks are short (E_STATE), and takes none', async () => {
+    const stores = new MacDealer(2, { rng: seededRng(3) }).preprocess({ triples: 0, masks: 2 });
+    const net = await netSession(2);
+    try {
+      const parties = net.nets.map((p) => p.id);
+      const [mpc] = await Promise.all(net.nets.map((p) => MpcParty.start({ net: p, parties, timeoutMs: 300 })));
+      const s = new SpdzSession(mpc, stores[0]);
+      await expect(s.inputAll(enc([1n, 2n, 3n]))).rejects.toMatchObject({ code: 'E_STATE', field: 'store' });
+      expect(stores[0].masksRemaining(0)).toBe(2);
+      expect(stores[0].masksRemaining(1)).toBe(2);
+    } finally {
+      await net.close();
+    }
+  });
+
   it('type confusion', async () => {
     const stores = new MacDealer(2, { rng: seededRng(1) }).preprocess({ triples: 4, masks: 4 });
     const net = await netSession(2);
@@ -152,13 +229,21 @@ describe('MAC\'d sessions', () => {
         ...(await confusionFailures('sub', (a, b) => s.sub(a, b), () => [v(), v()])),
         ...(await confusionFailures('addPublic', (a, b) => s.addPublic(a, b), () => [v(), new BigUint64Array(2)])),
         ...(await confusionFailures('mulPublic', (a, k) => s.mulPublic(a, k), () => [v(), 2n], { accept: { 1: ['bigint'] } })),
+        ...(await confusionFailures('sum', (l) => s.sum(l), () => [[v(), v()]])),
+        ...(await confusionFailures('sumElements', (a) => s.sumElements(a), () => [v()])),
+        ...(await confusionFailures('tile', (a, t) => s.tile(a, t), () => [v(), 2])),
+        ...(await confusionFailures('blockSums', (a, w) => s.blockSums(a, w), () => [v(), 2])),
       ];
       expect(failures).toEqual([]);
       for (const bad of [NaN, -1, 2 ** 64, '1', null]) {
         await expect(s.input(bad as number, undefined, 1)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
         await expect(s.mul(v(), bad as never)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
         await expect(s.open(bad as never)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+        await expect(s.inputAll(bad as never)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
       }
+      for (const bad of [new Uint16Array(2), [1n], { length: 1 }]) await expect(s.inputAll(bad as never)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+      // Values outside the field's centred range are E_OVERFLOW before anything is sent.
+      await expect(s.inputAll(BigUint64Array.of(1n << 62n))).rejects.toMatchObject({ code: 'E_OVERFLOW' });
     } finally {
       await net.close();
     }

@@ -23,6 +23,7 @@ import {
   HE_TRIPLE_FIELD,
   MacDealer,
   MpcParty,
+  Shared,
   SpdzSession,
   dotProduct,
   jointCorrelation,
@@ -32,6 +33,7 @@ import {
   jointSum,
   jointVariance,
   matVec,
+  openNoisy,
   spdzPreprocessing,
   type SpdzUse,
 } from '../../src/mpc/index.ts';
@@ -379,6 +381,29 @@ describe('DP release on a MAC\'d session', () => {
     // The spend is committed before any share leaves, so a failed release still costs budget.
     ls.forEach((l, i) => expect(l.odometer('rows').spent).toBeGreaterThan(spent[i]));
     for (const l of ls) l.close();
+  });
+});
+
+describe('openNoisy on a MAC\'d session', () => {
+  it('refuses a vector of the wrong kind, or a store short of masks for the noise shares, before spending', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'confide-mpc-spdz-on-'));
+    const ledger = PrivacyLedger.open(join(dir, 'p.db'));
+    ledger.setBudget('rows', { epsilon: 3, delta: 0 }, { method: 'basic', principal: 'officer' });
+    const dp = { ledger, dataset: 'rows', principal: 'p', mechanism: 'laplace' as const, epsilon: 1 };
+    const s = await netSession(2);
+    try {
+      const parties = s.nets.map((p) => p.id);
+      const stores = new MacDealer(2).preprocess({ triples: 0, masks: 2 });
+      const [mpc] = await Promise.all(s.nets.map((net) => MpcParty.start({ net, parties, timeoutMs: 300 })));
+      const spdz = new SpdzSession(mpc, stores[0]);
+      await expect(openNoisy(spdz, new Shared('additive', new BigUint64Array(2)) as never, [1], 'joint', dp, 'q')).rejects.toMatchObject({ code: 'E_BAD_INPUT', field: 'a' });
+      await expect(openNoisy(mpc, new AuthShared(new BigUint64Array(2), new BigUint64Array(2)) as never, [1], 'joint', dp, 'q')).rejects.toMatchObject({ code: 'E_BAD_INPUT', field: 'a' });
+      await expect(openNoisy(spdz, new AuthShared(new BigUint64Array(3), new BigUint64Array(3)), [1], 'joint', dp, 'q')).rejects.toMatchObject({ code: 'E_STATE', field: 'store' });
+      expect(ledger.odometer('rows').spent).toBe(0);
+    } finally {
+      await s.close();
+      ledger.close();
+    }
   });
 });
 
