@@ -3,11 +3,13 @@
  * for Shamir sharing of 32-byte secrets in `SECRET_FIELD`, p = 2^256 + 297,
  * the smallest prime above 2^256, so every 32-byte string is a field element).
  * `Fp61` is the Mersenne field p = 2^61 - 1 on BigUint64Array vectors, for
- * sharing long vectors: additions run on 32-bit word pairs without BigInt.
+ * sharing long vectors: its arithmetic runs on the field kernels (WASM, or
+ * their JS twins on 32-bit word pairs where WebAssembly is missing).
  */
 import { abigint, abytes, ainteger, asameLength, atyped } from './assert.ts';
 import { ConfideError } from './errors.ts';
 import { arng, systemRng, type Rng } from './random.ts';
+import { fieldParams, kernels } from './wasm/loader.ts';
 
 function modPow(b: bigint, e: bigint, m: bigint): bigint {
   let r = 1n;
@@ -149,8 +151,8 @@ export function fieldToSecret(x: bigint): Uint8Array {
 // Fp61: vectors mod the Mersenne prime 2^61 - 1.
 
 const P61 = (1n << 61n) - 1n;
+const P61_PARAMS = fieldParams(P61);
 const P61_HI = 0x1fffffff; // high word of p; the low word is 0xffffffff
-const TWO_32 = 4294967296;
 
 function w(v: BigUint64Array): Uint32Array {
   return new Uint32Array(v.buffer, v.byteOffset, v.length * 2);
@@ -192,20 +194,7 @@ export const Fp61 = {
     checkElements(a, 'a');
     checkElements(b, 'b');
     const o = outFor(a, out);
-    const x = w(a), y = w(b), z = w(o);
-    for (let i = 0; i < z.length; i += 2) {
-      let lo = x[i] + y[i];
-      let hi = x[i + 1] + y[i + 1];
-      if (lo >= TWO_32) { lo -= TWO_32; hi++; }
-      // s < 2^62; subtract p = 2^61 - 1 when s >= p.
-      if (hi > P61_HI || (hi === P61_HI && lo === 0xffffffff)) {
-        hi -= 0x20000000;
-        lo += 1;
-        if (lo === TWO_32) { lo = 0; hi++; }
-      }
-      z[i] = lo;
-      z[i + 1] = hi;
-    }
+    kernels().fieldAdd(o, a, b, P61_PARAMS);
     return o;
   },
 
@@ -225,11 +214,17 @@ export const Fp61 = {
   },
 
   sub(a: BigUint64Array, b: BigUint64Array, out?: BigUint64Array): BigUint64Array {
-    const nb = Fp61.neg(b);
-    return Fp61.add(a, nb, out);
+    atyped(a, 'a', BigUint64Array);
+    atyped(b, 'b', BigUint64Array);
+    asameLength(a, b, 'a', 'b');
+    checkElements(a, 'a');
+    checkElements(b, 'b');
+    const o = outFor(a, out);
+    kernels().fieldSub(o, a, b, P61_PARAMS);
+    return o;
   },
 
-  /** Element-wise product (BigInt per element; a WASM kernel is future work). */
+  /** Element-wise product (Mersenne folding of the 122-bit product). */
   mul(a: BigUint64Array, b: BigUint64Array, out?: BigUint64Array): BigUint64Array {
     atyped(a, 'a', BigUint64Array);
     atyped(b, 'b', BigUint64Array);
@@ -237,7 +232,7 @@ export const Fp61 = {
     checkElements(a, 'a');
     checkElements(b, 'b');
     const o = outFor(a, out);
-    for (let i = 0; i < a.length; i++) o[i] = (a[i] * b[i]) % P61;
+    kernels().fieldMul(o, a, b, P61_PARAMS);
     return o;
   },
 
@@ -246,7 +241,7 @@ export const Fp61 = {
     abigint(k, 'k', 0n, P61 - 1n);
     checkElements(a, 'a');
     const o = outFor(a, out);
-    for (let i = 0; i < a.length; i++) o[i] = (a[i] * k) % P61;
+    kernels().fieldMulScalar(o, a, k, P61_PARAMS);
     return o;
   },
 

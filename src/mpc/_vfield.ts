@@ -1,12 +1,13 @@
 /**
- * One vector interface over the two prime fields core offers: Fp61 (fast word
- * arithmetic) and any PrimeField whose elements fit a u64 (exact BigInt loops;
- * meant for small fields in tests and for moduli users pick).
+ * One vector interface over the two prime fields core offers: Fp61 and any
+ * PrimeField whose elements fit a u64 (the 45-bit HE triple field, moduli
+ * users pick). Both run on core's field kernels (WASM, JS twins without it).
  */
 import { ConfideError, describe } from '../core/errors.ts';
 import { Fp61, PrimeField } from '../core/field.ts';
 import { atyped } from '../core/assert.ts';
 import type { Rng } from '../core/random.ts';
+import { fieldParams, kernels } from '../core/wasm/loader.ts';
 
 export type FieldLike = typeof Fp61 | PrimeField;
 
@@ -43,30 +44,40 @@ const fp61Field: VectorField = {
   },
 };
 
-function bigintField(f: PrimeField): VectorField {
+/** The result vector: `o`, or a new one; every operand must have the length of `a`. */
+function outFor(a: BigUint64Array, b: BigUint64Array | undefined, o: BigUint64Array | undefined): BigUint64Array {
+  const r = o ?? new BigUint64Array(a.length);
+  if ((b !== undefined && b.length !== a.length) || r.length !== a.length)
+    throw new ConfideError('E_BAD_INPUT', `field vectors of different lengths (${a.length}, ${b?.length ?? a.length}, ${r.length})`, { field: 'b' });
+  return r;
+}
+
+/** A PrimeField below 2^64 on the field kernels (elements canonical in [0, p)). */
+function kernelField(f: PrimeField): VectorField {
   const p = f.p;
-  const out = (a: BigUint64Array, o?: BigUint64Array) => (o === undefined ? new BigUint64Array(a.length) : o);
+  const fp = fieldParams(p);
   const vf: VectorField = {
     p,
     scalar: f,
     add(a, b, o) {
-      const r = out(a, o);
-      for (let i = 0; i < a.length; i++) r[i] = (a[i] + b[i]) % p;
+      const r = outFor(a, b, o);
+      kernels().fieldAdd(r, a, b, fp);
       return r;
     },
     sub(a, b, o) {
-      const r = out(a, o);
-      for (let i = 0; i < a.length; i++) r[i] = (a[i] + p - b[i]) % p;
+      const r = outFor(a, b, o);
+      kernels().fieldSub(r, a, b, fp);
       return r;
     },
     mulScalar(a, k, o) {
-      const r = out(a, o);
-      for (let i = 0; i < a.length; i++) r[i] = (a[i] * k) % p;
+      const r = outFor(a, undefined, o);
+      // Callers pass small integers as well as field elements (Shamir's x-coordinates).
+      kernels().fieldMulScalar(r, a, ((k % p) + p) % p, fp);
       return r;
     },
     mul(a, b, o) {
-      const r = out(a, o);
-      for (let i = 0; i < a.length; i++) r[i] = (a[i] * b[i]) % p;
+      const r = outFor(a, b, o);
+      kernels().fieldMul(r, a, b, fp);
       return r;
     },
     random(n, rng) {
@@ -91,7 +102,7 @@ export function vectorField(field: unknown, name = 'field'): VectorField {
     if (field.p >= 1n << 64n)
       throw new ConfideError('E_BAD_INPUT', `"${name}" expected a prime below 2^64 (vectors are BigUint64Array), got ${field.bits} bits`, { field: name });
     let vf = cache.get(field);
-    if (vf === undefined) cache.set(field, (vf = bigintField(field)));
+    if (vf === undefined) cache.set(field, (vf = kernelField(field)));
     return vf;
   }
   throw new ConfideError('E_BAD_INPUT', `"${name}" expected Fp61 or a PrimeField, got ${describe(field)}`, { field: name });

@@ -584,3 +584,147 @@ export function laplace_i32(outPtr: usize, len: u32, t: u32, s: u32, e1: u32, p0
 export function laplace_f64(outPtr: usize, len: u32, t: u32, s: u32, e1: u32, p0: usize, p1: usize, keyPtr: usize, noncePtr: usize, st: usize, ks: usize): void {
   laplaceImpl<f64>(outPtr, len, t, s, e1, p0, p1, keyPtr, noncePtr, st, ks);
 }
+
+// ---------------------------------------------------------------------------
+// MPC vector arithmetic: element-wise products in Z_2^64 (the Beaver combination) and in
+// prime fields F_p, p an odd prime below 2^64, elements canonical in [0, p).
+// out may alias any operand exactly (element i is read before it is written).
+
+/** out[i] = a[i] * b[i] mod 2^64. */
+export function mul_z64(outPtr: usize, aPtr: usize, bPtr: usize, len: u32): void {
+  let n = <usize>len << 3;
+  for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, load<u64>(aPtr + i) * load<u64>(bPtr + i));
+}
+
+/** out[i] += a[i] * b[i] mod 2^64. */
+export function muladd_z64(outPtr: usize, aPtr: usize, bPtr: usize, len: u32): void {
+  let n = <usize>len << 3;
+  for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, load<u64>(outPtr + i) + load<u64>(aPtr + i) * load<u64>(bPtr + i));
+}
+
+/**
+ * The Beaver combination z = c + d*b + e*a (+ d*e at the first party) mod 2^64, at the
+ * first party as c + d*(b + e) + e*a: two products per element either way.
+ */
+export function beaver_z64(outPtr: usize, cPtr: usize, dPtr: usize, ePtr: usize, aPtr: usize, bPtr: usize, len: u32, first: i32): void {
+  let n = <usize>len << 3;
+  if (first != 0) {
+    for (let i: usize = 0; i < n; i += 8) {
+      let e = load<u64>(ePtr + i);
+      store<u64>(outPtr + i, load<u64>(cPtr + i) + load<u64>(dPtr + i) * (load<u64>(bPtr + i) + e) + e * load<u64>(aPtr + i));
+    }
+  } else {
+    for (let i: usize = 0; i < n; i += 8)
+      store<u64>(outPtr + i, load<u64>(cPtr + i) + load<u64>(dPtr + i) * load<u64>(bPtr + i) + load<u64>(ePtr + i) * load<u64>(aPtr + i));
+  }
+}
+
+/** out[i] = a[i] + b[i] mod p (a + b may exceed 2^64 when p > 2^63: the carry says so). */
+export function fadd(outPtr: usize, aPtr: usize, bPtr: usize, len: u32, p: u64): void {
+  let n = <usize>len << 3;
+  for (let i: usize = 0; i < n; i += 8) {
+    let a = load<u64>(aPtr + i);
+    let s = a + load<u64>(bPtr + i);
+    store<u64>(outPtr + i, select<u64>(s - p, s, (s < a) | (s >= p))); // branch-free: random data mispredicts
+
+  }
+}
+
+/** out[i] = a[i] - b[i] mod p. */
+export function fsub(outPtr: usize, aPtr: usize, bPtr: usize, len: u32, p: u64): void {
+  let n = <usize>len << 3;
+  for (let i: usize = 0; i < n; i += 8) {
+    let a = load<u64>(aPtr + i);
+    let b = load<u64>(bPtr + i);
+    store<u64>(outPtr + i, a - b + select<u64>(p, 0, a < b));
+  }
+}
+
+/** High 64 bits of the 128-bit product a*b, from four 32x32 products (WASM has no mulhi). */
+@inline function mulhi64(a: u64, b: u64): u64 {
+  let a0 = a & 0xffffffff, a1 = a >> 32, b0 = b & 0xffffffff, b1 = b >> 32;
+  let p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0;
+  let mid = (p00 >> 32) + (p01 & 0xffffffff) + (p10 & 0xffffffff); // < 3 * 2^32
+  return a1 * b1 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+}
+
+/**
+ * Montgomery reduction of a*b with R = 2^64 (a*b < p*R): returns a*b*R^-1 mod p in [0, p).
+ * With m = lo(ab) * p^-1 mod R, m*p and ab share their low word, so ab - m*p is exactly
+ * (hi(ab) - hi(mp)) * R and lies in (-p*R, p*R): one conditional add of p.
+ */
+@inline function montmul(a: u64, b: u64, p: u64, pinv: u64): u64 {
+  let hi = mulhi64(a, b);
+  let m = (a * b) * pinv;
+  let u = mulhi64(m, p);
+  return hi >= u ? hi - u : hi - u + p;
+}
+
+/**
+ * a*b mod (2^61 - 1) for a, b < 2^61: 2^64 = 8 * 2^61 = 8, so a*b = 8*hi + (lo >> 61) + (lo & p),
+ * folded once more. With 29-bit high halves, mid = a0*b1 + a1*b0 + (a0*b0 >> 32) < 2^62 needs
+ * no carry handling: hi = a1*b1 + (mid >> 32), lo = mid << 32 | (a0*b0 mod 2^32).
+ */
+@inline function mulp61(a: u64, b: u64): u64 {
+  const P: u64 = 0x1fffffffffffffff;
+  let a0 = a & 0xffffffff, a1 = a >> 32, b0 = b & 0xffffffff, b1 = b >> 32;
+  let p00 = a0 * b0;
+  let mid = a0 * b1 + a1 * b0 + (p00 >> 32);
+  let hi = a1 * b1 + (mid >> 32);
+  let lo = (mid << 32) | (p00 & 0xffffffff);
+  let s = (hi << 3) + (lo >> 61) + (lo & P); // < 2^62 + 2^34
+  s = (s & P) + (s >> 61); // <= p + 3
+  return s >= P ? s - P : s;
+}
+
+/**
+ * a*b mod p for p < 2^50 (FLOAT_MAX_BITS): the quotient is estimated in doubles. a, b < 2^50
+ * are exact as doubles and the three roundings (a*b, * 1/p, 1/p itself) leave a relative
+ * error below 2^-51, so the estimate of a*b/p < 2^50 is off by less than 1: q = trunc(.)
+ * is floor(a*b/p) - 1, itself or + 1, and a*b - q*p (exact mod 2^64, its true value in
+ * [-p, 2p)) needs at most one correction.
+ */
+@inline function mulsmall(a: u64, b: u64, p: u64, pinvF: f64): u64 {
+  let q = <u64>(<i64>(<f64>a * <f64>b * pinvF));
+  let r = <i64>(a * b - q * p);
+  if (r < 0) r += <i64>p;
+  else if (r >= <i64>p) r -= <i64>p;
+  return <u64>r;
+}
+
+// Which product a field uses (FieldParams.kind in src/core/wasm/_kernels.ts).
+const FIELD_P61: i32 = 0;
+const FIELD_SMALL: i32 = 1;
+const FIELD_MONT: i32 = 2;
+
+/**
+ * out[i] = a[i] * b[i] mod p. kind FIELD_P61: p = 2^61 - 1; FIELD_SMALL: p < 2^50, pinvF =
+ * 1/p; FIELD_MONT: any odd p, pinv = p^-1 mod 2^64, r2 = 2^128 mod p, and the product is
+ * montmul(montmul(a, b), r2) = a*b*R^-1 * R^2 * R^-1.
+ */
+export function fmul(outPtr: usize, aPtr: usize, bPtr: usize, len: u32, kind: i32, p: u64, pinv: u64, r2: u64, pinvF: f64): void {
+  let n = <usize>len << 3;
+  if (kind == FIELD_P61) {
+    for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, mulp61(load<u64>(aPtr + i), load<u64>(bPtr + i)));
+  } else if (kind == FIELD_SMALL) {
+    for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, mulsmall(load<u64>(aPtr + i), load<u64>(bPtr + i), p, pinvF));
+  } else {
+    for (let i: usize = 0; i < n; i += 8)
+      store<u64>(outPtr + i, montmul(montmul(load<u64>(aPtr + i), load<u64>(bPtr + i), p, pinv), r2, p, pinv));
+  }
+}
+
+/**
+ * out[i] = a[i] * k mod p, k in [0, p). For FIELD_MONT the caller passes k*R mod p as k,
+ * so that one Montgomery product gives a*k.
+ */
+export function fmulk(outPtr: usize, aPtr: usize, len: u32, k: u64, kind: i32, p: u64, pinv: u64, pinvF: f64): void {
+  let n = <usize>len << 3;
+  if (kind == FIELD_P61) {
+    for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, mulp61(load<u64>(aPtr + i), k));
+  } else if (kind == FIELD_SMALL) {
+    for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, mulsmall(load<u64>(aPtr + i), k, p, pinvF));
+  } else {
+    for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, montmul(load<u64>(aPtr + i), k, p, pinv));
+  }
+}

@@ -46,6 +46,43 @@ export interface LaplaceRun {
   digit: number;
 }
 
+/** How a prime field's products are computed (the `kind` argument of the field kernels). */
+export const FIELD_P61 = 0; // p = 2^61 - 1: Mersenne folding
+export const FIELD_SMALL = 1; // p < 2^50: quotient estimated in doubles, one correction
+export const FIELD_MONT = 2; // any other odd p < 2^64: Montgomery products, R = 2^64
+
+/** Doubles estimate a product's quotient to within 1 below this many bits (see wasm/assembly/kernels.ts). */
+export const FIELD_SMALL_BITS = 50;
+
+/** A prime p < 2^64 with the constants its field kernels need, made once per field by `fieldParams`. */
+export interface FieldParams {
+  readonly p: bigint;
+  readonly kind: typeof FIELD_P61 | typeof FIELD_SMALL | typeof FIELD_MONT;
+  /** p^-1 mod 2^64 (FIELD_MONT). */
+  readonly pinv: bigint;
+  /** 2^64 mod p: k·R mod p turns a scalar k into Montgomery form (FIELD_MONT). */
+  readonly r1: bigint;
+  /** 2^128 mod p (FIELD_MONT). */
+  readonly r2: bigint;
+  /** 1/p as a double (FIELD_SMALL). */
+  readonly pinvF: number;
+}
+
+const P61 = (1n << 61n) - 1n;
+const MASK64 = (1n << 64n) - 1n;
+
+/**
+ * The kernel constants for an odd prime 3 <= p < 2^64 (not checked for
+ * primality here: the caller holds a PrimeField or Fp61).
+ */
+export function fieldParams(p: bigint): FieldParams {
+  const kind = p === P61 ? FIELD_P61 : p < 1n << BigInt(FIELD_SMALL_BITS) ? FIELD_SMALL : FIELD_MONT;
+  // p^-1 mod 2^64 by Newton's iteration: x = p is right mod 2^3 (p odd); each step doubles the bits.
+  let pinv = p;
+  for (let i = 0; i < 5; i++) pinv = (pinv * (2n - p * pinv)) & MASK64;
+  return { p, kind, pinv, r1: (1n << 64n) % p, r2: (1n << 128n) % p, pinvF: 1 / Number(p) };
+}
+
 /**
  * The kernel interface shared by the WASM kernels and their JS twins.
  * Arguments are trusted here: the public functions in core check them first.
@@ -67,6 +104,18 @@ export interface Kernels {
   sub64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void;
   neg64(out: BigUint64Array, a: BigUint64Array): void;
   mul64(out: BigUint64Array, a: BigUint64Array, k: bigint): void;
+  /** out[i] = a[i]·b[i] mod 2^64. */
+  mulv64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void;
+  /** out[i] += a[i]·b[i] mod 2^64. */
+  mulAddv64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void;
+  /** The Beaver combination out = c + d⊙b + e⊙a (+ d⊙e when `first`), mod 2^64. */
+  beaver64(out: BigUint64Array, c: BigUint64Array, d: BigUint64Array, e: BigUint64Array, a: BigUint64Array, b: BigUint64Array, first: boolean): void;
+  /** Element-wise a + b, a − b and a·b mod f.p, operands canonical in [0, p). */
+  fieldAdd(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, f: FieldParams): void;
+  fieldSub(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, f: FieldParams): void;
+  fieldMul(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, f: FieldParams): void;
+  /** out[i] = a[i]·k mod f.p, k in [0, p). */
+  fieldMulScalar(out: BigUint64Array, a: BigUint64Array, k: bigint, f: FieldParams): void;
   /**
    * Fixed-point encode: clamp to ±bound (counting), multiply by scale, round
    * stochastically with keystream word i (ChaCha20 under key/nonce from block 0)

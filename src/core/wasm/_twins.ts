@@ -16,6 +16,7 @@ import {
   PHASE_GEOMETRIC,
   PHASE_P0,
   PHASE_P1,
+  type FieldParams,
   type Kernels,
   type LaplaceParams,
   type LaplaceRun,
@@ -35,6 +36,34 @@ function mulHi32(a: number, b: number): number {
   const mid1 = a1 * b0 + (lo >>> 16);
   const mid2 = a0 * b1 + (mid1 & 0xffff);
   return (a1 * b1 + Math.floor(mid1 / 65536) + Math.floor(mid2 / 65536)) >>> 0;
+}
+
+/**
+ * (al + ah·2^32)·(bl + bh·2^32) mod 2^64 is al·bl + 2^32·(ah·bl + al·bh): the low word is
+ * Math.imul's; `mulHi32(al, bl) + imul(ah, bl) + imul(al, bh)` is the high word (mod 2^32).
+ */
+function beaverTwin(out: BigUint64Array, c: BigUint64Array, d: BigUint64Array, e: BigUint64Array, a: BigUint64Array, b: BigUint64Array, first: boolean): void {
+  const C = words64(c), D = words64(d), E = words64(e), A = words64(a), B = words64(b), Z = words64(out);
+  for (let i = 0; i < Z.length; i += 2) {
+    const dl = D[i], dh = D[i + 1], el = E[i], eh = E[i + 1];
+    let lo = C[i], hi = C[i + 1];
+    // d⊙b, or at the first party d⊙(b + e) = d⊙b + d⊙e: one product fewer.
+    let yl = B[i], yh = B[i + 1];
+    if (first) {
+      const s = yl + el;
+      yl = s >>> 0;
+      yh = (yh + eh + (s >= TWO_32 ? 1 : 0)) >>> 0;
+    }
+    lo += Math.imul(dl, yl) >>> 0;
+    hi += mulHi32(dl, yl) + Math.imul(dh, yl) + Math.imul(dl, yh);
+    yl = A[i];
+    yh = A[i + 1];
+    lo += Math.imul(el, yl) >>> 0;
+    hi += mulHi32(el, yl) + Math.imul(eh, yl) + Math.imul(el, yh);
+    // lo < 3·2^32 carries into hi; every sum is exact in a double.
+    Z[i] = lo >>> 0;
+    Z[i + 1] = (hi + Math.floor(lo / TWO_32)) >>> 0;
+  }
 }
 
 /** Calls `each(ks, base, count)` with successive keystream chunks covering `nWords` words. */
@@ -92,6 +121,16 @@ function encodeTwin(
     }
   });
   return bad >= 0 ? -(bad + 1) : clipped;
+}
+
+/**
+ * The field product. Every kernel kind returns the canonical residue, so the
+ * twin may reach it another way: BigInt here (exact, about 50× slower than
+ * WASM; it runs only without WebAssembly).
+ */
+function fieldMulTwin(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, f: FieldParams): void {
+  const p = f.p;
+  for (let i = 0; i < out.length; i++) out[i] = (a[i] * b[i]) % p;
 }
 
 /** Fills `out` (a multiple of 16 words) with the words of blocks block, block+1, ... of a keystream. */
@@ -256,6 +295,79 @@ export const jsKernels: Kernels = {
       o[i] = Math.imul(alo, klo);
       o[i + 1] = h;
     }
+  },
+
+  mulv64(out, a, b) {
+    const o = words64(out), x = words64(a), y = words64(b);
+    for (let i = 0; i < o.length; i += 2) {
+      const al = x[i], ah = x[i + 1], bl = y[i], bh = y[i + 1];
+      o[i] = Math.imul(al, bl);
+      o[i + 1] = mulHi32(al, bl) + Math.imul(ah, bl) + Math.imul(al, bh);
+    }
+  },
+  mulAddv64(out, a, b) {
+    const o = words64(out), x = words64(a), y = words64(b);
+    for (let i = 0; i < o.length; i += 2) {
+      const al = x[i], ah = x[i + 1], bl = y[i], bh = y[i + 1];
+      const lo = o[i] + (Math.imul(al, bl) >>> 0); // < 2^33
+      o[i] = lo;
+      o[i + 1] = o[i + 1] + mulHi32(al, bl) + Math.imul(ah, bl) + Math.imul(al, bh) + (lo >= TWO_32 ? 1 : 0);
+    }
+  },
+  beaver64(out, c, d, e, a, b, first) {
+    beaverTwin(out, c, d, e, a, b, first);
+  },
+
+  fieldAdd(out, a, b, f) {
+    const o = words64(out), x = words64(a), y = words64(b);
+    const pl = Number(f.p & 0xffffffffn), ph = Number(f.p >> 32n);
+    for (let i = 0; i < o.length; i += 2) {
+      let lo = x[i] + y[i];
+      let hi = x[i + 1] + y[i + 1]; // < 2^33: the carry out of 64 bits stays in the double
+      if (lo >= TWO_32) {
+        lo -= TWO_32;
+        hi++;
+      }
+      if (hi > ph || (hi === ph && lo >= pl)) {
+        lo -= pl;
+        hi -= ph;
+        if (lo < 0) {
+          lo += TWO_32;
+          hi--;
+        }
+      }
+      o[i] = lo;
+      o[i + 1] = hi;
+    }
+  },
+  fieldSub(out, a, b, f) {
+    const o = words64(out), x = words64(a), y = words64(b);
+    const pl = Number(f.p & 0xffffffffn), ph = Number(f.p >> 32n);
+    for (let i = 0; i < o.length; i += 2) {
+      let lo = x[i] - y[i];
+      let hi = x[i + 1] - y[i + 1];
+      if (lo < 0) {
+        lo += TWO_32;
+        hi--;
+      }
+      if (hi < 0) {
+        lo += pl;
+        hi += ph;
+        if (lo >= TWO_32) {
+          lo -= TWO_32;
+          hi++;
+        }
+      }
+      o[i] = lo;
+      o[i + 1] = hi;
+    }
+  },
+  fieldMul(out, a, b, f) {
+    fieldMulTwin(out, a, b, f);
+  },
+  fieldMulScalar(out, a, k, f) {
+    const p = f.p;
+    for (let i = 0; i < out.length; i++) out[i] = (a[i] * k) % p;
   },
 
   encode32(out, input, scale, bound, key, nonce) {

@@ -11,7 +11,7 @@
  * buffers for compute-bound kernels (ChaCha20, masks, encoding).
  */
 import { ConfideError } from '../errors.ts';
-import { LAPLACE_DONE, type Kernels, type LaplaceParams, type LaplaceRun } from './_kernels.ts';
+import { FIELD_MONT, LAPLACE_DONE, type FieldParams, type Kernels, type LaplaceParams, type LaplaceRun } from './_kernels.ts';
 import { jsKernels } from './_twins.ts';
 import { KERNELS_WASM_BASE64 } from './kernels.generated.ts';
 
@@ -36,6 +36,13 @@ interface Exports {
   encode_f64_u64: EncodeFn;
   laplace_i32: LaplaceFn;
   laplace_f64: LaplaceFn;
+  mul_z64(out: number, a: number, b: number, len: number): void;
+  muladd_z64(out: number, a: number, b: number, len: number): void;
+  beaver_z64(out: number, c: number, d: number, e: number, a: number, b: number, len: number, first: number): void;
+  fadd(out: number, a: number, b: number, len: number, p: bigint): void;
+  fsub(out: number, a: number, b: number, len: number, p: bigint): void;
+  fmul(out: number, a: number, b: number, len: number, kind: number, p: bigint, pinv: bigint, r2: bigint, pinvF: number): void;
+  fmulk(out: number, a: number, len: number, k: bigint, kind: number, p: bigint, pinv: bigint, pinvF: number): void;
 }
 type EncodeFn = (
   out: number, input: number, len: number, scale: number, bound: number,
@@ -53,6 +60,14 @@ const LAPLACE_STATE = 48;
 const ALIGN = 16;
 /** Staging buffer size: a multiple of 64 bytes, so chunk boundaries fall on ChaCha20 blocks. */
 const STAGE = 256 * 1024;
+/**
+ * u64 elements per operand per chunk when the MPC kernels stage operands:
+ * six slots of 64 KiB (five inputs and the output of the Beaver combination)
+ * fit in the two adjacent staging buffers.
+ */
+const SLOT = 8192;
+/** Below this many elements the JS twins of the MPC kernels beat setting up the staged call. */
+const STAGED_MIN = 32;
 
 /**
  * Wipes a keystream chunk returned by node:crypto and frees its memory now
@@ -374,6 +389,83 @@ class WasmRuntime implements Kernels {
     this.#unary(this.x.mul_u64, jsKernels.mul64, out, a, k);
   }
 
+  /**
+   * Runs a compute-bound u64 kernel over `out` in chunks of SLOT elements:
+   * operands in WASM memory are passed where they are; the others are copied
+   * into staging slots, and a staged output is copied back after each chunk
+   * (first copied in when `readsOut`, for accumulating kernels). Exact
+   * aliasing of `out` with an input is safe either way: each chunk reads its
+   * inputs before it writes.
+   */
+  #staged(
+    out: BigUint64Array,
+    ins: readonly BigUint64Array[],
+    readsOut: boolean,
+    run: (out: number, ptrs: readonly number[], len: number) => void,
+  ): void {
+    const len = out.length;
+    const outHeld = this.holds(out);
+    const held = ins.map((v) => this.holds(v));
+    if (outHeld && held.every(Boolean)) return run(out.byteOffset, ins.map((v) => v.byteOffset), len);
+    const ptrs = new Array<number>(ins.length).fill(0);
+    const outSlot = this.#stageA + ins.length * SLOT * 8;
+    for (let i = 0; i < len; i += SLOT) {
+      const n = Math.min(SLOT, len - i), off = i * 8, bytes = n * 8;
+      for (let k = 0; k < ins.length; k++) {
+        const v = ins[k];
+        if (held[k]) ptrs[k] = v.byteOffset + off;
+        else {
+          ptrs[k] = this.#stageA + k * SLOT * 8;
+          this.#stageIn(v, off, bytes, ptrs[k]);
+        }
+      }
+      if (outHeld) run(out.byteOffset + off, ptrs, n);
+      else {
+        if (readsOut) this.#stageIn(out, off, bytes, outSlot);
+        run(outSlot, ptrs, n);
+        this.#stageOut(out, off, bytes, outSlot);
+      }
+    }
+  }
+
+  mulv64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void {
+    if (out.length < STAGED_MIN) return jsKernels.mulv64(out, a, b);
+    const f = this.x.mul_z64;
+    this.#staged(out, [a, b], false, (o, [pa, pb], n) => f(o, pa, pb, n));
+  }
+  mulAddv64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void {
+    if (out.length < STAGED_MIN) return jsKernels.mulAddv64(out, a, b);
+    const f = this.x.muladd_z64;
+    this.#staged(out, [a, b], true, (o, [pa, pb], n) => f(o, pa, pb, n));
+  }
+  beaver64(out: BigUint64Array, c: BigUint64Array, d: BigUint64Array, e: BigUint64Array, a: BigUint64Array, b: BigUint64Array, first: boolean): void {
+    if (out.length < STAGED_MIN) return jsKernels.beaver64(out, c, d, e, a, b, first);
+    const f = this.x.beaver_z64, fst = first ? 1 : 0;
+    this.#staged(out, [c, d, e, a, b], false, (o, [pc, pd, pe, pa, pb], n) => f(o, pc, pd, pe, pa, pb, n, fst));
+  }
+  // Additions mod p are memory-bound in WASM, but their twins branch on random data (about
+  // 11 ns an element against 3 for staging and the kernel), so they are staged too.
+  fieldAdd(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, fp: FieldParams): void {
+    if (out.length < STAGED_MIN) return jsKernels.fieldAdd(out, a, b, fp);
+    const f = this.x.fadd, p = fp.p;
+    this.#staged(out, [a, b], false, (o, [pa, pb], n) => f(o, pa, pb, n, p));
+  }
+  fieldSub(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, fp: FieldParams): void {
+    if (out.length < STAGED_MIN) return jsKernels.fieldSub(out, a, b, fp);
+    const f = this.x.fsub, p = fp.p;
+    this.#staged(out, [a, b], false, (o, [pa, pb], n) => f(o, pa, pb, n, p));
+  }
+  fieldMul(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, fp: FieldParams): void {
+    const f = this.x.fmul, { kind, p, pinv, r2, pinvF } = fp;
+    this.#staged(out, [a, b], false, (o, [pa, pb], n) => f(o, pa, pb, n, kind, p, pinv, r2, pinvF));
+  }
+  fieldMulScalar(out: BigUint64Array, a: BigUint64Array, k: bigint, fp: FieldParams): void {
+    const f = this.x.fmulk, { kind, p, pinv, pinvF } = fp;
+    // Montgomery form of k (k·R mod p): one Montgomery product by it is a product by k.
+    const kk = kind === FIELD_MONT ? (k * fp.r1) % p : k;
+    this.#staged(out, [a], false, (o, [pa], n) => f(o, pa, n, kk, kind, p, pinv, pinvF));
+  }
+
   #encode(
     out: Uint32Array | BigUint64Array,
     input: Float32Array | Float64Array,
@@ -498,6 +590,11 @@ export function kernelsFor(vectors: readonly ArrayBufferView[]): Kernels {
 
 export { jsKernels };
 export {
+  FIELD_MONT,
+  FIELD_P61,
+  FIELD_SMALL,
+  fieldParams,
+  type FieldParams,
   LAPLACE_DONE,
   LAPLACE_EXHAUSTED,
   LAPLACE_RANGE,
