@@ -13,9 +13,12 @@
  * Triples may also live in a prime field (Fp61 or a PrimeField below 2^64):
  * the same algebra mod p, for `sharing: 'field'` sessions and for the
  * dealer-free triples of hetriples.ts (which are born in BFV's plaintext field).
+ *
+ * The dealer also makes truncation pairs (r, ⌊r / 2^f⌋) for fixed-point
+ * products (fixed.ts), on demand or into the same store, used once each.
  */
 import { ainteger, aoptions, atyped, abytes } from '../core/assert.ts';
-import { ConfideError } from '../core/errors.ts';
+import { ConfideError, describe } from '../core/errors.ts';
 import { decodeMessage, encodeMessage } from '../core/codec.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
 import { beaverCombine64, mul64, randomZ64, sub64, words } from './_z64.ts';
@@ -101,31 +104,152 @@ export class TrustedDealer {
     return as.map((ai, i) => new TripleShare(ai, bs[i], cs[i], offset, this.field));
   }
 
-  /** A store of `capacity` triples per party, for the preprocessing model. */
-  preprocess(capacity: number): TripleStore[] {
+  /**
+   * A store of `capacity` triples per party, for the preprocessing model;
+   * with `truncation`, also `count` truncation pairs for each listed
+   * `fracBits` (what `MpcParty.truncate` takes before anything else).
+   */
+  preprocess(capacity: number, options?: { truncation?: TruncationSpec | readonly TruncationSpec[] }): TripleStore[] {
+    ainteger(capacity, 'capacity', 0, 2 ** 27);
+    aoptions(options, 'options', ['truncation']);
+    const specs = truncationSpecs(options?.truncation);
     const t = this.triples(capacity);
+    const pairs = specs.map((sp) => this.truncationPairs(sp.count, sp.fracBits));
     const id = this.#rng.bytes(16);
-    return t.map((s, i) => new TripleStore(id, i, this.parties, s.a, s.b, s.c, this.field));
+    return t.map((s, i) => new TripleStore(id, i, this.parties, s.a, s.b, s.c, this.field, pairs.map((p) => p[i])));
   }
 
-  /** `n` truncation pairs (r, r >> fracBits), one share per party; see fixed.ts. */
+  /**
+   * `n` truncation pairs (r, ⌊r / 2^fracBits⌋), one TruncationPair per party;
+   * see fixed.ts. In Z_2^64, r is uniform over the ring (width 64, ABY3); in
+   * a prime field, r is uniform in [0, 2^w) with w = bits(p) − 2 (so that
+   * x + 2^(k−1) + r < p for every k < w: Catrina and Saxena's TruncPr).
+   */
   truncationPairs(n: number, fracBits: number): TruncationPair[] {
-    if (this.field !== undefined) throw new ConfideError('E_STATE', 'truncation pairs are for Z_2^64 (a dealer without "field")', { field: 'field' });
     ainteger(n, 'n', 0, 2 ** 27);
-    ainteger(fracBits, 'fracBits', 1, 52);
-    const r = randomZ64(n, this.#rng);
+    const width = this.field === undefined ? 64 : dealerWidth(this.field.p);
+    ainteger(fracBits, 'fracBits', 1, Math.min(62, width - 2));
+    let r: BigUint64Array;
+    if (this.field === undefined) r = randomZ64(n, this.#rng);
+    else r = randomBelow2(n, width, this.#rng);
     const high = shiftRight64(r, fracBits, new BigUint64Array(n));
-    const opt = { rng: this.#rng };
+    const opt = { rng: this.#rng, domain: this.field };
     const rs = shareAdditive(r, this.parties, opt), hs = shareAdditive(high, this.parties, opt);
-    return rs.map((ri, i) => ({ r: ri, rHigh: hs[i], fracBits }));
+    return rs.map((ri, i) => new TruncationPair(ri, hs[i], fracBits, { width, field: this.field }));
   }
 }
 
-/** One party's share of (r, r >> fracBits) with r uniform in Z_2^64. */
-export interface TruncationPair {
+/** How many truncation pairs a dealer puts in each store, for one `fracBits`. */
+export interface TruncationSpec {
+  fracBits: number;
+  count: number;
+}
+
+function truncationSpecs(v: unknown): TruncationSpec[] {
+  if (v === undefined) return [];
+  const list = (Array.isArray(v) ? v : [v]) as unknown[];
+  if (list.length > MAX_PAIR_SECTIONS) throw new ConfideError('E_BAD_INPUT', `"truncation" expected at most ${MAX_PAIR_SECTIONS} entries`, { field: 'truncation' });
+  const seen = new Set<number>();
+  return list.map((x, i) => {
+    const name = list === v ? `truncation[${i}]` : 'truncation';
+    if (typeof x !== 'object' || x === null || Array.isArray(x) || ArrayBuffer.isView(x))
+      throw new ConfideError('E_BAD_INPUT', `"${name}" expected { fracBits, count }`, { field: name });
+    aoptions(x as TruncationSpec, name, ['fracBits', 'count']);
+    const fracBits = ainteger((x as TruncationSpec).fracBits, `${name}.fracBits`, 1, 62);
+    const count = ainteger((x as TruncationSpec).count, `${name}.count`, 0, 2 ** 27);
+    if (seen.has(fracBits)) throw new ConfideError('E_BAD_INPUT', `"${name}.fracBits" ${fracBits} is listed twice`, { field: `${name}.fracBits` });
+    seen.add(fracBits);
+    return { fracBits, count };
+  });
+}
+
+/** Bits of p. */
+function bitLength(p: bigint): number {
+  return p.toString(2).length;
+}
+
+/** The width of a field dealer's r: 2^w + 2^w ≤ 2^(bits(p) − 1) < p, so x' + r never wraps for x' < 2^w. */
+export function dealerWidth(p: bigint): number {
+  return bitLength(p) - 2;
+}
+
+/** n uniform integers in [0, 2^width), 1 <= width <= 64. */
+export function randomBelow2(n: number, width: number, rng: Rng): BigUint64Array {
+  const v = randomZ64(n, rng);
+  if (width >= 64) return v;
+  const z = words(v);
+  const hiMask = width >= 32 ? 2 ** (width - 32) - 1 : 0, loMask = width >= 32 ? 0xffffffff : 2 ** width - 1;
+  for (let i = 0; i < z.length; i += 2) {
+    z[i] = (z[i] & loMask) >>> 0;
+    z[i + 1] = (z[i + 1] & hiMask) >>> 0;
+  }
+  return v;
+}
+
+/**
+ * One party's share of a vector of truncation pairs (r, ⌊r / 2^fracBits⌋),
+ * additive (Z_2^64 or mod p) or Shamir. r is a sum of `terms` independent
+ * draws, each uniform in [0, 2^width) (width 64 in Z_2^64: the whole ring);
+ * rHigh shares the sum of the draws' ⌊draw / 2^fracBits⌋ (so for terms > 1
+ * it is ⌊r / 2^fracBits⌋ minus at most terms − 1: fixed.ts bounds the error).
+ * A pair must mask only once (two openings with the same r reveal x − x'):
+ * `consume` refuses a second use with E_STATE.
+ */
+export class TruncationPair {
   readonly r: BigUint64Array;
   readonly rHigh: BigUint64Array;
   readonly fracBits: number;
+  /** Each draw of r is uniform in [0, 2^width); 64 means uniform over Z_2^64. */
+  readonly width: number;
+  /** How many independent draws r sums: 1 from a dealer, the contributing parties when the parties make it. */
+  readonly terms: number;
+  /** The prime field of the shares; undefined for Z_2^64. */
+  readonly field: FieldLike | undefined;
+  /** Where these pairs start in their store or pool (so parties can check they agree). */
+  readonly offset: number;
+  #used = false;
+
+  constructor(r: BigUint64Array, rHigh: BigUint64Array, fracBits: number, options?: { width?: number; terms?: number; field?: FieldLike; offset?: number }) {
+    atyped(r, 'r', BigUint64Array);
+    atyped(rHigh, 'rHigh', BigUint64Array);
+    if (rHigh.length !== r.length) throw new ConfideError('E_BAD_INPUT', `"rHigh" expected length ${r.length} (the length of "r")`, { field: 'rHigh' });
+    aoptions(options, 'options', ['width', 'terms', 'field', 'offset']);
+    const field = options?.field;
+    if (field !== undefined) vectorField(field, 'field').check(r, 'r');
+    if (field !== undefined) vectorField(field).check(rHigh, 'rHigh');
+    // In a field the draws must stay below p with room for x: at most bits(p) − 1 bits.
+    const maxWidth = field === undefined ? 64 : bitLength(field.p) - 1;
+    this.width = ainteger(options?.width ?? maxWidth, 'width', 2, maxWidth);
+    this.fracBits = ainteger(fracBits, 'fracBits', 1, Math.min(62, this.width - 1));
+    this.terms = ainteger(options?.terms ?? 1, 'terms', 1, 1 << 16);
+    if (this.width === 64 && this.terms !== 1) throw new ConfideError('E_BAD_INPUT', '"terms" must be 1 for pairs uniform over Z_2^64 (width 64)', { field: 'terms' });
+    this.offset = ainteger(options?.offset ?? 0, 'offset');
+    this.r = r;
+    this.rHigh = rHigh;
+    this.field = field;
+  }
+  get length(): number {
+    return this.r.length;
+  }
+  get used(): boolean {
+    return this.#used;
+  }
+  /** Marks the pairs used; a second call is E_STATE. */
+  consume(): void {
+    if (this.#used) throw new ConfideError('E_STATE', `truncation pairs at offset ${this.offset} were already used; a pair must never mask twice`, { field: 'pair' });
+    this.#used = true;
+  }
+  /** Elements [start, end) as fresh pairs (unused), sharing memory. */
+  slice(start: number, end: number): TruncationPair {
+    ainteger(start, 'start', 0, this.length);
+    ainteger(end, 'end', start, this.length);
+    return new TruncationPair(this.r.subarray(start, end), this.rHigh.subarray(start, end), this.fracBits, {
+      width: this.width,
+      terms: this.terms,
+      field: this.field,
+      offset: this.offset + start,
+    });
+  }
 }
 
 /** out = v >> s (logical) for 0 <= s <= 63, on words. */
@@ -140,12 +264,25 @@ export function shiftRight64(v: BigUint64Array, s: number, out: BigUint64Array):
   return out;
 }
 
+/** Stores without truncation pairs keep the v1 format, so older readers still load them. */
 const STORE_KIND = 'confide/mpc/triples/v1';
+/** v2: v1's header and payloads, then `pairs` ("fracBits:width:terms" per section, ';'-separated) and r, rHigh per section. */
+const STORE_KIND_PAIRS = 'confide/mpc/triples/v2';
+const MAX_PAIR_SECTIONS = 64;
+
+interface PairSection {
+  readonly r: BigUint64Array;
+  readonly rHigh: BigUint64Array;
+  readonly width: number;
+  readonly terms: number;
+  next: number;
+}
 
 /**
- * One party's preprocessed triples. `take(n)` hands out the next n, each
- * exactly once; the store id and offset travel with the online messages so
- * that parties using different stores or positions fail with E_PROTOCOL
+ * One party's preprocessed triples, and optionally truncation pairs for some
+ * `fracBits`. `take(n)` and `takePairs(n, fracBits)` hand out the next n,
+ * each exactly once; the store id and offset travel with the online messages
+ * so that parties using different stores or positions fail with E_PROTOCOL
  * instead of computing garbage.
  */
 export class TripleStore {
@@ -155,11 +292,12 @@ export class TripleStore {
   readonly #a: BigUint64Array;
   readonly #b: BigUint64Array;
   readonly #c: BigUint64Array;
+  readonly #pairs = new Map<number, PairSection>();
   /** The triples' prime field; undefined for Z_2^64. */
   readonly field: FieldLike | undefined;
   #next = 0;
 
-  constructor(id: Uint8Array, party: number, parties: number, a: BigUint64Array, b: BigUint64Array, c: BigUint64Array, field?: FieldLike) {
+  constructor(id: Uint8Array, party: number, parties: number, a: BigUint64Array, b: BigUint64Array, c: BigUint64Array, field?: FieldLike, pairs?: readonly TruncationPair[]) {
     this.id = abytes(id, 'id', 16);
     this.parties = ainteger(parties, 'parties', 2, 1 << 16);
     this.party = ainteger(party, 'party', 0, this.parties - 1);
@@ -175,6 +313,19 @@ export class TripleStore {
       f.check(c, 'c');
     }
     this.field = field;
+    if (pairs !== undefined) {
+      if (!Array.isArray(pairs) || pairs.length > MAX_PAIR_SECTIONS)
+        throw new ConfideError('E_BAD_INPUT', `"pairs" expected an array of at most ${MAX_PAIR_SECTIONS} TruncationPair`, { field: 'pairs' });
+      pairs.forEach((pr, i) => {
+        if (!(pr instanceof TruncationPair)) throw new ConfideError('E_BAD_INPUT', `"pairs[${i}]" expected a TruncationPair, got ${describe(pr)}`, { field: `pairs[${i}]` });
+        if (pr.field?.p !== field?.p) throw new ConfideError('E_BAD_INPUT', `"pairs[${i}]" are over another domain than the triples`, { field: `pairs[${i}]` });
+        if (this.#pairs.has(pr.fracBits)) throw new ConfideError('E_BAD_INPUT', `"pairs[${i}]" repeats fracBits ${pr.fracBits}`, { field: `pairs[${i}]` });
+        if (pr.used) throw new ConfideError('E_STATE', `"pairs[${i}]" were already used`, { field: `pairs[${i}]` });
+        // The store now owns these pairs: mark the given object used so it cannot also mask on its own.
+        pr.consume();
+        this.#pairs.set(pr.fracBits, { r: pr.r, rHigh: pr.rHigh, width: pr.width, terms: pr.terms, next: 0 });
+      });
+    }
   }
   get capacity(): number {
     return this.#a.length;
@@ -200,25 +351,65 @@ export class TripleStore {
     return new TripleShare(this.#a.subarray(s, s + n), this.#b.subarray(s, s + n), this.#c.subarray(s, s + n), s, this.field);
   }
 
+  /** The `fracBits` for which this store holds truncation pairs (used up or not), ascending. */
+  get truncationFracBits(): number[] {
+    return [...this.#pairs.keys()].sort((x, y) => x - y);
+  }
+
+  /** The unused truncation pairs for `fracBits`, with their width and terms; undefined when the store has none for it. */
+  truncation(fracBits: number): { remaining: number; width: number; terms: number; position: number } | undefined {
+    ainteger(fracBits, 'fracBits', 1, 62);
+    const sec = this.#pairs.get(fracBits);
+    return sec === undefined ? undefined : { remaining: sec.r.length - sec.next, width: sec.width, terms: sec.terms, position: sec.next };
+  }
+
+  /** The next `n` truncation pairs for `fracBits`; E_STATE when the store has fewer (or none for it). */
+  takePairs(n: number, fracBits: number): TruncationPair {
+    ainteger(n, 'n', 0, 2 ** 30);
+    ainteger(fracBits, 'fracBits', 1, 62);
+    const sec = this.#pairs.get(fracBits);
+    const left = sec === undefined ? 0 : sec.r.length - sec.next;
+    if (sec === undefined || n > left)
+      throw new ConfideError('E_STATE', `the triple store has ${left} unused truncation pairs for fracBits ${fracBits}, ${n} requested; preprocess more`, {
+        field: 'n',
+        details: { remaining: left, requested: n, fracBits },
+      });
+    const s = sec.next;
+    sec.next += n;
+    return new TruncationPair(sec.r.subarray(s, s + n), sec.rHigh.subarray(s, s + n), fracBits, { width: sec.width, terms: sec.terms, field: this.field, offset: s });
+  }
+
   /**
    * Bytes for a file: the store's unused part (what was taken is not written,
-   * so a store reloaded from its own encoding cannot hand a triple out twice).
+   * so a store reloaded from its own encoding cannot hand a triple or a pair
+   * out twice). Without truncation pairs the format is v1, as before.
    */
   encode(): Uint8Array {
     const s = this.#next;
-    return encodeMessage({
-      header: { kind: STORE_KIND, id: this.id, party: this.party, parties: this.parties, offset: s, p: this.field === undefined ? '' : String(this.field.p) },
-      payloads: [this.#a.slice(s), this.#b.slice(s), this.#c.slice(s)],
-    });
+    const header: Record<string, string | number | Uint8Array> = { kind: STORE_KIND, id: this.id, party: this.party, parties: this.parties, offset: s, p: this.field === undefined ? '' : String(this.field.p) };
+    const payloads: BigUint64Array[] = [this.#a.slice(s), this.#b.slice(s), this.#c.slice(s)];
+    if (this.#pairs.size > 0) {
+      header.kind = STORE_KIND_PAIRS;
+      const sections: string[] = [];
+      for (const f of this.truncationFracBits) {
+        const sec = this.#pairs.get(f)!;
+        sections.push(`${f}:${sec.width}:${sec.terms}`);
+        payloads.push(sec.r.slice(sec.next), sec.rHigh.slice(sec.next));
+      }
+      header.pairs = sections.join(';');
+    }
+    return encodeMessage({ header, payloads });
   }
 
+  /** Loads a store written by `encode` (v1 without pairs, v2 with). */
   static decode(bytes: Uint8Array): TripleStore {
     abytes(bytes, 'bytes');
-    const m = decodeMessage(bytes, { maxBytes: 2 ** 31 - 1, maxPayloads: 3, maxPayloadBytes: 2 ** 31 - 1 });
+    const m = decodeMessage(bytes, { maxBytes: 2 ** 31 - 1, maxPayloads: 3 + 2 * MAX_PAIR_SECTIONS, maxPayloadBytes: 2 ** 31 - 1 });
     const h = m.header;
-    if (h.kind !== STORE_KIND || m.payloads.length !== 3 || !m.payloads.every((p) => p instanceof BigUint64Array))
+    const v2 = h.kind === STORE_KIND_PAIRS;
+    if ((h.kind !== STORE_KIND && !v2) || (!v2 && m.payloads.length !== 3) || m.payloads.length < 3 || !m.payloads.every((p) => p instanceof BigUint64Array))
       throw new ConfideError('E_DECODE', 'not a confide triple store', { field: 'bytes' });
-    const [a, b, c] = m.payloads as BigUint64Array[];
+    const [a, b, c, ...rest] = m.payloads as BigUint64Array[];
     if (!(h.id instanceof Uint8Array) || typeof h.party !== 'number' || typeof h.parties !== 'number')
       throw new ConfideError('E_DECODE', 'triple store header is malformed', { field: 'bytes' });
     let field: FieldLike | undefined;
@@ -231,9 +422,20 @@ export class TripleStore {
         throw new ConfideError('E_DECODE', 'triple store field is not a prime', { field: 'bytes', cause });
       }
     }
+    const sections: { f: number; width: number; terms: number }[] = [];
+    if (v2) {
+      if (typeof h.pairs !== 'string' || !/^[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,5}(;[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,5})*$/.test(h.pairs))
+        throw new ConfideError('E_DECODE', 'triple store pair sections are malformed', { field: 'bytes' });
+      for (const sec of h.pairs.split(';')) {
+        const [f, width, terms] = sec.split(':').map(Number);
+        sections.push({ f, width, terms });
+      }
+      if (rest.length !== 2 * sections.length) throw new ConfideError('E_DECODE', 'triple store pair sections do not match its payloads', { field: 'bytes' });
+    }
     // Copy out of the decode buffer so the store owns aligned memory.
     try {
-      return new TripleStore(h.id.slice(), h.party, h.parties, a.slice(), b.slice(), c.slice(), field);
+      const pairs = sections.map((s, k) => new TruncationPair(rest[2 * k].slice(), rest[2 * k + 1].slice(), s.f, { width: s.width, terms: s.terms, field }));
+      return new TripleStore(h.id.slice(), h.party, h.parties, a.slice(), b.slice(), c.slice(), field, v2 ? pairs : undefined);
     } catch (cause) {
       throw new ConfideError('E_DECODE', `triple store does not load: ${(cause as Error).message}`, { field: 'bytes', cause });
     }

@@ -21,6 +21,10 @@
  *   by a round that intersects what each received). Multiplication by
  *   resharing the local products (Gennaro, Rabin and Rabin 1998), which needs
  *   2t − 1 parties present.
+ *
+ * Fixed-point products are truncated by `truncate` in every sharing (one
+ * opening; fixed.ts derives the bounds), with pairs from the TripleStore, from
+ * `truncationPairs` ahead of time, or made by the parties inside the call.
  */
 import { ainteger, aoptions, astring, atyped } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
@@ -31,7 +35,8 @@ import { addMask, expandSeed } from '../core/prg.ts';
 import type { Party, PartyId } from '../net/index.ts';
 import { Box, boxKeyPair } from './_box.ts';
 import { sub64, sum64 } from './_z64.ts';
-import { TripleStore, beaverCombine, beaverMask } from './beaver.ts';
+import { TripleStore, TruncationPair, beaverCombine, beaverMask, randomBelow2, shiftRight64 } from './beaver.ts';
+import { TRUNCATION_SIGMA_HIDING, assertTruncationFits, truncateFinish, truncateMask, truncationShape } from './fixed.ts';
 import { shareAdditive } from './additive.ts';
 import { lagrangeAtZero, reconstructShamir, shareShamir, type ShamirShare } from './shamir.ts';
 import { fromFieldCentred, toFieldCentred, vectorField, type FieldLike, type VectorField } from './_vfield.ts';
@@ -71,6 +76,25 @@ export interface MpcPartyOptions {
   /** The first net round this session uses; default 1. */
   firstRound?: number;
   rng?: Rng;
+}
+
+/** Options of `MpcParty.truncate` and `MpcParty.truncationPairs`. */
+export interface TruncateOptions {
+  /** Divide by 2^fracBits (the scale a product carries beyond its factors'). */
+  fracBits: number;
+  /** The promise |x| < 2^(bits-1), in ring units (a product at scale 2^(2·fracBits) included). */
+  bits: number;
+  /** Statistical parameter (fixed.ts): default 20 for Z_2^64 dealer pairs (wrap probability), 40 otherwise (leak). */
+  sigma?: number;
+}
+
+/** Pairs the parties made with `truncationPairs`, per fracBits and width, handed out in order. */
+interface PairPool {
+  r: BigUint64Array;
+  h: BigUint64Array;
+  width: number;
+  terms: number;
+  next: number;
 }
 
 const OPTION_KEYS = ['net', 'parties', 'sharing', 'field', 'threshold', 'triples', 'session', 'timeoutMs', 'firstRound', 'rng'];
@@ -136,6 +160,7 @@ export class MpcParty {
   readonly #out = new Map<number, Box>();
   readonly #in = new Map<number, Box>();
   readonly #dropped = new Set<number>();
+  readonly #pool = new Map<string, PairPool>();
   #round: number;
 
   private constructor(o: Required<Pick<MpcPartyOptions, 'net' | 'parties' | 'sharing' | 'timeoutMs' | 'firstRound' | 'rng'>> & { threshold: number; triples?: TripleStore; field?: FieldLike }) {
@@ -688,17 +713,154 @@ export class MpcParty {
     }
     if (this.sharing === 'additive') return (await this.#openRaw([share], 'mpc-open'))[0];
     if (this.sharing === 'field') return this.#fromField((await this.#openRaw([share], 'mpc-open'))[0]);
+    return this.#fromField(await this.#openShamir(share, 'mpc-open'));
+  }
+
+  /** Shamir opening, all to all (so that it survives dropouts): the field elements. */
+  async #openShamir(share: BigUint64Array, kind: string): Promise<BigUint64Array> {
     const round = this.#round++;
     const peers = this.#peers();
-    await Promise.all(peers.map((j) => this.#sendSealed(j, round, 'mpc-open', [share])));
+    await Promise.all(peers.map((j) => this.#sendSealed(j, round, kind, [share])));
     const got = await this.#gather(peers, round);
     const shares: ShamirShare[] = [{ x: this.index + 1, data: share }];
     for (const j of peers) {
       const m = got.get(j);
-      if (m !== undefined) shares.push({ x: j + 1, data: this.#openSealed(j, round, 'mpc-open', m, [x.length])[0] });
+      if (m !== undefined) shares.push({ x: j + 1, data: this.#openSealed(j, round, kind, m, [share.length])[0] });
     }
     this.#missing(peers.filter((j) => !got.has(j)), 'opening');
-    return this.#fromField(reconstructShamir(shares, { threshold: this.threshold }));
+    return reconstructShamir(shares, { threshold: this.threshold });
+  }
+
+  #truncateOptions(options: unknown): { f: number; k: number; sigma: number | undefined } {
+    aoptions(options as TruncateOptions | undefined, 'options', ['fracBits', 'bits', 'sigma']);
+    if (options === undefined) throw new ConfideError('E_BAD_INPUT', '"options" expected { fracBits, bits }', { field: 'options' });
+    const o = options as TruncateOptions;
+    const f = ainteger(o.fracBits, 'fracBits', 1, 62);
+    const k = ainteger(o.bits, 'bits', f + 1, 63);
+    const sigma = o.sigma === undefined ? undefined : ainteger(o.sigma, 'sigma', 1, 62);
+    return { f, k, sigma };
+  }
+
+  /**
+   * The width of the parties' own draws for these options (k + sigma), after
+   * checking that the sum of one draw per party present cannot wrap
+   * (E_OVERFLOW otherwise, before anything is sent).
+   */
+  #ownWidth(f: number, k: number, sigma: number | undefined): number {
+    const s = sigma ?? TRUNCATION_SIGMA_HIDING;
+    const modulus = this.field === undefined ? 1n << 64n : this.field.p;
+    assertTruncationFits({
+      fracBits: f,
+      bits: k,
+      sigma: s,
+      width: k + s,
+      terms: this.parties.length - this.#dropped.size,
+      modulus,
+      domain: this.field === undefined ? 'Z_2^64' : `F_${modulus}`,
+    });
+    return k + s;
+  }
+
+  /**
+   * The parties' own pairs, one input round (two under Shamir, with the
+   * agreement): each party present draws r_j uniform in [0, 2^width) and
+   * inputs r_j ‖ ⌊r_j / 2^f⌋; the pair is the sum over those whose input
+   * every survivor holds (fixed.ts, kind 3).
+   */
+  async #makePairs(length: number, f: number, width: number): Promise<{ r: BigUint64Array; h: BigUint64Array; terms: number }> {
+    const draws = randomBelow2(length, width, this.#rng);
+    const values = new BigUint64Array(2 * length);
+    values.set(draws);
+    shiftRight64(draws, f, values.subarray(length));
+    draws.fill(0n);
+    const owners = this.parties.map((_, j) => j).filter((j) => !this.#dropped.has(j));
+    const inputs = await this.#input(owners, values, 2 * length);
+    values.fill(0n);
+    const from = inputs.filter((v): v is Shared => v !== undefined);
+    // Privacy needs one honest contributor: a coalition has at most t − 1 parties under Shamir, n − 1 otherwise.
+    const need = this.sharing === 'shamir' ? this.threshold : this.parties.length;
+    if (from.length < need)
+      throw new ConfideError('E_PROTOCOL', `only ${from.length} parties contributed to the truncation pairs; ${need} are needed so that one is honest`, {
+        field: 'parties',
+        details: { have: from.length, need, dropped: this.dropped },
+      });
+    const sum = this.sum(from).share;
+    return { r: sum.slice(0, length), h: sum.slice(length), terms: from.length };
+  }
+
+  /**
+   * Makes `length` truncation pairs for later `truncate` calls with the same
+   * fracBits, bits and sigma, so that each of those is one opening. The
+   * parties make them (no dealer): one input round, two under Shamir, where a
+   * party missing at it is left out. Every party must make the same calls.
+   * Returns how many such pairs the session now holds unused.
+   */
+  async truncationPairs(length: number, options: TruncateOptions): Promise<number> {
+    ainteger(length, 'length', 0, 2 ** 26);
+    const { f, k, sigma } = this.#truncateOptions(options);
+    const width = this.#ownWidth(f, k, sigma);
+    const key = `${f}:${width}`;
+    const pool = this.#pool.get(key);
+    if (length === 0) return pool === undefined ? 0 : pool.r.length - pool.next;
+    const made = await this.#makePairs(length, f, width);
+    if (pool === undefined) {
+      this.#pool.set(key, { ...made, width, next: 0 });
+      return length;
+    }
+    const left = pool.r.length - pool.next;
+    const join = (old: BigUint64Array, add: BigUint64Array) => {
+      const out = new BigUint64Array(left + length);
+      out.set(old.subarray(pool.next));
+      out.set(add, left);
+      return out;
+    };
+    this.#pool.set(key, { r: join(pool.r, made.r), h: join(pool.h, made.h), width, terms: Math.max(pool.terms, made.terms), next: 0 });
+    return left + length;
+  }
+
+  /**
+   * A sharing of x / 2^fracBits, rounded by probabilistic truncation (fixed.ts:
+   * Catrina–Saxena's TruncPr; ABY3's in Z_2^64), one opening. `bits` is the
+   * caller's promise |x| < 2^(bits-1) in ring units; the parameters are
+   * checked before anything is sent (E_OVERFLOW when k, f, sigma cannot work
+   * in this ring or field). Pairs come, in this order, from `truncationPairs`
+   * made earlier with the same options; from the TripleStore, when it holds
+   * pairs for fracBits (E_STATE when too few remain); or from the parties
+   * inside this call (one more round, two under Shamir). Error against the
+   * exact x/2^f, in units of 2^-f: in (−1, 1) with dealer pairs, in (−1, n')
+   * with the parties' own (n' the contributors); see `truncationBounds`.
+   */
+  async truncate(a: Shared, options: TruncateOptions): Promise<Shared> {
+    const x = this.#check(a, 'a');
+    const { f, k, sigma } = this.#truncateOptions(options);
+    const n = x.length;
+    if (n === 0) return new Shared(this.sharing, new BigUint64Array(0));
+    const opts = { bits: k, sigma };
+    let pair: TruncationPair;
+    let check: Record<string, string | number>;
+    let advance = () => {};
+    const ownWidth = k + (sigma ?? TRUNCATION_SIGMA_HIDING);
+    const pool = this.#pool.get(`${f}:${ownWidth}`);
+    const stored = this.#triples?.truncation(f);
+    if (pool !== undefined && pool.r.length - pool.next >= n) {
+      const s = pool.next;
+      pair = new TruncationPair(pool.r.subarray(s, s + n), pool.h.subarray(s, s + n), f, { width: pool.width, terms: pool.terms, field: this.field, offset: s });
+      check = { pairs: 'pool', offset: s };
+      advance = () => { pool.next += n; };
+    } else if (stored !== undefined) {
+      truncationShape({ fracBits: f, width: stored.width, terms: stored.terms, field: this.field }, opts);
+      pair = this.#triples!.takePairs(n, f);
+      check = { pairs: Buffer.from(this.#triples!.id).toString('hex'), offset: pair.offset };
+    } else {
+      const width = this.#ownWidth(f, k, sigma);
+      const made = await this.#makePairs(n, f, width);
+      pair = new TruncationPair(made.r, made.h, f, { width, terms: made.terms, field: this.field });
+      check = { pairs: 'own' };
+    }
+    const first = this.sharing === 'shamir' || this.index === 0;
+    const masked = truncateMask(x.share, pair, first, opts);
+    advance();
+    const c = this.sharing === 'shamir' ? await this.#openShamir(masked, 'mpc-trunc') : (await this.#openRaw([masked], 'mpc-trunc', { ...check, fracBits: f }))[0];
+    return new Shared(this.sharing, truncateFinish(c, pair, first, opts));
   }
 }
-
