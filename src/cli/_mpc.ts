@@ -13,6 +13,14 @@
  * BFV's 45-bit plaintext field (so sums must stay below 2^43: the overflow
  * check refuses larger bound/fracBits/max-rows).
  *
+ * `--mac` runs the statistics on a MAC'd session (SpdzSession: SPDZ-style
+ * MACs, every opening checked before a result is printed; a wrong share from
+ * any party is E_CRYPTO at every party). Its preprocessing comes from
+ * `confide mpc deal --mac` (DIR/auth-<i>.bin, a trusted dealer as for
+ * triples), passed as `--triples FILE`; after the metadata exchange every
+ * party counts what the statistics need (spdzPreprocessing) and refuses
+ * before the first statistic when its store is short.
+ *
  * Topology: party 0 hosts the net server (the relay) at the first address of
  * --parties and is also a party; the others dial it. The remaining addresses
  * only set N (parties do not listen). Admission is by the shared --token;
@@ -27,8 +35,12 @@ import { parseArgs } from 'node:util';
 import { ConfideError } from '../core/errors.ts';
 import { generateIdentity, identityFromSeed, join, serve, webSocketTransport, type Party, type PartyServer } from '../net/index.ts';
 import {
+  AuthStore,
   HE_TRIPLE_FIELD,
+  MacDealer,
   MpcParty,
+  SpdzSession,
+  spdzPreprocessing,
   TripleStore,
   heTriples,
   TrustedDealer,
@@ -38,15 +50,18 @@ import {
   jointMean,
   jointSum,
   jointVariance,
+  type SpdzUse,
   type StatOptions,
+  type StatSession,
 } from '../mpc/index.ts';
 import { numberFlag } from './_flags.ts';
 
 export const MPC_USAGE = `confide mpc run --party I --parties HOST:PORT,... --input FILE.csv --stat SPEC[,SPEC...] --token HEX
       [--triples FILE|he] [--sharing additive|shamir] [--threshold T] [--frac-bits F] [--bound B] [--max-rows R]
-      [--timeout-ms MS] [--seed HEX] [--roster ID,...] [--json]
+      [--timeout-ms MS] [--seed HEX] [--roster ID,...] [--mac] [--json]
     SPEC: sum:col | mean:col | variance:col | histogram:col:lo:hi:bins | corr:colA:colB | cov:colA:colB
-  confide mpc deal --parties N --count M --out DIR`;
+    --mac: MAC-checked (SPDZ-style) session; --triples FILE is then an auth-<i>.bin from deal --mac
+  confide mpc deal --parties N --count M --out DIR [--mac [--masks K]]`;
 
 const ROUND_HELLO = 0, ROUND_ROSTER = 1, ROUND_DONE = 2, FIRST_MPC_ROUND = 10;
 
@@ -131,8 +146,28 @@ function beaverTriples(st: Stat, metas: Meta[]): number {
   return !both && ha.length === 1 && hb.length === 1 ? metas[ha[0]].rows : 0;
 }
 
+/** What a statistic takes from a MAC'd store (see spdzPreprocessing), from the public metadata. */
+function spdzUse(st: Stat, metas: Meta[]): SpdzUse | undefined {
+  switch (st.kind) {
+    case 'sum':
+    case 'mean':
+    case 'variance':
+      return { stat: st.kind };
+    case 'histogram':
+      return { stat: 'histogram', bins: st.edges!.length - 1 };
+    case 'corr':
+    case 'cov': {
+      const { ha, hb, both } = beaverPath(st, metas);
+      if (both) return { stat: 'correlationRows' };
+      // The statistic itself refuses shapes that are neither path.
+      if (ha.length === 1 && hb.length === 1) return { stat: 'correlation', rows: metas[ha[0]].rows, xOwner: ha[0], yOwner: hb[0] };
+      return undefined;
+    }
+  }
+}
+
 /** Runs one statistic; every party calls it with the same metadata in the same order. */
-async function runStat(mpc: MpcParty, st: Stat, data: Map<string, Float64Array>, metas: Meta[], opts: StatOptions): Promise<Record<string, unknown>> {
+async function runStat(mpc: StatSession, index: number, st: Stat, data: Map<string, Float64Array>, metas: Meta[], opts: StatOptions): Promise<Record<string, unknown>> {
   const holders = (col: string) => metas.map((m, j) => (m && m.columns.includes(col) ? j : -1)).filter((j) => j >= 0);
   for (const c of st.cols) if (holders(c).length === 0) throw new ConfideError('E_BAD_INPUT', `"${st.spec}": no party has column ${c}`, { field: 'stat' });
   const mine = (c: string) => data.get(c);
@@ -163,7 +198,7 @@ async function runStat(mpc: MpcParty, st: Stat, data: Map<string, Float64Array>,
         // Vertical partition: the same rows, one column at each party (needs Beaver triples).
         const rows = metas[ha[0]].rows;
         if (metas[hb[0]].rows !== rows) throw new ConfideError('E_BAD_INPUT', `"${st.spec}": party ${ha[0]} has ${rows} rows and party ${hb[0]} has ${metas[hb[0]].rows}; vertical partitions need the same rows`, { field: 'stat' });
-        r = await jointCorrelation(mpc, ha[0], hb[0], mpc.index === ha[0] ? mine(a) : undefined, mpc.index === hb[0] ? mine(b) : undefined, rows, opts);
+        r = await jointCorrelation(mpc, ha[0], hb[0], index === ha[0] ? mine(a) : undefined, index === hb[0] ? mine(b) : undefined, rows, opts);
       } else throw new ConfideError('E_BAD_INPUT', `"${st.spec}": either every holder of ${a} holds ${b} (rows split between parties) or one party holds each`, { field: 'stat' });
       return { stat: st.spec, value: st.kind === 'corr' ? r.correlation : r.covariance, covariance: r.covariance, correlation: r.correlation, count: r.count };
     }
@@ -189,11 +224,26 @@ async function coordinate(server: PartyServer, n: number, timeoutMs: number): Pr
 export async function mpcCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'deal') {
-    const { values: f } = parseArgs({ args: rest, strict: true, options: { parties: { type: 'string' }, count: { type: 'string' }, out: { type: 'string' } } });
+    const { values: f } = parseArgs({ args: rest, strict: true, options: { parties: { type: 'string' }, count: { type: 'string' }, out: { type: 'string' }, mac: { type: 'boolean', default: false }, masks: { type: 'string' } } });
     const n = intFlag(f.parties, 'parties');
     if (n < 2) fail('parties', '"--parties" expected at least 2');
     const count = intFlag(f.count, 'count');
     if (f.out === undefined) fail('out', '"--out" is required');
+    if (f.masks !== undefined && !f.mac) fail('masks', '"--masks" goes with --mac');
+    if (f.mac) {
+      // MAC'd triples and, per owner, input masks (one per input value; see spdzPreprocessing for the counts).
+      const masks = intFlag(f.masks, 'masks', count);
+      if (count > 2 ** 26 || masks > 2 ** 26) fail('count', '"--count" and "--masks" expected at most 2^26 with --mac');
+      mkdirSync(f.out, { recursive: true });
+      const stores = new MacDealer(n).preprocess({ triples: count, masks });
+      const files = stores.map((s, i) => {
+        const path = joinPath(f.out!, `auth-${i}.bin`);
+        writeFileSync(path, s.encode(), { mode: 0o600 });
+        return path;
+      });
+      process.stdout.write(`${JSON.stringify({ type: 'dealt', mac: true, parties: n, count, masks, files, dealer: 'trusted: it knows the MAC key, every triple and every mask; it must not collude with any party' })}\n`);
+      return 0;
+    }
     mkdirSync(f.out, { recursive: true });
     const stores = new TrustedDealer(n).preprocess(count);
     const files = stores.map((s, i) => {
@@ -226,6 +276,7 @@ export async function mpcCommand(argv: string[]): Promise<number> {
       'timeout-ms': { type: 'string' },
       seed: { type: 'string' },
       roster: { type: 'string' },
+      mac: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -250,9 +301,17 @@ export async function mpcCommand(argv: string[]): Promise<number> {
   const data = readCsv(f.input);
   const rows = data.size === 0 ? 0 : [...data.values()][0].length;
   let store: TripleStore | undefined;
+  let auth: AuthStore | undefined;
   const heMode = f.triples === 'he';
   if (heMode && sharing !== 'additive') fail('triples', '"--triples he" runs additive sharing (in the BFV plaintext field); drop --sharing');
-  if (f.triples !== undefined && !heMode) {
+  if (f.mac) {
+    if (sharing !== 'additive') fail('sharing', '"--mac" runs on additive shares (every party is needed); drop --sharing');
+    if (f.triples === undefined || heMode) fail('triples', '"--mac" needs --triples FILE, this party\'s auth-<i>.bin from "confide mpc deal --mac" (HE triples carry no MACs)');
+    if (!existsSync(f.triples)) throw new ConfideError('E_IO', `no MAC'd store at ${f.triples}`, { field: 'triples' });
+    auth = AuthStore.decode(new Uint8Array(readFileSync(f.triples)));
+    if (auth.parties !== n || auth.party !== index)
+      fail('triples', `"--triples" holds party ${auth.party} of ${auth.parties}'s MAC'd store; this is party ${index} of ${n}`);
+  } else if (f.triples !== undefined && !heMode) {
     if (!existsSync(f.triples)) throw new ConfideError('E_IO', `no triple store at ${f.triples}`, { field: 'triples' });
     store = TripleStore.decode(new Uint8Array(readFileSync(f.triples)));
   }
@@ -295,7 +354,7 @@ export async function mpcCommand(argv: string[]): Promise<number> {
       timeoutMs,
       firstRound: FIRST_MPC_ROUND,
     });
-    out({ type: 'ready', party: index, sharing: heMode ? 'field' : sharing, parties: n });
+    out({ type: 'ready', party: index, sharing: heMode ? 'field' : sharing, parties: n, ...(auth !== undefined ? { mac: true } : {}) });
     // Public metadata: column names, row count, and the statistics (all parties must ask for the same).
     const meta: Meta = { columns: [...data.keys()], rows, stats: f.stat! };
     const metas = (await mpc.exchange(JSON.stringify(meta))).map((s) => (s === undefined ? undefined : (JSON.parse(s) as Meta))) as Meta[];
@@ -311,16 +370,27 @@ export async function mpcCommand(argv: string[]): Promise<number> {
         mpc = await MpcParty.start({ net, parties: roster, sharing: 'field', field: HE_TRIPLE_FIELD, triples: made, session, timeoutMs, firstRound: mpc.nextRound });
       }
     }
+    let statSession: StatSession = mpc;
+    if (auth !== undefined) {
+      // Every party counts the same need from the same metadata, so a short store stops all of them here.
+      const uses = stats.map((st) => spdzUse(st, metas)).filter((u) => u !== undefined);
+      const need = spdzPreprocessing(n, uses);
+      const short = need.masks.some((m, owner) => auth!.masksRemaining(owner) < m) || auth.triplesRemaining < need.triples;
+      if (short)
+        throw new ConfideError('E_STATE', `the MAC'd store is short: these statistics need ${need.triples} triples and input masks ${need.masks.join(',')} by party; it has ${auth.triplesRemaining} triples and masks ${need.masks.map((_, owner) => auth!.masksRemaining(owner)).join(',')} (deal with --count ${need.dealer.triples} --masks ${need.dealer.masks} or more)`, { field: 'triples', details: { need } });
+      statSession = new SpdzSession(mpc, auth);
+    }
     const results: Record<string, unknown>[] = [];
     try {
       for (const st of stats) {
-        const res = await runStat(mpc, st, data, metas, opts);
+        const res = await runStat(statSession, index, st, data, metas, opts);
         results.push(res);
         out({ type: 'result', party: index, ...res });
       }
     } finally {
       // Whatever was taken is spent: write back only the unused triples, so no triple opens twice across runs.
       if (store !== undefined && f.triples !== undefined) writeFileSync(f.triples, store.encode(), { mode: 0o600 });
+      if (auth !== undefined && f.triples !== undefined) writeFileSync(f.triples, auth.encode(), { mode: 0o600 });
     }
     await net.send(net.serverId, ROUND_DONE, { header: { done: true }, payloads: [] });
     if (server) await server.collect(ROUND_DONE, { deadlineMs: timeoutMs });

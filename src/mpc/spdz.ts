@@ -32,9 +32,10 @@
  * the key shares, MAC'd triples and input masks.
  */
 import { createHash } from 'node:crypto';
-import { ainteger, aoptions, atyped } from '../core/assert.ts';
+import { abytes, ainteger, aoptions, atyped } from '../core/assert.ts';
+import { decodeMessage, encodeMessage } from '../core/codec.ts';
 import { ConfideError, describe } from '../core/errors.ts';
-import { Fp61 } from '../core/field.ts';
+import { Fp61, PrimeField } from '../core/field.ts';
 import { chacha20Keystream } from '../core/prg.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
 import { fromFieldCentred, toFieldCentred, vectorField, type FieldLike, type VectorField } from './_vfield.ts';
@@ -77,6 +78,9 @@ export class AuthStore {
   readonly #masks: { r: BigUint64Array; m: BigUint64Array; clear: BigUint64Array | undefined }[];
   #nextTriple = 0;
   readonly #nextMask: number[];
+  /** Offsets of element 0 in the dealer's numbering (nonzero after a store was written back with `encode`). */
+  readonly #tripleBase: number;
+  readonly #maskBase: number[];
 
   /** Made by `MacDealer.preprocess` only. */
   constructor(
@@ -88,8 +92,9 @@ export class AuthStore {
     alpha: bigint,
     triples: { a: BigUint64Array; b: BigUint64Array; c: BigUint64Array; ma: BigUint64Array; mb: BigUint64Array; mc: BigUint64Array },
     masks: { r: BigUint64Array; m: BigUint64Array; clear: BigUint64Array | undefined }[],
+    bases?: { triples: number; masks: number[] },
   ) {
-    if (token !== DEALT) throw new ConfideError('E_STATE', 'AuthStores come from MacDealer.preprocess', { field: 'token' });
+    if (token !== DEALT) throw new ConfideError('E_STATE', 'AuthStores come from MacDealer.preprocess or AuthStore.decode', { field: 'token' });
     this.id = id;
     this.party = party;
     this.parties = parties;
@@ -98,6 +103,8 @@ export class AuthStore {
     this.#t = triples;
     this.#masks = masks;
     this.#nextMask = masks.map(() => 0);
+    this.#tripleBase = bases?.triples ?? 0;
+    this.#maskBase = bases?.masks ?? masks.map(() => 0);
   }
   get triplesRemaining(): number {
     return this.#t.a.length - this.#nextTriple;
@@ -113,7 +120,7 @@ export class AuthStore {
       throw new ConfideError('E_STATE', `the store has ${this.triplesRemaining} MAC'd triples, ${n} requested`, { field: 'n' });
     const s = this.#nextTriple, e = s + n, t = this.#t;
     this.#nextTriple = e;
-    return { a: new AuthShared(t.a.subarray(s, e), t.ma.subarray(s, e)), b: new AuthShared(t.b.subarray(s, e), t.mb.subarray(s, e)), c: new AuthShared(t.c.subarray(s, e), t.mc.subarray(s, e)), offset: s };
+    return { a: new AuthShared(t.a.subarray(s, e), t.ma.subarray(s, e)), b: new AuthShared(t.b.subarray(s, e), t.mb.subarray(s, e)), c: new AuthShared(t.c.subarray(s, e), t.mc.subarray(s, e)), offset: this.#tripleBase + s };
   }
   /** The next n input masks of `owner` (with r in the clear when this party is the owner). */
   takeMasks(owner: number, n: number): { r: AuthShared; clear: BigUint64Array | undefined; offset: number } {
@@ -122,7 +129,88 @@ export class AuthStore {
       throw new ConfideError('E_STATE', `the store has ${this.masksRemaining(owner)} input masks for party ${owner}, ${n} requested`, { field: 'n' });
     const s = this.#nextMask[owner], e = s + n, m = this.#masks[owner];
     this.#nextMask[owner] = e;
-    return { r: new AuthShared(m.r.subarray(s, e), m.m.subarray(s, e)), clear: m.clear?.subarray(s, e), offset: s };
+    return { r: new AuthShared(m.r.subarray(s, e), m.m.subarray(s, e)), clear: m.clear?.subarray(s, e), offset: this.#maskBase[owner] + s };
+  }
+
+  /**
+   * This party's store as bytes, with only the unused triples and masks (as
+   * TripleStore.encode): write it back after a run so that no triple or mask
+   * is used twice across runs. Holds α_i, so keep the file private.
+   */
+  encode(): Uint8Array {
+    const t = this.#t, s = this.#nextTriple;
+    const payloads: BigUint64Array[] = [t.a, t.b, t.c, t.ma, t.mb, t.mc].map((v) => v.slice(s));
+    this.#masks.forEach((m, owner) => {
+      const k = this.#nextMask[owner];
+      payloads.push(m.r.slice(k), m.m.slice(k));
+    });
+    const own = this.#masks[this.party];
+    payloads.push(own.clear!.slice(this.#nextMask[this.party]));
+    return encodeMessage({
+      header: {
+        kind: AUTH_STORE_KIND,
+        id: this.id,
+        party: this.party,
+        parties: this.parties,
+        p: String(this.field.p),
+        alpha: String(this.alpha),
+        tripleBase: this.#tripleBase + s,
+        maskBase: this.#maskBase.map((b, owner) => b + this.#nextMask[owner]).join(','),
+      },
+      payloads,
+    });
+  }
+
+  /** Loads a store written by `encode`; anything malformed is E_DECODE. */
+  static decode(bytes: Uint8Array): AuthStore {
+    abytes(bytes, 'bytes');
+    const bad = (why: string, cause?: unknown): never => {
+      throw new ConfideError('E_DECODE', `not a confide MAC'd store: ${why}`, { field: 'bytes', ...(cause !== undefined ? { cause } : {}) });
+    };
+    let m;
+    try {
+      m = decodeMessage(bytes, { maxBytes: 2 ** 31 - 1, maxPayloads: 6 + 2 * 1024 + 1, maxPayloadBytes: 2 ** 31 - 1 });
+    } catch (cause) {
+      return bad('it does not decode', cause);
+    }
+    const h = m.header;
+    if (h.kind !== AUTH_STORE_KIND) bad('wrong kind');
+    const party = h.party, parties = h.parties, tripleBase = h.tripleBase;
+    if (!(h.id instanceof Uint8Array) || h.id.length !== 16) bad('malformed id');
+    if (typeof parties !== 'number' || !Number.isSafeInteger(parties) || parties < 2 || parties > 1024) bad('malformed party count');
+    if (typeof party !== 'number' || !Number.isSafeInteger(party) || party < 0 || party >= (parties as number)) bad('malformed party index');
+    if (typeof tripleBase !== 'number' || !Number.isSafeInteger(tripleBase) || tripleBase < 0) bad('malformed triple offset');
+    if (typeof h.p !== 'string' || !/^[0-9]{1,20}$/.test(h.p) || typeof h.alpha !== 'string' || !/^[0-9]{1,20}$/.test(h.alpha)) bad('malformed field or key share');
+    if (typeof h.maskBase !== 'string' || !/^[0-9]{1,15}(,[0-9]{1,15})*$/.test(h.maskBase)) bad('malformed mask offsets');
+    const n = parties as number, me = party as number;
+    const maskBase = (h.maskBase as string).split(',').map(Number);
+    if (maskBase.length !== n) bad('mask offsets do not match the party count');
+    const p = BigInt(h.p as string), alpha = BigInt(h.alpha as string);
+    let field: FieldLike;
+    try {
+      field = p === Fp61.p ? Fp61 : new PrimeField(p);
+    } catch (cause) {
+      return bad('its field is not a prime', cause);
+    }
+    if (p < 1n << 40n || p >= 1n << 64n || alpha >= p) bad('field or key share out of range');
+    const ps = m.payloads;
+    if (ps.length !== 6 + 2 * n + 1 || !ps.every((v) => v instanceof BigUint64Array)) bad('wrong payloads');
+    const v = (ps as BigUint64Array[]).map((x) => x.slice());
+    const vf = vectorField(field);
+    try {
+      for (const x of v) vf.check(x, 'payload');
+    } catch (cause) {
+      bad('an element is not in the field', cause);
+    }
+    const [a, b, c, ma, mb, mc] = v;
+    if (![b, c, ma, mb, mc].every((x) => x.length === a.length)) bad('triple payloads differ in length');
+    const masks = Array.from({ length: n }, (_, owner) => {
+      const r = v[6 + 2 * owner], mm = v[7 + 2 * owner];
+      if (mm.length !== r.length) bad('mask payloads differ in length');
+      return { r, m: mm, clear: owner === me ? v[6 + 2 * n] : undefined };
+    });
+    if (v[6 + 2 * n].length !== masks[me].r.length) bad('own masks differ in length');
+    return new AuthStore(DEALT, (h.id as Uint8Array).slice(), me, n, field, alpha, { a, b, c, ma, mb, mc }, masks, { triples: tripleBase as number, masks: maskBase });
   }
 }
 
@@ -171,6 +259,7 @@ export class MacDealer {
 }
 
 const COMMIT_DOMAIN = 'confide/mpc/spdz/v1/commit\0';
+const AUTH_STORE_KIND = 'confide/mpc/auth-store/v1';
 const DEALT = Symbol('AuthStore');
 
 /**

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Fp61 } from '../../src/core/field.ts';
 import { seededRng } from '../../src/core/random.ts';
-import { AuthShared, HE_TRIPLE_FIELD, MacDealer, MpcParty, SpdzSession } from '../../src/mpc/index.ts';
+import { AuthShared, AuthStore, HE_TRIPLE_FIELD, MacDealer, MpcParty, SpdzSession } from '../../src/mpc/index.ts';
 import { confusionFailures } from '../_battery.ts';
 import { netSession } from './_helpers.ts';
 
@@ -210,6 +210,49 @@ describe('MAC\'d sessions', () => {
     } finally {
       await net.close();
     }
+  });
+
+  it('AuthStore.encode keeps only what is unused, decode loads it, and a session continues on the decoded stores', async () => {
+    const n = 3;
+    const stores = new MacDealer(n, { rng: seededRng(21) }).preprocess({ triples: 6, masks: 5 });
+    const net = await netSession(n);
+    try {
+      const parties = net.nets.map((p) => p.id);
+      const mpcs = await Promise.all(net.nets.map((p) => MpcParty.start({ net: p, parties, timeoutMs: 5000 })));
+      // First run: 2 masks of party 0, 2 of party 2, 2 triples.
+      const first = await Promise.all(mpcs.map(async (mpc, i) => {
+        const s = new SpdzSession(mpc, stores[i]);
+        const x = await s.input(0, i === 0 ? enc([3n, -4n]) : undefined, 2);
+        const y = await s.input(2, i === 2 ? enc([5n, 6n]) : undefined, 2);
+        return dec(await s.output(await s.mul(x, y)));
+      }));
+      for (const v of first) expect(v).toEqual([15n, -24n]);
+      const loaded = stores.map((st) => AuthStore.decode(st.encode()));
+      for (const [i, st] of loaded.entries()) {
+        expect(st.party).toBe(i);
+        expect(st.parties).toBe(n);
+        expect(st.alpha).toBe(stores[i].alpha);
+        expect(st.triplesRemaining).toBe(4);
+        expect([0, 1, 2].map((o) => st.masksRemaining(o))).toEqual([3, 5, 3]);
+      }
+      // Second run on the decoded stores (offsets continue from the dealer's numbering at every party alike).
+      const second = await Promise.all(mpcs.map(async (mpc, i) => {
+        const s = new SpdzSession(mpc, loaded[i]);
+        const x = await s.input(1, i === 1 ? enc([7n, 8n, 9n]) : undefined, 3);
+        return dec(await s.output(await s.mul(x, x)));
+      }));
+      for (const v of second) expect(v).toEqual([49n, 64n, 81n]);
+    } finally {
+      await net.close();
+    }
+    // Damaged bytes are E_DECODE, never a crash or a store with wrong shapes.
+    const bytes = stores[0].encode();
+    for (const bad of [bytes.subarray(0, bytes.length - 8), new Uint8Array(40), new Uint8Array(0)])
+      expect(() => AuthStore.decode(bad)).toThrow(expect.objectContaining({ code: 'E_DECODE' }));
+    const flipped = bytes.slice();
+    flipped.fill(0xff, flipped.length - 8); // the last element of the own masks' clear values: 2^64 − 1 is not in the field
+    expect(() => AuthStore.decode(flipped)).toThrow(expect.objectContaining({ code: 'E_DECODE' }));
+    expect(await confusionFailures('AuthStore.decode', (b) => AuthStore.decode(b), () => [stores[1].encode()])).toEqual([]);
   });
 
   it('type confusion', async () => {
