@@ -82,7 +82,7 @@ export class AuthStore {
   readonly #tripleBase: number;
   readonly #maskBase: number[];
 
-  /** Made by `MacDealer.preprocess` only. */
+  /** Made by `MacDealer.preprocess` and `AuthStore.decode` only. */
   constructor(
     token: symbol,
     id: Uint8Array,
