@@ -164,7 +164,10 @@ describe.runIf(wasm)('discrete Laplace kernel: WASM equals the JS twin', () => {
         // Int32Array output): these runs, one per stop, make the coverage check below certain.
         examples: (['none', 'p0', 'p1', 'e1', 'geometric', 'limit'] as const).map((rig) => {
           const range = rig === 'none';
-          return [new Uint8Array(32).fill(7), range ? 2 ** 31 : 1e6, 1, 1000, range, false, 0, rig, 0, rig === 'limit' ? 0.5 : 0] as const;
+          const example: [Uint8Array<ArrayBuffer>, number, 1, number, boolean, boolean, number, typeof rig, number, number] = [
+            new Uint8Array(32).fill(7), range ? 2 ** 31 : 1e6, 1, 1000, range, false, 0, rig, 0, rig === 'limit' ? 0.5 : 0,
+          ];
+          return example;
         }),
       },
     );
