@@ -1,5 +1,6 @@
 /**
- * Joint statistics across the parties of an MpcParty session. Every party
+ * Joint statistics across the parties of a session (an MpcParty, or a
+ * SpdzSession for MAC-checked results; see below). Every party
  * calls the same function; a party that holds no data for a column passes
  * undefined. Reals are fixed point (core's FixedPoint, 64-bit ring, scale
  * 2^fracBits, values clipped to ±bound and the clipped count reported), and
