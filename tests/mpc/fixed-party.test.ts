@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfideError } from '../../src/core/errors.ts';
 import { Fp61 } from '../../src/core/field.ts';
 import { seededRng } from '../../src/core/random.ts';
-import { MpcParty, Shared, TrustedDealer, type MpcPartyOptions, type TripleStore } from '../../src/mpc/index.ts';
+import { HE_TRIPLE_FIELD, MpcParty, Shared, TrustedDealer, type MpcPartyOptions, type TripleStore } from '../../src/mpc/index.ts';
 import { CONFUSION_VALUES } from '../_battery.ts';
 import { netSession } from './_helpers.ts';
 
@@ -120,6 +120,32 @@ describe('MpcParty.truncate: x·y / 2^f within the derived bound', () => {
         expect(rounds).toBe(kind === 'shamir-own' ? 3 : 2);
         t.forEach((v, k) => expectWithin(v, xy[k][0] * xy[k][1], terms));
       }
+    }
+  });
+});
+
+describe('the 45-bit field of the dealer-free HE triples', () => {
+  it('own pairs fit k + σ ≤ 43 for 3 parties: truncation within the bound, and k + σ = 44 is refused naming the field', async () => {
+    const field = HE_TRIPLE_FIELD;
+    const stores = new TrustedDealer(3, { field, rng: seededRng(21) }).preprocess(3);
+    const xy: [bigint, bigint][] = [[511n, -511n], [100n, 37n], [-5n, -300n]];
+    // f = 6: |x·y| < 2^18, bits 19, sigma 24: w = 43.
+    const results = await session(3, { sharing: 'field', field }, stores, async (mpc, i) => {
+      const xs = await mpc.input(0, i === 0 ? enc(xy.map((p) => p[0])) : undefined, 3);
+      const ys = await mpc.input(1, i === 1 ? enc(xy.map((p) => p[1])) : undefined, 3);
+      const p = await mpc.mul(xs, ys);
+      const refused = await mpc.truncate(p, { fracBits: 6, bits: 19, sigma: 25 }).then(() => undefined, (e: ConfideError) => e);
+      const t = await mpc.truncate(p, { fracBits: 6, bits: 19, sigma: 24 });
+      return { refused, t: Array.from(await mpc.open(t), signed) };
+    });
+    for (const r of results) {
+      const { refused, t } = ok(r);
+      expect(refused?.code).toBe('E_OVERFLOW');
+      expect(refused?.message).toContain(`F_${field.p}`);
+      t.forEach((v, k) => {
+        const e = v - ((xy[k][0] * xy[k][1]) >> 6n);
+        expect(e >= 0n && e <= 3n).toBe(true);
+      });
     }
   });
 });

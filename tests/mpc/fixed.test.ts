@@ -193,6 +193,12 @@ describe('refusals', () => {
     const z = new TrustedDealer(2, { rng: seededRng(4) }).truncationPairs(2, 8);
     truncateMask(x, z[1], false, { bits: 30 });
     expect(thrown(() => truncateMask(x, z[1], false, { bits: 30 })).code).toBe('E_STATE');
+    // A store takes over the pairs it is built from (they can no longer mask on their own), and refuses used ones.
+    const id = new Uint8Array(16), none = new BigUint64Array(0);
+    new TripleStore(id, 0, 2, none, none, none, undefined, [z[0]]);
+    expect(z[0].used).toBe(true);
+    expect(thrown(() => truncateMask(x, z[0], true, { bits: 30 })).code).toBe('E_STATE');
+    expect(thrown(() => new TripleStore(id, 1, 2, none, none, none, undefined, [z[1]])).code).toBe('E_STATE');
   });
 
   it('parameters that cannot work are refused with E_OVERFLOW naming "bits", and the pair stays unused', () => {
