@@ -27,13 +27,28 @@
  *    products with 2^-40 noise flooding) over WebSocket; the anchors are the
  *    TrustedDealer dealing the same number in the same field (F_t, t the
  *    45-bit BFV plaintext prime) and in Z_2^64, in process.
+ * 6. `Z_2^64 Beaver combine 1e6` (ms): one party's z = c + d⊙b + e⊙a + d⊙e
+ *    on vectors of 10^6 in ordinary memory (as beaver.ts calls it), on the
+ *    `beaver_z64` WASM kernel with its operands staged through WASM memory;
+ *    the anchor is the loop on 32-bit words in JS it replaced (copied below).
+ *    Case 7 is the same with every vector already in WASM memory (no staging).
+ * 8. `field product 1e6, 45-bit HE field` (ms): a ⊙ b mod t, t the BFV
+ *    plaintext prime of HE triples, through mpc's vector field (as beaver.ts,
+ *    spdz.ts and hetriples.ts call it); the anchor is the BigInt loop it replaced.
+ * 9. `Fp61 product 1e6` (ms): Fp61.mul (argument checks included); the anchor
+ *    is the BigInt loop it replaced.
  *
- * Run with `npm run bench -- mpc`.
+ * Run with `npm run bench -- mpc`; `BENCH_MPC_CASES=kernels` runs cases 6 to 9
+ * only (no sessions, no peers) and writes bench/results/mpc-kernels.json.
  */
 import { createServer } from 'node:http';
 import { TrustedDealer, TripleShare, MpcParty, beaverCombine, beaverMask, reconstructAdditive, shareAdditive, mulZ64, heTriples, HE_TRIPLE_FIELD, HE_TRIPLE_PARAMS, type Shared } from '../src/mpc/index.ts';
 import { Z64 } from '../src/core/ring.ts';
+import { Fp61 } from '../src/core/field.ts';
 import { seededRng } from '../src/core/random.ts';
+import { arenaAlloc } from '../src/core/wasm/loader.ts';
+import { beaverCombine64 } from '../src/mpc/_z64.ts';
+import { vectorField } from '../src/mpc/_vfield.ts';
 import { generateIdentity, join, serve, webSocketTransport, type Party, type PartyServer } from '../src/net/index.ts';
 import { createContext } from '../src/he/index.ts';
 import { peer, runSuite, type CaseFactory } from './_harness.ts';
@@ -313,5 +328,147 @@ const cases: CaseFactory[] = [
   },
 ];
 
-await runSuite('mpc', cases, { peers: { 'jiff-mpc': '1.0.0' } });
+// ---------------------------------------------------------------------------
+// The MPC vector kernels against the loops they replaced (issue 9).
+
+const KERNEL_LEN = 1_000_000;
+const TWO_32 = 4294967296;
+const words = (v: BigUint64Array) => new Uint32Array(v.buffer, v.byteOffset, v.length * 2);
+
+/**
+ * ANCHOR, not library code: src/mpc/_z64.ts's beaverCombine64 before the WASM
+ * kernel (commit 69f9140), the Beaver combination on 32-bit words in JS.
+ */
+function previousBeaverCombine64(c: BigUint64Array, d: BigUint64Array, e: BigUint64Array, a: BigUint64Array, b: BigUint64Array, first: boolean, out: BigUint64Array): BigUint64Array {
+  const C = words(c), D = words(d), E = words(e), A = words(a), B = words(b), Z = words(out);
+  for (let i = 0; i < Z.length; i += 2) {
+    const dl = D[i], dh = D[i + 1], el = E[i], eh = E[i + 1];
+    let lo = C[i], hi = C[i + 1];
+    let yl = B[i], yh = B[i + 1];
+    if (first) {
+      const s = yl + el;
+      yl = s >>> 0;
+      yh = (yh + eh + (s >= TWO_32 ? 1 : 0)) >>> 0;
+    }
+    lo += Math.imul(dl, yl) >>> 0;
+    hi += previousMulhi(dl, yl) + Math.imul(dh, yl) + Math.imul(dl, yh);
+    yl = A[i]; yh = A[i + 1];
+    lo += Math.imul(el, yl) >>> 0;
+    hi += previousMulhi(el, yl) + Math.imul(eh, yl) + Math.imul(el, yh);
+    const carry = Math.floor(lo / TWO_32);
+    Z[i] = lo >>> 0;
+    Z[i + 1] = (hi + carry) >>> 0;
+  }
+  return out;
+}
+
+/** ANCHOR: the high 32 bits of a 32×32 product, from 16-bit halves (the old _z64.ts mulhi). */
+function previousMulhi(x: number, y: number): number {
+  const x0 = x & 0xffff, x1 = x >>> 16, y0 = y & 0xffff, y1 = y >>> 16;
+  const m1 = x1 * y0, m2 = x0 * y1;
+  const t = ((x0 * y0) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+  return x1 * y1 + (m1 >>> 16) + (m2 >>> 16) + (t >>> 16);
+}
+
+/** ANCHOR: the BigInt product loop of _vfield.ts's bigintField and of Fp61.mul before the kernels. */
+function previousBigIntMul(p: bigint, a: BigUint64Array, b: BigUint64Array, out: BigUint64Array): BigUint64Array {
+  for (let i = 0; i < a.length; i++) out[i] = (a[i] * b[i]) % p;
+  return out;
+}
+
+function uniformVector(n: number, bound: bigint, seed: number): BigUint64Array {
+  const rng = seededRng(seed);
+  const v = new BigUint64Array(n);
+  if (bound === 1n << 64n) rng.fill(new Uint8Array(v.buffer));
+  else for (let i = 0; i < n; i++) v[i] = rng.uniformBigInt(bound);
+  return v;
+}
+
+function sameVector(name: string, got: BigUint64Array, want: BigUint64Array): void {
+  if (got.length !== want.length) throw new Error(`${name}: lengths ${got.length} and ${want.length}`);
+  for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) throw new Error(`${name}: element ${i}: ${got[i]} vs ${want[i]}`);
+}
+
+const kernelCases: CaseFactory[] = [
+  () => {
+    const [a, b, c, d, e] = [1, 2, 3, 4, 5].map((s) => uniformVector(KERNEL_LEN, 1n << 64n, s));
+    const out = new BigUint64Array(KERNEL_LEN), prev = new BigUint64Array(KERNEL_LEN);
+    return {
+      name: 'Z_2^64 Beaver combine 1e6',
+      unit: 'ms',
+      better: 'lower',
+      ours: beaverCombine64.bind(null, c, d, e, a, b, true, out),
+      anchors: { 'previous JS loop on 32-bit words': previousBeaverCombine64.bind(null, c, d, e, a, b, true, prev) },
+      check: () => {
+        beaverCombine64(c, d, e, a, b, true, out);
+        previousBeaverCombine64(c, d, e, a, b, true, prev);
+        sameVector('beaver combine', out, prev);
+      },
+      notes: 'first party (c + d⊙(b + e) + e⊙a), 6 vectors of 10^6 u64 in ordinary memory: ours copies the five operands into WASM memory and the result out, 8192 elements at a time',
+    };
+  },
+  () => {
+    const vs = [1, 2, 3, 4, 5].map((s) => uniformVector(KERNEL_LEN, 1n << 64n, s));
+    const arena = [...vs, new BigUint64Array(KERNEL_LEN)].map((v) => {
+      const h = arenaAlloc(BigUint64Array, KERNEL_LEN);
+      h.view.set(v);
+      return h;
+    });
+    const [a, b, c, d, e, out] = arena.map((h) => h.view);
+    const prev = new BigUint64Array(KERNEL_LEN);
+    return {
+      name: 'Z_2^64 Beaver combine 1e6, operands in WASM memory',
+      unit: 'ms',
+      better: 'lower',
+      ours: beaverCombine64.bind(null, c, d, e, a, b, true, out),
+      anchors: { 'previous JS loop on 32-bit words': previousBeaverCombine64.bind(null, vs[2], vs[3], vs[4], vs[0], vs[1], true, prev) },
+      check: () => {
+        beaverCombine64(c, d, e, a, b, true, out);
+        previousBeaverCombine64(vs[2], vs[3], vs[4], vs[0], vs[1], true, prev);
+        sameVector('beaver combine', out, prev);
+      },
+      notes: 'as above with all six vectors in WASM memory (arenaAlloc): the kernel alone, what a caller keeping its triples there would get',
+      dispose: () => arena.forEach((h) => h.free()),
+    };
+  },
+  () => {
+    const f = vectorField(HE_TRIPLE_FIELD), p = HE_TRIPLE_FIELD.p;
+    const a = uniformVector(KERNEL_LEN, p, 6), b = uniformVector(KERNEL_LEN, p, 7);
+    const out = new BigUint64Array(KERNEL_LEN), prev = new BigUint64Array(KERNEL_LEN);
+    return {
+      name: 'field product 1e6, 45-bit HE field',
+      unit: 'ms',
+      better: 'lower',
+      ours: f.mul.bind(f, a, b, out),
+      anchors: { 'previous BigInt loop': previousBigIntMul.bind(null, p, a, b, prev) },
+      check: () => {
+        f.mul(a, b, out);
+        previousBigIntMul(p, a, b, prev);
+        sameVector('HE field product', out, prev);
+      },
+      notes: `a ⊙ b mod t, t = ${p} (HE_TRIPLE_PRIME), vectors in ordinary memory; ours: quotient estimated in doubles, one correction, on the fmul WASM kernel with staging`,
+    };
+  },
+  () => {
+    const p = Fp61.p;
+    const a = uniformVector(KERNEL_LEN, p, 8), b = uniformVector(KERNEL_LEN, p, 9);
+    const out = new BigUint64Array(KERNEL_LEN), prev = new BigUint64Array(KERNEL_LEN);
+    return {
+      name: 'Fp61 product 1e6',
+      unit: 'ms',
+      better: 'lower',
+      ours: Fp61.mul.bind(Fp61, a, b, out),
+      anchors: { 'previous BigInt loop': previousBigIntMul.bind(null, p, a, b, prev) },
+      check: () => {
+        Fp61.mul(a, b, out);
+        previousBigIntMul(p, a, b, prev);
+        sameVector('Fp61 product', out, prev);
+      },
+      notes: 'Fp61.mul with its element checks (both operands below 2^61 - 1); ours: Mersenne folding of the 122-bit product on the fmul WASM kernel with staging',
+    };
+  },
+];
+
+if (process.env.BENCH_MPC_CASES === 'kernels') await runSuite('mpc-kernels', kernelCases);
+else await runSuite('mpc', [...cases, ...kernelCases], { peers: { 'jiff-mpc': '1.0.0' } });
 process.exit(process.exitCode ?? 0);

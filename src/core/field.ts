@@ -159,13 +159,9 @@ function w(v: BigUint64Array): Uint32Array {
 }
 
 function checkElements(v: BigUint64Array, field: string): void {
-  const x = w(v);
-  for (let i = 1; i < x.length; i += 2) {
-    if (x[i] > P61_HI || (x[i] === P61_HI && x[i - 1] === 0xffffffff))
-      throw new ConfideError('E_BAD_INPUT', `"${field}[${(i - 1) / 2}]" expected an element below 2^61 - 1`, {
-        field: `${field}[${(i - 1) / 2}]`,
-      });
-  }
+  const i = kernels().fieldCheck(v, P61_PARAMS);
+  if (i >= 0)
+    throw new ConfideError('E_BAD_INPUT', `"${field}[${i}]" expected an element below 2^61 - 1`, { field: `${field}[${i}]` });
 }
 
 function outFor(a: BigUint64Array, out: BigUint64Array | undefined): BigUint64Array {

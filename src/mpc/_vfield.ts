@@ -26,6 +26,7 @@ export interface VectorField {
 }
 
 const FP61_SCALAR = new PrimeField(Fp61.p);
+const FP61_PARAMS = fieldParams(Fp61.p);
 const cache = new WeakMap<PrimeField, VectorField>();
 
 const fp61Field: VectorField = {
@@ -38,8 +39,8 @@ const fp61Field: VectorField = {
   random: (n, rng) => Fp61.random(n, rng),
   check(v, field) {
     const a = atyped(v, field, BigUint64Array);
-    for (let i = 0; i < a.length; i++)
-      if (a[i] >= Fp61.p) throw new ConfideError('E_BAD_INPUT', `"${field}[${i}]" expected an element below 2^61 - 1`, { field: `${field}[${i}]` });
+    const i = kernels().fieldCheck(a, FP61_PARAMS);
+    if (i >= 0) throw new ConfideError('E_BAD_INPUT', `"${field}[${i}]" expected an element below 2^61 - 1`, { field: `${field}[${i}]` });
     return a;
   },
 };
@@ -87,8 +88,8 @@ function kernelField(f: PrimeField): VectorField {
     },
     check(v, field) {
       const a = atyped(v, field, BigUint64Array);
-      for (let i = 0; i < a.length; i++)
-        if (a[i] >= p) throw new ConfideError('E_BAD_INPUT', `"${field}[${i}]" expected an element below ${p}`, { field: `${field}[${i}]` });
+      const i = kernels().fieldCheck(a, fp);
+      if (i >= 0) throw new ConfideError('E_BAD_INPUT', `"${field}[${i}]" expected an element below ${p}`, { field: `${field}[${i}]` });
       return a;
     },
   };

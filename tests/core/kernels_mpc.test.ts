@@ -153,6 +153,28 @@ describe.each(both)('prime field kernels (%s) equal BigInt', (_name, k) => {
     );
   });
 
+  it('fieldCheck finds the first element not below p (p, p + 1, 2^64 − 1 planted anywhere, or none)', () => {
+    fc.assert(
+      fc.property(length, fc.nat(), fc.constantFrom(...PRIMES), fc.boolean(), fc.array(fc.nat(), { maxLength: 3 }), fc.boolean(), (n, seed, p, inArena, at, low) => {
+        const fp = fieldParams(p);
+        const v = values(n, p, seededRng(seed));
+        const bad = [p, p + 1n, M64].filter((x) => x <= M64);
+        for (const j of at) if (n > 0) v[j % n] = bad[j % bad.length];
+        if (low && n > 0) v[n - 1] = p - 1n;
+        let want = -1;
+        for (let i = 0; i < n; i++) if (v[i] >= p) { want = i; break; }
+        const held: { free(): void }[] = [];
+        try {
+          const [V] = place([v], inArena, held);
+          expect(k.fieldCheck(V, fp)).toBe(want);
+        } finally {
+          for (const h of held) h.free();
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('every pair of edge values, for every prime', () => {
     for (const p of PRIMES) {
       const fp = fieldParams(p);
@@ -182,7 +204,7 @@ describe.runIf(wasm)('WASM MPC kernels equal their JS twins', () => {
       fc.property(length, fc.nat(), fc.constantFrom(...PRIMES), fc.boolean(), (n, seed, p, first) => {
         const rng = seededRng(seed);
         const [a, b, c, d, e] = [0, 1, 2, 3, 4].map(() => values(n, 1n << 64n, rng));
-        const pair = (f: (k: Kernels, o: BigUint64Array) => void, init = new BigUint64Array(n)) => {
+        const pair = (f: (k: Kernels, o: BigUint64Array) => void, init: BigUint64Array = new BigUint64Array(n)) => {
           const x = init.slice(), y = init.slice();
           f(w, x);
           f(jsKernels, y);
@@ -197,6 +219,8 @@ describe.runIf(wasm)('WASM MPC kernels equal their JS twins', () => {
         pair((k, o) => k.fieldSub(o, x, y, fp));
         pair((k, o) => k.fieldMul(o, x, y, fp));
         pair((k, o) => k.fieldMulScalar(o, x, s, fp));
+        if (n > 0) x[(seed >>> 3) % n] = p + BigInt(seed % 2);
+        expect(w.fieldCheck(x, fp)).toBe(jsKernels.fieldCheck(x, fp));
       }),
       { numRuns: 40 },
     );
@@ -241,6 +265,17 @@ describe('the callers keep their results', () => {
       f.mul(o, y, o);
       expectEqual(o, x.map((v, i) => (v * y[i]) % p), `in-place mul mod ${p}`);
     }
+  });
+
+  it('Fp61 and vectorField(...).check name the first element out of range', () => {
+    const v = new BigUint64Array(20_000).fill(5n);
+    v[17_000] = Fp61.p;
+    v[19_000] = Fp61.p + 9n;
+    expect(() => Fp61.mul(v, v)).toThrow(/"a\[17000\]" expected an element below 2\^61 - 1/);
+    expect(() => vectorField(Fp61).check(v, 'share')).toThrow(/"share\[17000\]"/);
+    const f = vectorField(new PrimeField(13n));
+    expect(() => f.check(BigUint64Array.from([1n, 12n, 13n, 14n]), 'x')).toThrow(/"x\[2\]" expected an element below 13/);
+    expect(f.check(BigUint64Array.from([0n, 12n]), 'x')).toEqual(BigUint64Array.from([0n, 12n]));
   });
 
   it('vectorField refuses vectors of different lengths', () => {

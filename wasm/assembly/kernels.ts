@@ -619,6 +619,20 @@ export function beaver_z64(outPtr: usize, cPtr: usize, dPtr: usize, ePtr: usize,
   }
 }
 
+/** The index of the first element of a that is not below p, or -1. */
+export function fcheck(aPtr: usize, len: u32, p: u64): i32 {
+  let n = <usize>len << 3;
+  let i: usize = 0;
+  // Scan 4 at a time with one branch; find the exact index only when a block holds one.
+  let n4 = n & ~(<usize>31);
+  for (; i < n4; i += 32) {
+    let bad = (load<u64>(aPtr + i) >= p) | (load<u64>(aPtr + i + 8) >= p) | (load<u64>(aPtr + i + 16) >= p) | (load<u64>(aPtr + i + 24) >= p);
+    if (bad) break;
+  }
+  for (; i < n; i += 8) if (load<u64>(aPtr + i) >= p) return <i32>(i >> 3);
+  return -1;
+}
+
 /** out[i] = a[i] + b[i] mod p (a + b may exceed 2^64 when p > 2^63: the carry says so). */
 export function fadd(outPtr: usize, aPtr: usize, bPtr: usize, len: u32, p: u64): void {
   let n = <usize>len << 3;

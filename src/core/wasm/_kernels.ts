@@ -114,6 +114,8 @@ export interface Kernels {
   fieldAdd(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, f: FieldParams): void;
   fieldSub(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, f: FieldParams): void;
   fieldMul(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, f: FieldParams): void;
+  /** The index of the first element of `a` that is not below f.p, or -1. */
+  fieldCheck(a: BigUint64Array, f: FieldParams): number;
   /** out[i] = a[i]·k mod f.p, k in [0, p). */
   fieldMulScalar(out: BigUint64Array, a: BigUint64Array, k: bigint, f: FieldParams): void;
   /**

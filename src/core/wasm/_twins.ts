@@ -362,6 +362,15 @@ export const jsKernels: Kernels = {
       o[i + 1] = hi;
     }
   },
+  fieldCheck(a, f) {
+    const x = words64(a);
+    const pl = Number(f.p & 0xffffffffn), ph = Number(f.p >> 32n);
+    for (let i = 1; i < x.length; i += 2) {
+      const h = x[i];
+      if (h >= ph && (h > ph || x[i - 1] >= pl)) return (i - 1) / 2;
+    }
+    return -1;
+  },
   fieldMul(out, a, b, f) {
     fieldMulTwin(out, a, b, f);
   },

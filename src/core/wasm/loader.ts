@@ -39,6 +39,7 @@ interface Exports {
   mul_z64(out: number, a: number, b: number, len: number): void;
   muladd_z64(out: number, a: number, b: number, len: number): void;
   beaver_z64(out: number, c: number, d: number, e: number, a: number, b: number, len: number, first: number): void;
+  fcheck(a: number, len: number, p: bigint): number;
   fadd(out: number, a: number, b: number, len: number, p: bigint): void;
   fsub(out: number, a: number, b: number, len: number, p: bigint): void;
   fmul(out: number, a: number, b: number, len: number, kind: number, p: bigint, pinv: bigint, r2: bigint, pinvF: number): void;
@@ -454,6 +455,18 @@ class WasmRuntime implements Kernels {
     if (out.length < STAGED_MIN) return jsKernels.fieldSub(out, a, b, fp);
     const f = this.x.fsub, p = fp.p;
     this.#staged(out, [a, b], false, (o, [pa, pb], n) => f(o, pa, pb, n, p));
+  }
+  fieldCheck(a: BigUint64Array, fp: FieldParams): number {
+    if (a.length < STAGED_MIN) return jsKernels.fieldCheck(a, fp);
+    const p = fp.p;
+    if (this.holds(a)) return this.x.fcheck(a.byteOffset, a.length, p);
+    for (let i = 0; i < a.length; i += SLOT) {
+      const n = Math.min(SLOT, a.length - i);
+      this.#stageIn(a, i * 8, n * 8, this.#stageA);
+      const r = this.x.fcheck(this.#stageA, n, p);
+      if (r >= 0) return i + r;
+    }
+    return -1;
   }
   fieldMul(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, fp: FieldParams): void {
     const f = this.x.fmul, { kind, p, pinv, r2, pinvF } = fp;
