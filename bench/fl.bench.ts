@@ -114,19 +114,25 @@ function checkingFedAvg(mean: Float64Array, tolerance: number): { strategy: Stra
     fitConfig: () => inner.fitConfig(),
     toJSON: () => inner.toJSON(),
     aggregate(global: Tensors, updates: readonly ClientUpdate[]): Tensors {
-      const out = inner.aggregate(global, updates);
-      if (state.verify) {
-        const g = global.w, o = out.w;
-        for (let k = 0; k < PARAMS; k++) {
-          const err = Math.abs(o[k] - g[k] - mean[k]);
-          if (err > state.worst) state.worst = err;
-        }
-        if (!(state.worst <= tolerance)) state.error ??= `aggregate differs from global + mean by ${state.worst} (> ${tolerance})`;
-        state.checked++;
-      }
-      return out;
+      return verified(global, inner.aggregate(global, updates));
+    },
+    // Plain rounds hand the strategy the sum of the updates, added as they arrived (what is timed).
+    aggregateSum(global: Tensors, sum: Float64Array, examples: number): Tensors {
+      return verified(global, inner.aggregateSum!(global, sum, examples));
     },
   };
+  function verified(global: Tensors, out: Tensors): Tensors {
+    if (state.verify) {
+      const g = global.w, o = out.w;
+      for (let k = 0; k < PARAMS; k++) {
+        const err = Math.abs(o[k] - g[k] - mean[k]);
+        if (err > state.worst) state.worst = err;
+      }
+      if (!(state.worst <= tolerance)) state.error ??= `aggregate differs from global + mean by ${state.worst} (> ${tolerance})`;
+      state.checked++;
+    }
+    return out;
+  }
   return { strategy, state };
 }
 

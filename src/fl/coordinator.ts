@@ -32,7 +32,8 @@ import { checkRound, distributedGaussianRho, encodedSensitivity, runSecAggServer
 import { CheckpointStore } from './checkpoint.ts';
 import { DpFedAvg, countScaleOf } from './dp_fedavg.ts';
 import { strategyFromState, type ClientUpdate, type Strategy } from './strategies.ts';
-import { atensors, cloneTensors, parameterCount, subtractTensors, unflatten, type Tensors } from './tensors.ts';
+import { UpdateSum } from './_accumulate.ts';
+import { atensorShape, atensors, cloneTensors, parameterCount, subtractTensors, unflatten, type Tensors } from './tensors.ts';
 
 /**
  * Secure-aggregation rounds use secagg's net rounds 8R + 1 ... 8R + 5 with
@@ -151,8 +152,19 @@ function pack(t: Tensors): { names: string; payloads: Float32Array[] } {
   return { names: names.join('\n'), payloads: names.map((n) => t[n]) };
 }
 
-/** Unpacks a party's tensors, checked against `like`; a reason string when they are bad. */
+/** Unpacks a party's tensors, checked against `like` (finite values included); a reason string when they are bad. */
 export function unpackTensors(m: Received, like: Tensors): Tensors | string {
+  const out = unpackShape(m, like);
+  if (typeof out === 'string') return out;
+  try {
+    return atensors(out, 'tensors', like);
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/** `unpackTensors` without the finiteness check. */
+function unpackShape(m: Received, like: Tensors): Tensors | string {
   const names = m.header.names;
   if (typeof names !== 'string') return 'reply without tensor names';
   const list = names.split('\n');
@@ -165,9 +177,33 @@ export function unpackTensors(m: Received, like: Tensors): Tensors | string {
     out[list[i]] = p;
   }
   try {
-    return atensors(out, 'tensors', like);
+    return atensorShape(out, 'tensors', like);
   } catch (e) {
     return (e as Error).message;
+  }
+}
+
+/**
+ * A party's fit result for round r, checked (kind, round, tensor names,
+ * types and lengths, example count, and finiteness unless `finite` is false:
+ * the streaming sum checks that while adding); a reason string when it is bad.
+ */
+function fitResult(m: Received, r: number, like: Tensors, finite: boolean): { tensors: Tensors; examples: number; delta: boolean } | string {
+  const h = m.header;
+  if (h.kind !== 'fit-result' || h.round !== r) return `expected the fit result of round ${r}`;
+  const tensors = finite ? unpackTensors(m, like) : unpackShape(m, like);
+  if (typeof tensors === 'string') return tensors;
+  const examples = h.examples;
+  if (typeof examples !== 'number' || !Number.isSafeInteger(examples) || examples < 1) return `bad example count ${describe(examples)}`;
+  return { tensors, examples, delta: h.delta === true };
+}
+
+function finiteTensors(t: Tensors): boolean {
+  try {
+    atensors(t, 'update');
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -231,6 +267,11 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   }
   let weights = cloneTensors(options.initialWeights);
   let start = 1;
+  // Plain rounds of a mean-based strategy sum the updates as they arrive (strategy.aggregateSum); DP-FedAvg
+  // (which clips each update) and the robust rules (which need every update) get them all after the deadline.
+  const streaming = aggregation === 'plain' && !isDp && typeof (strategy as Strategy).aggregateSum === 'function';
+  /** The streaming sum's buffer, reused from round to round. */
+  let scratch: Float64Array | undefined;
   const history: RoundMetrics[] = [];
   const stop = async (reason: string) => {
     await server.broadcast(0, { header: { kind: 'done', reason }, payloads: [] }).catch(() => undefined);
@@ -310,6 +351,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       let noisySum: Float64Array | undefined;
       let noisyUnclipped: number | undefined;
       let secureReceipt: Receipt | undefined;
+      /** Plain aggregation, streaming: Σ n_k Δ_k, Σ n_k and the number of updates in it. */
+      let plainSum: { sum: Float64Array; examples: number; count: number } | undefined;
       if (aggregation === 'secagg' && runnable) {
         // The coordinator learns Σ w_i Δ_i and Σ w_i (or, with DP, Σ clip(Δ_i) + noise) over the survivors, nothing else.
         try {
@@ -355,27 +398,56 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
           await server.send(decryptor!, heRound + 3, { header: { kind: 'he-cancel' }, payloads: [] }).catch(() => false);
           dropped = sampled;
         }
+      } else if (aggregation === 'plain' && runnable && streaming) {
+        // Each update is checked and added to Σ n_k Δ_k as it arrives, in the sample's order whatever the
+        // arrival order (_accumulate.ts), so that once the last one is in only a little adding is left.
+        const sum = new UpdateSum(weights, sampled, (scratch ??= new Float64Array(d)));
+        const reasons = new Map<PartyId, string>();
+        ({ messages, dropped } = await server.collect(2 * r - 1, {
+          deadlineMs,
+          from: sampled,
+          onMessage: (id, m) => {
+            const u = fitResult(m, r, weights, false);
+            if (typeof u === 'string') reasons.set(id, u);
+            else sum.add(id, u.tensors, u.examples, !u.delta);
+          },
+        }));
+        const res = sum.finish();
+        for (const [id, reason] of res.rejected) reasons.set(id, reason);
+        for (const id of [...reasons.keys()].sort()) {
+          server.drop(id, `fl: ${reasons.get(id)}`);
+          bad++;
+        }
+        for (const id of res.accepted) {
+          const h = messages.get(id)!.header;
+          if (typeof h.loss === 'number' && Number.isFinite(h.loss)) {
+            lossSum += h.loss * (h.examples as number);
+            lossN += h.examples as number;
+          }
+        }
+        messages = new Map();
+        if (res.accepted.length > 0) plainSum = { sum: res.sum, examples: res.examples, count: res.accepted.length };
       } else if (aggregation === 'plain' && runnable) ({ messages, dropped } = await server.collect(2 * r - 1, { deadlineMs, from: sampled }));
       else dropped = [];
       for (const id of [...messages.keys()].sort()) {
         const m = messages.get(id)!;
-        const h = m.header;
-        const tensors = unpackTensors(m, weights);
-        const examples = h.examples;
-        let reason: string | undefined;
-        if (h.kind !== 'fit-result' || h.round !== r) reason = `expected the fit result of round ${r}`;
-        else if (typeof tensors === 'string') reason = tensors;
-        else if (typeof examples !== 'number' || !Number.isSafeInteger(examples) || examples < 1) reason = `bad example count ${describe(examples)}`;
-        if (reason !== undefined || typeof tensors === 'string') {
-          server.drop(id, `fl: ${reason}`);
+        const u = fitResult(m, r, weights, true);
+        if (typeof u === 'string') {
+          server.drop(id, `fl: ${u}`);
           bad++;
           continue;
         }
-        const delta = h.delta === true ? tensors : subtractTensors(tensors, weights);
-        updates.push({ delta, examples: examples as number });
-        if (typeof h.loss === 'number' && Number.isFinite(h.loss)) {
-          lossSum += h.loss * (examples as number);
-          lossN += examples as number;
+        const delta = u.delta ? u.tensors : subtractTensors(u.tensors, weights);
+        // Finite weights can still differ by more than float32 holds: such an update is a bad reply, not the coordinator's crash.
+        if (!u.delta && !finiteTensors(delta)) {
+          server.drop(id, 'fl: the update (weights − global) overflows float32');
+          bad++;
+          continue;
+        }
+        updates.push({ delta, examples: u.examples });
+        if (typeof m.header.loss === 'number' && Number.isFinite(m.header.loss)) {
+          lossSum += m.header.loss * u.examples;
+          lossN += u.examples;
         }
       }
       const current = strategy;
@@ -383,7 +455,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
         round: r,
         available: pool.length,
         sampled: sampled.length,
-        aggregated: aggregation === 'plain' ? updates.length : secureSurvivors,
+        aggregated: aggregation === 'plain' ? (plainSum?.count ?? updates.length) : secureSurvivors,
         dropped: dropped.length + bad,
         ...(lossN > 0 ? { trainLoss: lossSum / lossN } : {}),
         ...(evaluation ? { evaluation } : {}),
@@ -414,7 +486,12 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
         store?.save(run, r, weights, current.toJSON(), metrics);
       } else {
         let updated = false;
-        if (aggregation === 'plain' ? updates.length >= minUpdates : secureSurvivors >= minUpdates && updates.length > 0) {
+        if (plainSum !== undefined) {
+          if (plainSum.count >= minUpdates) {
+            weights = current.aggregateSum!(weights, plainSum.sum, plainSum.examples);
+            updated = true;
+          }
+        } else if (aggregation === 'plain' ? updates.length >= minUpdates : secureSurvivors >= minUpdates && updates.length > 0) {
           weights = current.aggregate(weights, updates);
           updated = true;
         }

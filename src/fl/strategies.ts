@@ -25,6 +25,7 @@
  */
 import { ainteger, anumber, aoptions } from '../core/assert.ts';
 import { ConfideError, describe } from '../core/errors.ts';
+import { accumulateTensors } from './_accumulate.ts';
 import { atensors, atensorShape, flatten, tensorsFromJson, tensorsToJson, unflatten, type Tensors, type TensorsJson } from './tensors.ts';
 
 /** One client's contribution to a round. */
@@ -63,6 +64,15 @@ export interface Strategy {
    * (at least one; every delta shaped like `global`). Advances the state.
    */
   aggregate(global: Tensors, updates: readonly ClientUpdate[]): Tensors;
+  /**
+   * Mean-based strategies only: the same step from the round's weighted sum,
+   * `sum` = Σ n_i Δ_i (flat, float64, in `global`'s name order, added in the
+   * updates' order) and `examples` = Σ n_i. For the same updates it gives
+   * `aggregate`'s result to the last bit. When a strategy has it, the
+   * coordinator adds each update to the sum as it arrives instead of holding
+   * them all until the deadline.
+   */
+  aggregateSum?(global: Tensors, sum: Float64Array, examples: number): Tensors;
   toJSON(): StrategyState;
 }
 
@@ -126,41 +136,50 @@ function flatUpdates(global: Tensors, updates: unknown): Flat {
 }
 
 /**
- * Σ n_k Δ_k / Σ n_k over the updates, flat in the global model's name order,
- * checked against the global model. Accumulates straight from the float32
- * tensors (no float64 copy of each update), in the same order of operations
- * as over flattened copies, so the result is the same to the last bit. The
- * updates' finiteness is checked on the result: a sum of finite values
- * weighted by positive integers is finite, and one NaN or infinity makes its
- * coordinate non-finite; only then is each update checked, to name the bad
- * value.
+ * Σ n_k Δ_k and Σ n_k over the updates, in the array's order, flat in the
+ * global model's name order, checked against the global model: what a
+ * mean-based strategy needs of a round. Accumulates straight from the
+ * float32 tensors (no float64 copy of each update), checking each update's
+ * finiteness in the same pass (a NaN or infinity names its culprit).
  */
-function weightedMean(global: Tensors, updates: unknown): { names: string[]; mean: Float64Array } {
+function weightedSum(global: Tensors, updates: unknown): { sum: Float64Array; examples: number } {
   atensors(global, 'global');
   if (!Array.isArray(updates) || updates.length === 0)
     throw new ConfideError('E_BAD_INPUT', `"updates" expected a non-empty array of client updates, got ${describe(updates)}`, { field: 'updates' });
   const names = Object.keys(global);
-  let n = 0;
-  for (const name of names) n += global[name].length;
-  const out = new Float64Array(n);
-  let total = 0;
+  const sum = new Float64Array(parameterCountOf(global, names));
+  let examples = 0;
   updates.forEach((u, k) => {
     if (typeof u !== 'object' || u === null) throw new ConfideError('E_BAD_INPUT', `"updates[${k}]" expected { delta, examples }, got ${describe(u)}`, { field: `updates[${k}]` });
     const delta = atensorShape((u as ClientUpdate).delta, `updates[${k}].delta`, global);
     const w = ainteger((u as ClientUpdate).examples, `updates[${k}].examples`, 1);
-    total += w;
-    let off = 0;
-    for (const name of names) {
-      const d = delta[name];
-      for (let i = 0; i < d.length; i++) out[off + i] += w * d[i];
-      off += d.length;
-    }
+    examples += w;
+    if (!accumulateTensors(sum, names, delta, w)) atensors(delta, `updates[${k}].delta`, global);
   });
+  return { sum, examples };
+}
+
+/** Checks a weighted sum handed to `aggregateSum`. */
+function asum(global: Tensors, sum: unknown, examples: unknown): number {
+  atensors(global, 'global');
+  const n = parameterCountOf(global, Object.keys(global));
+  if (!(sum instanceof Float64Array) || sum.length !== n)
+    throw new ConfideError('E_BAD_INPUT', `"sum" expected a Float64Array of the model's ${n} parameters, got ${describe(sum)}`, { field: 'sum' });
+  const total = ainteger(examples, 'examples', 1);
   let s = 0;
-  for (let i = 0; i < n; i++) s += out[i] * 0;
-  if (s !== 0) updates.forEach((u, k) => atensors((u as ClientUpdate).delta, `updates[${k}].delta`, global));
-  for (let i = 0; i < n; i++) out[i] /= total;
-  return { names, mean: out };
+  for (let i = 0; i < n; i++) s += sum[i] * 0;
+  if (s !== 0) {
+    let i = 0;
+    while (Number.isFinite(sum[i])) i++;
+    throw new ConfideError('E_BAD_INPUT', `"sum[${i}]" expected a finite number, got ${describe(sum[i])}`, { field: `sum[${i}]` });
+  }
+  return total;
+}
+
+function parameterCountOf(t: Tensors, names: readonly string[]): number {
+  let n = 0;
+  for (const name of names) n += t[name].length;
+  return n;
 }
 
 /** x + step, rounded once to float32. */
@@ -168,6 +187,28 @@ function applyStep(global: Tensors, names: readonly string[], step: Float64Array
   const x = flatten(global, names);
   for (let i = 0; i < x.length; i++) x[i] += step[i];
   return unflatten(x, global);
+}
+
+/**
+ * x + η·(sum / total), rounded once to float32, tensor by tensor: FedAvg's
+ * step without a float64 copy of the model or of the step. The same IEEE
+ * operations per value as mean = sum/total, step = η·mean, x = g + step.
+ */
+function fedAvgStep(global: Tensors, names: readonly string[], sum: Float64Array, total: number, eta: number): Tensors {
+  const out: Tensors = {};
+  let off = 0;
+  for (const name of names) {
+    const g = global[name];
+    const x = new Float32Array(g.length);
+    meanStepInto(x, g, sum, off, total, eta);
+    out[name] = x;
+    off += g.length;
+  }
+  return out;
+}
+
+function meanStepInto(x: Float32Array, g: Float32Array, sum: Float64Array, off: number, total: number, eta: number): void {
+  for (let i = 0; i < x.length; i++) x[i] = g[i] + eta * (sum[off + i] / total);
 }
 
 function numberOption(o: Record<string, unknown> | undefined, key: string, dflt: number, min: number, max: number, exclusiveMin: boolean): number {
@@ -207,38 +248,53 @@ class MeanStrategy implements Strategy {
   }
 
   aggregate(global: Tensors, updates: readonly ClientUpdate[]): Tensors {
-    const { names, mean } = weightedMean(global, updates);
+    const { sum, examples } = weightedSum(global, updates);
+    return this.#step(global, sum, examples);
+  }
+
+  aggregateSum(global: Tensors, sum: Float64Array, examples: number): Tensors {
+    return this.#step(global, sum, asum(global, sum, examples));
+  }
+
+  /** The round's step from Σ n_k Δ_k (flat) and Σ n_k (both checked). */
+  #step(global: Tensors, sum: Float64Array, total: number): Tensors {
+    const names = Object.keys(global);
     const o = this.#options;
     if (this.#like !== null) atensors(global, 'global', this.#like);
+    this.#like ??= global;
+    if (this.name === 'fedavg' || this.name === 'fedprox') {
+      this.#rounds++;
+      return fedAvgStep(global, names, sum, total, o.serverLearningRate);
+    }
+    // Δ̄ = Σ n_k Δ_k / Σ n_k (a new array: the sum is the caller's), then the step in the same array.
+    const mean = new Float64Array(sum.length);
+    for (let i = 0; i < mean.length; i++) mean[i] = sum[i] / total;
     let step: Float64Array;
-    switch (this.name) {
-      case 'fedavg':
-      case 'fedprox':
-        step = mean.map((d) => o.serverLearningRate * d);
-        break;
-      case 'fedavgm': {
-        const v = (this.#v ??= new Float64Array(mean.length));
-        for (let i = 0; i < v.length; i++) v[i] = o.momentum * v[i] + mean[i];
-        step = v.map((x) => o.serverLearningRate * x);
-        break;
-      }
-      default: {
-        const m = (this.#m ??= new Float64Array(mean.length));
-        const v = (this.#v ??= new Float64Array(mean.length).fill(o.tau * o.tau));
-        step = new Float64Array(mean.length);
-        for (let i = 0; i < mean.length; i++) {
-          const d = mean[i], d2 = d * d;
-          m[i] = o.beta1 * m[i] + (1 - o.beta1) * d;
-          if (this.name === 'fedadagrad') v[i] = v[i] + d2;
-          else if (this.name === 'fedyogi') v[i] = v[i] - (1 - o.beta2) * d2 * Math.sign(v[i] - d2);
-          else v[i] = o.beta2 * v[i] + (1 - o.beta2) * d2;
-          step[i] = (o.eta * m[i]) / (Math.sqrt(v[i]) + o.tau);
-        }
+    if (this.name === 'fedavgm') {
+      const v = (this.#v ??= new Float64Array(mean.length));
+      for (let i = 0; i < v.length; i++) v[i] = o.momentum * v[i] + mean[i];
+      step = mean;
+      for (let i = 0; i < v.length; i++) step[i] = o.serverLearningRate * v[i];
+    } else {
+      const m = (this.#m ??= new Float64Array(mean.length));
+      const v = (this.#v ??= new Float64Array(mean.length).fill(o.tau * o.tau));
+      step = mean;
+      for (let i = 0; i < mean.length; i++) {
+        const d = mean[i], d2 = d * d;
+        m[i] = o.beta1 * m[i] + (1 - o.beta1) * d;
+        if (this.name === 'fedadagrad') v[i] = v[i] + d2;
+        else if (this.name === 'fedyogi') v[i] = v[i] - (1 - o.beta2) * d2 * Math.sign(v[i] - d2);
+        else v[i] = o.beta2 * v[i] + (1 - o.beta2) * d2;
+        step[i] = (o.eta * m[i]) / (Math.sqrt(v[i]) + o.tau);
       }
     }
-    this.#like ??= global;
     this.#rounds++;
     return applyStep(global, names, step);
+  }
+
+  /** Rounds the running moments to float32 (what toJSON saves), so that a restored run continues bit for bit. */
+  roundMoments(): void {
+    for (const x of [this.#m, this.#v]) if (x !== null) for (let i = 0; i < x.length; i++) x[i] = Math.fround(x[i]);
   }
 
   toJSON(): StrategyState {
@@ -280,8 +336,13 @@ class MeanStrategy implements Strategy {
 class RoundedMeanStrategy extends MeanStrategy {
   override aggregate(global: Tensors, updates: readonly ClientUpdate[]): Tensors {
     const out = super.aggregate(global, updates);
-    const s = this.toJSON();
-    if (s.moments) this.restore(s);
+    this.roundMoments();
+    return out;
+  }
+
+  override aggregateSum(global: Tensors, sum: Float64Array, examples: number): Tensors {
+    const out = super.aggregateSum(global, sum, examples);
+    this.roundMoments();
     return out;
   }
 }

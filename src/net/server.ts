@@ -115,6 +115,13 @@ export interface CollectOptions {
   deadlineMs: number;
   /** Parties expected (default: every party in the session at the call). */
   from?: readonly PartyId[];
+  /**
+   * Called with each message as it is collected, in arrival order, while the
+   * round is still open: a caller can work on one party's message while the
+   * others are in flight (fl sums updates this way). If it throws, the round
+   * is closed and `collect` rejects with that error.
+   */
+  onMessage?: (from: PartyId, message: Received) => void;
 }
 
 export interface ReceiveOptions {
@@ -274,8 +281,11 @@ export class PartyServer {
    */
   async collect(round: number, options: CollectOptions): Promise<RoundResult> {
     around(round);
-    aoptions(options, 'options', ['deadlineMs', 'from']);
+    aoptions(options, 'options', ['deadlineMs', 'from', 'onMessage']);
     const deadlineMs = atimeout(options?.deadlineMs, 'deadlineMs');
+    const onMessage = options.onMessage;
+    if (onMessage !== undefined && typeof onMessage !== 'function')
+      throw new ConfideError('E_BAD_INPUT', `"onMessage" expected a function, got ${describe(onMessage)}`, { field: 'onMessage' });
     let expected: PartyId[];
     if (options.from === undefined) expected = this.parties();
     else {
@@ -288,25 +298,38 @@ export class PartyServer {
     const messages = new Map<PartyId, Received>();
     return new Promise((resolve, reject) => {
       let finished = false;
+      let failure: { error: unknown } | undefined;
       const finish = () => {
         if (finished) return;
         finished = true;
         unwatch();
         clearTimeout(timer);
         this.#inbox.closeRound(round);
+        if (failure !== undefined) return reject(failure.error);
         if (this.#closed) return reject(new ConfideError('E_STATE', 'net: server closed during the round', { field: 'server' }));
         const dropped = expected.filter((p) => !messages.has(p));
         this.#emit({ type: 'round-end', round, received: messages.size, dropped });
         resolve({ messages, dropped });
       };
       const check = () => {
-        if (this.#closed) return finish();
+        if (this.#closed || finished) return finish();
         let waiting = 0;
         for (const p of expected) {
           if (messages.has(p)) continue;
           const m = this.#inbox.take(round, p);
-          if (m !== undefined) messages.set(p, m);
-          else if (this.#parties.get(p)?.status !== 'dropped') waiting++;
+          if (m !== undefined) {
+            messages.set(p, m);
+            if (onMessage !== undefined) {
+              try {
+                onMessage(p, m);
+              } catch (error) {
+                failure = { error };
+                return finish();
+              }
+              // The callback may have closed the server or ended the round (e.g. by dropping a party).
+              if (finished) return;
+            }
+          } else if (this.#parties.get(p)?.status !== 'dropped') waiting++;
         }
         if (waiting === 0) finish();
       };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfideError } from '../../src/core/index.ts';
 import { identityFromSeed, join } from '../../src/net/index.ts';
 import { PrivacyLedger } from '../../src/dp/index.ts';
-import { DpFedAvg, LogisticRegression, fedAvg, fedProx, runCoordinator, type RoundMetrics } from '../../src/fl/index.ts';
+import { DpFedAvg, LogisticRegression, fedAvg, fedProx, runCoordinator, type RoundMetrics, type Strategy } from '../../src/fl/index.ts';
 import { clientData, FEATURES, startFederation } from './_federation.ts';
 
 describe('runCoordinator over the in-memory runtime', () => {
@@ -68,6 +68,71 @@ describe('runCoordinator over the in-memory runtime', () => {
     expect(ledger.odometer('mail').releases).toBe(history.length);
     expect(history.at(-1)!.privacy!.spent).toBeLessThanOrEqual(6);
     expect(history[0].privacy!.clipNorm).toBe(1);
+  });
+});
+
+describe('plain rounds sum the updates as they arrive (streaming)', () => {
+  /**
+   * Eight raw parties answer the fit instruction at staggered times, in the
+   * reverse of the sample's (sorted) order: four honest ones (coordinate 0
+   * carries values whose float64 sum depends on the order of addition), one
+   * silent, one after the deadline, one with a NaN, one whose weights minus
+   * the global model overflow float32. The model must equal, bit for bit,
+   * FedAvg over the four honest updates in sorted order, as before streaming.
+   */
+  async function round(strategy: Strategy) {
+    const { memoryTransport, serve } = await import('../../src/net/index.ts');
+    const transport = memoryTransport();
+    const ids = Array.from({ length: 8 }, (_, i) => identityFromSeed(new Uint8Array(32).fill(40 + i)));
+    const drops: string[] = [];
+    const server = await serve({ transport, identity: identityFromSeed(new Uint8Array(32).fill(201)), allow: ids.map((x) => x.id), on: (e) => void (e.type === 'drop' && drops.push(e.reason)) });
+    const sorted = ids.map((x) => x.id).sort();
+    const rank = (id: string) => sorted.indexOf(id);
+    const global = { w: Float32Array.of(0, -3e38, 0.25) };
+    // By rank in the sample: 0-3 honest (Δ of 2^-51, 2^-51, 2^-22, 4 at coordinate 0; the smallest first in the
+    // sample's order, so adding them as they arrive, largest first, would give other bits), 4 silent, 5 late, 6 NaN, 7 overflow.
+    const TIE = [2 ** -51, 2 ** -51, 2 ** -22, 4];
+    const honest = (k: number) => Float32Array.of(TIE[k], k + 1, (k - 1.5) / 1024);
+    const parties = await Promise.all(ids.map((identity) => join({ transport, address: server.address, identity, serverId: server.id })));
+    const late = new Promise<void>((resolve) => {
+      for (const party of parties) {
+        const k = rank(party.id);
+        void (async () => {
+          const m = await party.receive(0, { from: server.id, timeoutMs: 10_000 });
+          if (m.header.kind !== 'fit' || k === 4) return;
+          // Reverse order: rank 0 (first in the sample) answers last among the honest.
+          await new Promise((r) => setTimeout(r, k === 5 ? 900 : 40 * (4 - Math.min(k, 4))));
+          const w = k < 4 ? honest(k) : k === 6 ? Float32Array.of(NaN, 0, 0) : k === 7 ? Float32Array.of(0, 3e38, 0) : Float32Array.of(1, 1, 1);
+          await party.send(server.id, 1, { header: { kind: 'fit-result', round: 1, names: 'w', examples: 1, delta: k !== 7 }, payloads: [w] });
+          if (k === 5) resolve();
+        })().catch(() => {});
+      }
+    });
+    await server.waitForParties(8, { timeoutMs: 5_000 });
+    const res = await runCoordinator({ server, initialWeights: global, strategy, rounds: 1, minClients: 8, roundDeadlineMs: 600, evaluateEvery: 0, seed: 1 });
+    await late;
+    await new Promise((r) => setTimeout(r, 20));
+    await Promise.all(parties.map((p) => p.close()));
+    await server.close();
+    return { res, drops, expected: fedAvg().aggregate(global, [0, 1, 2, 3].map((k) => ({ delta: { w: honest(k) }, examples: 1 }))), reversed: fedAvg().aggregate(global, [3, 2, 1, 0].map((k) => ({ delta: { w: honest(k) }, examples: 1 }))) };
+  }
+
+  it('gives the model of FedAvg over the on-time, finite updates in sorted order, bit for bit, with dropouts, a late and two bad updates', async () => {
+    const { res, drops, expected, reversed } = await round(fedAvg());
+    // Arrival order would have given other bits: the test can tell.
+    expect(Array.from(reversed.w)).not.toEqual(Array.from(expected.w));
+    expect(Array.from(res.weights.w)).toEqual(Array.from(expected.w));
+    expect(res.history.map((m) => [m.sampled, m.aggregated, m.dropped, m.updated])).toEqual([[8, 4, 4, true]]);
+    expect(drops.filter((d) => d.startsWith('fl:')).sort()).toEqual(['fl: "tensors.w[0]" expected a finite number, got NaN', 'fl: the update (weights − global) of "tensors.w[1]" overflows float32']);
+  });
+
+  it('a strategy without aggregateSum gets the same model from the updates after the deadline', async () => {
+    const inner = fedAvg();
+    const batch: Strategy = { name: 'fedavg', get rounds() { return inner.rounds; }, fitConfig: () => ({}), toJSON: () => inner.toJSON(), aggregate: (g, u) => inner.aggregate(g, u) };
+    const { res, drops, expected } = await round(batch);
+    expect(Array.from(res.weights.w)).toEqual(Array.from(expected.w));
+    expect(res.history.map((m) => [m.sampled, m.aggregated, m.dropped, m.updated])).toEqual([[8, 4, 4, true]]);
+    expect(drops.filter((d) => d.startsWith('fl:')).sort()).toEqual(['fl: "tensors.w[0]" expected a finite number, got NaN', 'fl: the update (weights − global) overflows float32']);
   });
 });
 

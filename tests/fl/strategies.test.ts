@@ -227,11 +227,74 @@ describe('input checks', () => {
     const failures = [
       ...(await confusionFailures('createStrategy', createStrategy, () => ['trimmed-mean', { beta: 0.1 }])),
       ...(await confusionFailures('aggregate', (g, u) => fedAvg().aggregate(g, u), () => [zero(), [one(1)]])),
+      ...(await confusionFailures('aggregateSum', (g, x, n) => fedAdam().aggregateSum!(g, x, n), () => [zero(), Float64Array.of(2), 2])),
       ...(await confusionFailures('strategyFromState', strategyFromState, () => [fedAdam().toJSON()])),
       ...(await confusionFailures('tensorsFromJson', tensorsFromJson, () => [{ w: 'AACAPw==' }, 'x'], { accept: { 1: ['undefined', 'string'] } })),
     ];
     expect(failures).toEqual([]);
     expect(thrown(() => createStrategy('nope' as StrategyName)) instanceof ConfideError).toBe(true);
+  });
+});
+
+describe('same bits as before streaming aggregation (69f9140)', () => {
+  // Values over 40 binades (so float64 sums round), 7 updates of weights 1..1000, 3 rounds; the
+  // SHA-256 of every round's model and of the final state, from the code as it was at 69f9140,
+  // when the mean was summed over flattened float64 copies after the deadline.
+  const KNOWN: Record<string, string> = {
+    fedavg: '897a7dc350dbce7333c2ad4c6e73bc6a9ea530c8190eaf034d26614a989fceba',
+    fedavgm: '8668f49bae13135140a74d2bd4b99f9af927120fa0475dbb98d61f1c49c53377',
+    fedprox: 'ba05e657cc803c9e447012fa32a4586dbb74e9bfe58c03d3a1bfd694e18a89f9',
+    fedadam: '69eead729facc15c0edf4c0970143a0e8ace55068840c166ab387590c2c7ff24',
+    fedyogi: '9b28f8c1fc243459952bdf22acbee888233a824905dd418cc794af2f061e0962',
+    fedadagrad: '5d4c874fe1e4db4595f775fd51aea47366147d02bc9cfdaa033ef3765bee6ba4',
+  };
+  const data = async () => {
+    const { seededRng } = await import('../../src/core/index.ts');
+    const rng = seededRng(42);
+    const f = (n: number) => {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = (rng.uniformInt(2) ? 1 : -1) * (rng.uniformInt(1 << 24) / (1 << 24)) * 2 ** (rng.uniformInt(40) - 20);
+      return a;
+    };
+    const global: Tensors = { a: f(3000), b: f(17) };
+    const rounds: ClientUpdate[][] = [];
+    for (let r = 0; r < 3; r++) rounds.push(Array.from({ length: 7 }, () => ({ delta: { a: f(3000), b: f(17) }, examples: 1 + rng.uniformInt(1000) })));
+    return { global, rounds };
+  };
+  const options = (name: string) => (name === 'fedprox' ? { mu: 0.1, serverLearningRate: 0.7 } : name === 'fedavg' ? { serverLearningRate: 0.9 } : {});
+
+  for (const name of Object.keys(KNOWN) as StrategyName[])
+    it(`${name}: aggregate and aggregateSum (over the same sum) give the known bits`, async () => {
+      const { createHash } = await import('node:crypto');
+      const { global, rounds } = await data();
+      const viaUpdates = createStrategy(name, options(name));
+      const viaSum = createStrategy(name, options(name));
+      const h = createHash('sha256');
+      let x = global, y = global;
+      for (const ups of rounds) {
+        x = viaUpdates.aggregate(x, ups);
+        // Σ n_k Δ_k in the updates' order, as the coordinator's streaming sum adds them.
+        const sum = new Float64Array(3017);
+        for (const u of ups) {
+          for (let i = 0; i < 3000; i++) sum[i] += u.examples * u.delta.a[i];
+          for (let i = 0; i < 17; i++) sum[3000 + i] += u.examples * u.delta.b[i];
+        }
+        y = viaSum.aggregateSum!(y, sum, ups.reduce((n, u) => n + u.examples, 0));
+        h.update(new Uint8Array(x.a.buffer, x.a.byteOffset, x.a.byteLength)).update(new Uint8Array(x.b.buffer, x.b.byteOffset, x.b.byteLength));
+        expect(Array.from(y.a)).toEqual(Array.from(x.a));
+        expect(Array.from(y.b)).toEqual(Array.from(x.b));
+      }
+      h.update(JSON.stringify(viaUpdates.toJSON()));
+      expect(h.digest('hex')).toBe(KNOWN[name]);
+      expect(viaSum.toJSON()).toEqual(viaUpdates.toJSON());
+    });
+
+  it('aggregateSum refuses a sum of the wrong shape or with a non-finite value, and robust strategies have none', () => {
+    expect(() => fedAvg().aggregateSum!(zero(), new Float64Array(2), 1)).toThrow(/"sum" expected a Float64Array of the model's 1 parameters/);
+    expect(() => fedAvg().aggregateSum!(zero(), Float64Array.of(NaN), 1)).toThrow(/"sum\[0\]" expected a finite number/);
+    expect(() => fedAvg().aggregateSum!(zero(), Float64Array.of(1), 0)).toThrow(ConfideError);
+    expect(fedMedian().aggregateSum).toBeUndefined();
+    expect(krum({ f: 1 }).aggregateSum).toBeUndefined();
   });
 });
 

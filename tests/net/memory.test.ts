@@ -92,6 +92,36 @@ describe('rounds', () => {
     await s.close();
   });
 
+  it('collect hands each message to onMessage as it arrives, while the round is still open', async () => {
+    const s = await session(3);
+    const seen: [string, unknown][] = [];
+    const pending = s.server.collect(1, { deadlineMs: 5000, onMessage: (from, m) => void seen.push([from, m.header.x]) });
+    // Sent one at a time: each is seen before the next is sent, and before the round ends.
+    for (const i of [2, 0, 1]) {
+      await s.parties[i].send(s.parties[i].serverId, 1, { header: { x: i }, payloads: [] });
+      await eventually(() => seen.length === [2, 0, 1].indexOf(i) + 1);
+    }
+    const r = await pending;
+    expect(seen).toEqual([2, 0, 1].map((i) => [s.parties[i].id, i]));
+    expect([...r.messages.keys()].sort()).toEqual(s.parties.map((p) => p.id).sort());
+    // A message of a closed round never reaches the callback.
+    await s.parties[0].send(s.parties[0].serverId, 1, { header: { x: 9 }, payloads: [] });
+    await eventually(() => of(s.serverEvents, 'late').length === 1);
+    expect(seen.length).toBe(3);
+    await s.close();
+  });
+
+  it('collect rejects with what onMessage throws and closes the round', async () => {
+    const s = await session(2);
+    const boom = new Error('boom');
+    const pending = s.server.collect(1, { deadlineMs: 5000, onMessage: () => { throw boom; } });
+    await s.parties[0].send(s.parties[0].serverId, 1, { header: {}, payloads: [] });
+    await expect(pending).rejects.toBe(boom);
+    await expect(s.server.collect(1, { deadlineMs: 10 })).rejects.toThrow(/already collected/);
+    await expect(s.server.collect(2, { deadlineMs: 10, onMessage: 'no' as never })).rejects.toMatchObject({ code: 'E_BAD_INPUT', field: 'onMessage' });
+    await s.close();
+  });
+
   it('ends a round early when the missing parties leave, and reports them', async () => {
     const s = await session(3);
     await s.parties[0].send(s.parties[0].serverId, 1, { header: {}, payloads: [] });
