@@ -197,6 +197,25 @@ describe.each(both)('prime field kernels (%s) equal BigInt', (_name, k) => {
   });
 });
 
+describe.each(both)('products below 2^50 (%s): the estimated quotient is corrected every time', (_name, k) => {
+  it('10^5 products near p, near 0 and uniform, for the HE field and the largest prime below 2^50', () => {
+    for (const p of [35184371613697n, PRIMES[4]]) {
+      const fp = fieldParams(p);
+      expect(fp.kind).toBe(FIELD_SMALL);
+      const rng = seededRng(Number(p % 1000n));
+      const n = 100_000;
+      const pick = (j: number) => (j % 3 === 0 ? p - 1n - rng.uniformBigInt(1n << 20n) : j % 3 === 1 ? rng.uniformBigInt(1n << 20n) : rng.uniformBigInt(p));
+      const a = BigUint64Array.from({ length: n }, (_, j) => pick(j)), b = BigUint64Array.from({ length: n }, (_, j) => pick(j >> 2));
+      const o = new BigUint64Array(n);
+      k.fieldMul(o, a, b, fp);
+      expectEqual(o, a.map((x, i) => (x * b[i]) % p), `mul mod ${p}`);
+      const s = p - 1n - rng.uniformBigInt(1000n);
+      k.fieldMulScalar(o, a, s, fp);
+      expectEqual(o, a.map((x) => (x * s) % p), `mulScalar mod ${p}`);
+    }
+  });
+});
+
 describe.runIf(wasm)('WASM MPC kernels equal their JS twins', () => {
   const w = wasm as Kernels;
   it('bit for bit on the same inputs, for Z_2^64 and every prime', () => {

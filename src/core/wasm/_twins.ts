@@ -8,6 +8,7 @@
  */
 import { chachaBlocks, keyWords, nonceWords } from '../_chacha20.ts';
 import {
+  FIELD_SMALL,
   LAPLACE_DONE,
   LAPLACE_EXHAUSTED,
   LAPLACE_RANGE,
@@ -123,14 +124,52 @@ function encodeTwin(
   return bad >= 0 ? -(bad + 1) : clipped;
 }
 
+const TWO_25 = 33554432;
+
 /**
  * The field product. Every kernel kind returns the canonical residue, so the
- * twin may reach it another way: BigInt here (exact, about 50× slower than
- * WASM; it runs only without WebAssembly).
+ * twin may reach it another way. For p < 2^50: q estimates floor(a·b/p) in
+ * doubles to within 1 (as the kernel's mulsmall does), and r = a·b − q·p is
+ * computed exactly on 25-bit halves x = x1·2^25 + x0 (every partial product
+ * below 2^51): r = (T2·2^25 + T1)·2^25 + T0 with T2 = a1·b1 − q1·p1,
+ * T1 = a1·b0 + a0·b1 − q1·p0 − q0·p1, T0 = a0·b0 − q0·p0, each exact. As
+ * r lies in [−p, 2p), T2·2^25 + T1 = (r − T0)/2^25 is an integer below 2^27
+ * in magnitude, so that sum of two exact doubles is exact too. Other primes
+ * use BigInt (exact, many times slower than WASM; it runs only without
+ * WebAssembly).
  */
-function fieldMulTwin(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, f: FieldParams): void {
+function fieldMulTwin(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array | null, k: bigint, f: FieldParams): void {
   const p = f.p;
-  for (let i = 0; i < out.length; i++) out[i] = (a[i] * b[i]) % p;
+  if (f.kind !== FIELD_SMALL) {
+    if (b === null) for (let i = 0; i < out.length; i++) out[i] = (a[i] * k) % p;
+    else for (let i = 0; i < out.length; i++) out[i] = (a[i] * b[i]) % p;
+    return;
+  }
+  const o = words64(out), x = words64(a), y = b === null ? null : words64(b);
+  const pf = Number(p), p0 = pf % TWO_25, p1 = (pf - p0) / TWO_25, inv = f.pinvF;
+  const kf = Number(k), k0 = kf % TWO_25, k1 = (kf - k0) / TWO_25;
+  for (let i = 0; i < o.length; i += 2) {
+    const al = x[i], ah = x[i + 1];
+    // 25-bit halves from the words (a < 2^50: ah < 2^18).
+    const a0 = al & 0x1ffffff, a1 = (ah << 7) | (al >>> 25);
+    let b0 = k0, b1 = k1;
+    if (y !== null) {
+      const bl = y[i], bh = y[i + 1];
+      b0 = bl & 0x1ffffff;
+      b1 = (bh << 7) | (bl >>> 25);
+    }
+    const q = Math.floor((a1 * TWO_25 + a0) * (b1 * TWO_25 + b0) * inv);
+    const q1 = Math.floor(q / TWO_25), q0 = q - q1 * TWO_25; // (% on doubles is a slow call in V8)
+    const t2 = a1 * b1 - q1 * p1;
+    const t1 = a1 * b0 + a0 * b1 - (q1 * p0 + q0 * p1);
+    const t0 = a0 * b0 - q0 * p0;
+    let r = (t2 * TWO_25 + t1) * TWO_25 + t0;
+    if (r < 0) r += pf;
+    else if (r >= pf) r -= pf;
+    const lo = r >>> 0;
+    o[i] = lo;
+    o[i + 1] = (r - lo) / TWO_32;
+  }
 }
 
 /** Fills `out` (a multiple of 16 words) with the words of blocks block, block+1, ... of a keystream. */
@@ -372,11 +411,10 @@ export const jsKernels: Kernels = {
     return -1;
   },
   fieldMul(out, a, b, f) {
-    fieldMulTwin(out, a, b, f);
+    fieldMulTwin(out, a, b, 0n, f);
   },
   fieldMulScalar(out, a, k, f) {
-    const p = f.p;
-    for (let i = 0; i < out.length; i++) out[i] = (a[i] * k) % p;
+    fieldMulTwin(out, a, null, k, f);
   },
 
   encode32(out, input, scale, bound, key, nonce) {
