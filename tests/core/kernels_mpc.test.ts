@@ -179,7 +179,7 @@ describe.each(both)('prime field kernels (%s) equal BigInt', (_name, k) => {
     for (const p of PRIMES) {
       const fp = fieldParams(p);
       const edge = [0n, 1n, 2n, p >> 1n, (p + 1n) >> 1n, p - 2n, p - 1n].filter((x) => x < p);
-      // 64 copies of each pair, so the staged path runs as well as the twin below 32 elements.
+      // 64 copies of each pair: long enough for the staged WASM path (shorter vectors take the twin).
       const a = BigUint64Array.from(edge.flatMap((x) => edge.map(() => x)).flatMap((x) => Array(64).fill(x)));
       const b = BigUint64Array.from(edge.flatMap(() => edge).flatMap((y) => Array(64).fill(y)));
       const o = new BigUint64Array(a.length);

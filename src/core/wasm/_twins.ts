@@ -4,7 +4,8 @@
  * when WebAssembly or SIMD is missing, or when `CONFIDE_WASM=0`.
  *
  * 64-bit vectors are handled as pairs of 32-bit words (little-endian lo, hi)
- * rather than through BigInt, which is an order of magnitude faster.
+ * rather than through BigInt, which is an order of magnitude faster (products
+ * mod a prime of 50 bits or more are the exception: BigInt).
  */
 import { chachaBlocks, keyWords, nonceWords } from '../_chacha20.ts';
 import {

@@ -8,10 +8,12 @@
  * holds kernel parameters and staging buffers; above it, `arenaAlloc` hands out
  * vectors that protocols keep in WASM memory so hot loops never copy across
  * the boundary. Operands outside WASM memory are streamed through the staging
- * buffers for compute-bound kernels (ChaCha20, masks, encoding).
+ * buffers for compute-bound kernels (ChaCha20, masks, encoding, and the MPC
+ * products, Beaver combination and prime-field arithmetic, whose JS twins
+ * cost several times the copies).
  */
 import { ConfideError } from '../errors.ts';
-import { FIELD_MONT, LAPLACE_DONE, type FieldParams, type Kernels, type LaplaceParams, type LaplaceRun } from './_kernels.ts';
+import { FIELD_MONT, FIELD_SMALL, LAPLACE_DONE, type FieldParams, type Kernels, type LaplaceParams, type LaplaceRun } from './_kernels.ts';
 import { jsKernels } from './_twins.ts';
 import { KERNELS_WASM_BASE64 } from './kernels.generated.ts';
 
@@ -67,8 +69,11 @@ const STAGE = 256 * 1024;
  * fit in the two adjacent staging buffers.
  */
 const SLOT = 8192;
-/** Below this many elements the JS twins of the MPC kernels beat setting up the staged call. */
-const STAGED_MIN = 32;
+/**
+ * Below this many elements the word-based JS twins of the MPC kernels beat
+ * setting up a staged call (measured crossover: 64 to 128 elements).
+ */
+const STAGED_MIN = 64;
 
 /**
  * Wipes a keystream chunk returned by node:crypto and frees its memory now
@@ -429,35 +434,42 @@ class WasmRuntime implements Kernels {
     }
   }
 
+  /** A vector too short to be worth staging, with an operand outside WASM memory: the twin runs. */
+  #short(...vs: BigUint64Array[]): boolean {
+    if (vs[0].length >= STAGED_MIN) return false;
+    for (const v of vs) if (!this.holds(v)) return true;
+    return false;
+  }
+
   mulv64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void {
-    if (out.length < STAGED_MIN) return jsKernels.mulv64(out, a, b);
+    if (this.#short(out, a, b)) return jsKernels.mulv64(out, a, b);
     const f = this.x.mul_z64;
     this.#staged(out, [a, b], false, (o, [pa, pb], n) => f(o, pa, pb, n));
   }
   mulAddv64(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array): void {
-    if (out.length < STAGED_MIN) return jsKernels.mulAddv64(out, a, b);
+    if (this.#short(out, a, b)) return jsKernels.mulAddv64(out, a, b);
     const f = this.x.muladd_z64;
     this.#staged(out, [a, b], true, (o, [pa, pb], n) => f(o, pa, pb, n));
   }
   beaver64(out: BigUint64Array, c: BigUint64Array, d: BigUint64Array, e: BigUint64Array, a: BigUint64Array, b: BigUint64Array, first: boolean): void {
-    if (out.length < STAGED_MIN) return jsKernels.beaver64(out, c, d, e, a, b, first);
+    if (this.#short(out, c, d, e, a, b)) return jsKernels.beaver64(out, c, d, e, a, b, first);
     const f = this.x.beaver_z64, fst = first ? 1 : 0;
     this.#staged(out, [c, d, e, a, b], false, (o, [pc, pd, pe, pa, pb], n) => f(o, pc, pd, pe, pa, pb, n, fst));
   }
   // Additions mod p are memory-bound in WASM, but their twins branch on random data (about
   // 11 ns an element against 3 for staging and the kernel), so they are staged too.
   fieldAdd(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, fp: FieldParams): void {
-    if (out.length < STAGED_MIN) return jsKernels.fieldAdd(out, a, b, fp);
+    if (this.#short(out, a, b)) return jsKernels.fieldAdd(out, a, b, fp);
     const f = this.x.fadd, p = fp.p;
     this.#staged(out, [a, b], false, (o, [pa, pb], n) => f(o, pa, pb, n, p));
   }
   fieldSub(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, fp: FieldParams): void {
-    if (out.length < STAGED_MIN) return jsKernels.fieldSub(out, a, b, fp);
+    if (this.#short(out, a, b)) return jsKernels.fieldSub(out, a, b, fp);
     const f = this.x.fsub, p = fp.p;
     this.#staged(out, [a, b], false, (o, [pa, pb], n) => f(o, pa, pb, n, p));
   }
   fieldCheck(a: BigUint64Array, fp: FieldParams): number {
-    if (a.length < STAGED_MIN) return jsKernels.fieldCheck(a, fp);
+    if (this.#short(a)) return jsKernels.fieldCheck(a, fp);
     const p = fp.p;
     if (this.holds(a)) return this.x.fcheck(a.byteOffset, a.length, p);
     for (let i = 0; i < a.length; i += SLOT) {
@@ -469,10 +481,13 @@ class WasmRuntime implements Kernels {
     return -1;
   }
   fieldMul(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array, fp: FieldParams): void {
+    // The BigInt twins (Fp61, Montgomery primes) lose even on short vectors.
+    if (fp.kind === FIELD_SMALL && this.#short(out, a, b)) return jsKernels.fieldMul(out, a, b, fp);
     const f = this.x.fmul, { kind, p, pinv, r2, pinvF } = fp;
     this.#staged(out, [a, b], false, (o, [pa, pb], n) => f(o, pa, pb, n, kind, p, pinv, r2, pinvF));
   }
   fieldMulScalar(out: BigUint64Array, a: BigUint64Array, k: bigint, fp: FieldParams): void {
+    if (fp.kind === FIELD_SMALL && this.#short(out, a)) return jsKernels.fieldMulScalar(out, a, k, fp);
     const f = this.x.fmulk, { kind, p, pinv, pinvF } = fp;
     // Montgomery form of k (k·R mod p): one Montgomery product by it is a product by k.
     const kk = kind === FIELD_MONT ? (k * fp.r1) % p : k;
