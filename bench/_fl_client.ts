@@ -8,11 +8,12 @@
  * - ours: `runClient` over `webSocketTransport()` to the coordinator at
  *   FL_ADDRESS, with a trivial `fit` that returns this client's fixed update
  *   (`clientDelta(INDEX)`), so a round measures the round machinery, not training;
- * - raw transfer: one bare `ws` connection to RAW_ADDRESS that answers every
- *   binary message (the model) with the same update's bytes.
- * It prints "ready" once the bare socket is open (the coordinator waits for
+ * - raw transfer: two bare `ws` connections to RAW_ADDRESS, one whose client
+ *   frames are masked as `ws` does by default and one with the all-zero mask,
+ *   each answering every binary message (the model) with the same update's bytes.
+ * It prints "ready" once the bare sockets are open (the coordinator waits for
  * the FL join itself) and exits when the coordinator says done and the bench
- * sends "stop" on the bare socket.
+ * sends "stop" on both bare sockets.
  *
  * With aggregation 'he' one more process is the decryptor (fl `runDecryptor`):
  * it holds the secret key (read from KEY_DIR/secret.key, written by the bench)
@@ -67,24 +68,34 @@ async function main(): Promise<void> {
   const delta = clientDelta(index);
   const update: Tensors = { w: delta };
 
-  // BENCH_FL_RAW_ZERO_MASK=1: the anchor's frames with the zero mask, as confide's transport sends on loopback (like for like).
-  const zeroMask = process.env.BENCH_FL_RAW_ZERO_MASK === '1' ? { generateMask: (mask: Buffer) => void mask.fill(0) } : {};
-  const ws = new WebSocket(rawAddress, { perMessageDeflate: false, maxPayload: 64 << 20, ...zeroMask });
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  // The bench maps sockets to clients by this hello, to check the bytes it receives.
-  ws.send(`client ${index}`);
+  // Two bare sockets: frames masked as ws masks by default, and with the all-zero mask as confide's transport sends
+  // on loopback (like for like). Each answers every binary message (the model) with the update's bytes.
   const bytes = new Uint8Array(delta.buffer);
-  const rawDone = new Promise<void>((resolve) => {
-    ws.on('message', (msg, isBinary) => {
-      if (!isBinary && msg.toString() === 'stop') {
-        ws.close();
-        resolve();
-      } else ws.send(bytes, { binary: true });
-    });
-  });
+  const sockets = await Promise.all(
+    (['masked', 'zero'] as const).map(async (kind) => {
+      const ws = new WebSocket(rawAddress, { perMessageDeflate: false, maxPayload: 64 << 20, ...(kind === 'zero' ? { generateMask: (mask: Buffer) => void mask.fill(0) } : {}) });
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      return { ws, kind };
+    }),
+  );
+  const rawDone = Promise.all(
+    sockets.map(
+      ({ ws, kind }) =>
+        new Promise<void>((resolve) => {
+          ws.on('message', (msg, isBinary) => {
+            if (!isBinary && msg.toString() === 'stop') {
+              ws.close();
+              resolve();
+            } else ws.send(bytes, { binary: true });
+          });
+          // The bench maps sockets to clients by this hello, to check the bytes it receives.
+          ws.send(`client ${index} ${kind}`);
+        }),
+    ),
+  );
   process.stdout.write('ready\n');
 
   const serving = runClient({

@@ -12,7 +12,11 @@
  * transfer, checks, masking or encryption, aggregation. Anchor `raw transfer`:
  * the bench sends the 4 MiB model to each of the same 10 processes over a
  * bare `ws` socket and each answers with its 4 MiB update; time until all 10
- * answers are in (no framing, signing, checks or aggregation).
+ * answers are in (no framing, signing, checks or aggregation). The clients'
+ * frames are masked as `ws` masks by default (in JS here: bufferutil is not
+ * installed). Anchor `raw transfer, zero mask`: the same over a second bare
+ * socket per process whose client frames carry the all-zero mask, as
+ * confide's transport sends on loopback and over wss: like for like.
  *
  * How a round is timed: the coordinator runs continuously, but the bench
  * holds it at the start of each round (it is given the party server behind a
@@ -37,9 +41,7 @@
  * (default 10), BENCH_FL_HE_RUNS those of the HE case (default 4: an HE round
  * takes seconds). For development: BENCH_FL_ONLY=he (a subset),
  * BENCH_FL_DEBUG=1 (progress and link events on stderr), BENCH_FL_PARAMS
- * (another model size), BENCH_FL_RAW_ZERO_MASK=1 (the raw anchor's client
- * frames with the zero mask, as confide's transport sends on loopback: the
- * like-for-like anchor), BENCH_FL_DEADLINE_MS, BENCH_FL_SILENT=i (client i never
+ * (another model size), BENCH_FL_DEADLINE_MS, BENCH_FL_SILENT=i (client i never
  * answers: exercises the lost-update path), BENCH_FL_CHILD_ARGS (node flags for
  * the client processes, e.g. --cpu-prof).
  */
@@ -157,7 +159,7 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       aggregation === 'secagg' ? `SecAgg (complete graph, threshold ${SECAGG.threshold}, 32-bit ring, 16 fractional bits); ` : ''
     }${
       he ? `BFV n=${he.plan.params.polyModulusDegree}, ${he.plan.bytesPerValue.toFixed(1)} bytes a value uploaded, ${he.plan.fracBits} fractional bits, a decryptor process (11th) with the secret key; ` : ''
-    }raw transfer: the same processes, bare ws${process.env.BENCH_FL_RAW_ZERO_MASK === "1" ? " (client frames with the zero mask)" : " (client frames masked, as ws does by default)"}, server → each client the 4 MiB model, each client → server its 4 MiB update`;
+    }raw transfer: the same processes, bare ws, server → each client the 4 MiB model, each client → server its 4 MiB update, client frames masked as ws does by default; raw transfer, zero mask: the same with the all-zero mask (as confide's transport on loopback), like for like`;
     await teardown;
     const runs = aggregation === 'he' ? HE_RUNS : RUNS;
     const warmup = aggregation === 'he' ? HE_WARMUP : WARMUP;
@@ -174,31 +176,31 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       },
     });
 
-    // The raw anchor's server: sockets in client order (each says hello with its index).
+    // The raw anchors' server: sockets in client order (each says hello with its index and kind), one of each kind per process.
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
     await new Promise<void>((r) => wss.once('listening', () => r()));
     const rawAddress = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
-    const sockets: WebSocket[] = [];
-    const replies: (Buffer | undefined)[] = [];
-    let received = 0;
-    let onAll: (() => void) | undefined;
+    const raw = { masked: rawExchange(), zero: rawExchange() };
     wss.on('connection', (ws) => {
+      let into: RawExchange | undefined;
       let index = -1;
       ws.on('message', (data: Buffer, isBinary) => {
         if (!isBinary) {
-          index = Number(data.toString().split(' ')[1]);
-          sockets[index] = ws;
+          const [, i, kind] = data.toString().split(' ');
+          index = Number(i);
+          into = kind === 'zero' ? raw.zero : raw.masked;
+          into.sockets[index] = ws;
           return;
         }
-        replies[index] = data;
-        if (++received === CLIENTS) onAll?.();
+        into!.replies[index] = data;
+        if (++into!.received === CLIENTS) into!.onAll?.();
       });
     });
     const model = new Uint8Array(PARAMS * 4);
-    const rawRound = async (): Promise<void> => {
-      received = 0;
-      const all = new Promise<void>((r) => (onAll = r));
-      for (const ws of sockets) ws.send(model, { binary: true });
+    const rawRound = async (x: RawExchange): Promise<void> => {
+      x.received = 0;
+      const all = new Promise<void>((r) => (x.onAll = r));
+      for (const ws of x.sockets) ws.send(model, { binary: true });
       await all;
     };
 
@@ -208,7 +210,7 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
     if (he) children.push(spawn(process.execPath, [...CHILD_ARGS, CLIENT_SCRIPT, 'decryptor', server.address, token.toString('hex'), he.seedHex, he.dir], { stdio: ['ignore', 'pipe', 'inherit'] }));
     await Promise.all(children.map((c) => waitLine(c, 'ready')));
     debug('processes ready');
-    while (sockets.filter(Boolean).length < CLIENTS) await new Promise((r) => setTimeout(r, 5));
+    while (raw.masked.sockets.filter(Boolean).length < CLIENTS || raw.zero.sockets.filter(Boolean).length < CLIENTS) await new Promise((r) => setTimeout(r, 5));
     await server.waitForParties(children.length, { timeoutMs: 120_000 });
     debug(`${children.length} parties joined`);
 
@@ -269,15 +271,17 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
 
     for (let i = 0; i < warmup; i++) {
       await round();
-      await rawRound();
+      await rawRound(raw.masked);
+      await rawRound(raw.zero);
     }
     state.verify = false;
     const broken = history.find((m) => m.aggregated !== CLIENTS || !m.updated);
     // A warm-up round that lost updates would make every timed round wait out its deadline: time only the anchor.
     const why = broken && `warm-up round ${broken.round} aggregated ${broken.aggregated} of ${CLIENTS} updates${linkEvents.length ? `; the server saw ${linkEvents.length} lost links (${[...new Set(linkEvents)].slice(0, 3).join('; ')})` : ''}`;
     const expected = clientDelta(0);
-    const rawError = replies
-      .map((r, i) => {
+    const rawError = [...raw.masked.replies, ...raw.zero.replies]
+      .map((r, j) => {
+        const i = j % CLIENTS;
         if (r === undefined || r.length !== PARAMS * 4) return `client ${i}: ${r?.length} bytes`;
         const got = new Float32Array(r.buffer, r.byteOffset, PARAMS);
         for (let k = 0; k < PARAMS; k += 997) if (got[k] !== expected[k] * (i + 1)) return `client ${i}: wrong update bytes at ${k}`;
@@ -291,7 +295,7 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       better: 'lower',
       runs,
       ours: why ? { unavailable: why } : round,
-      anchors: { 'raw transfer': rawRound },
+      anchors: { 'raw transfer': rawRound.bind(null, raw.masked), 'raw transfer, zero mask': rawRound.bind(null, raw.zero) },
       check() {
         if (state.error) throw new Error(state.error);
         if (state.checked < 1) throw new Error('no aggregate was checked');
@@ -311,7 +315,7 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
           // Bounded waits: a case that went wrong must not hang the suite.
           const within = (p: Promise<unknown>, ms: number) => Promise.race([p, new Promise((r) => setTimeout(r, ms).unref())]);
           await within(coordinator.catch(() => {}), 30_000);
-          for (const ws of sockets) ws.send('stop');
+          for (const ws of [...raw.masked.sockets, ...raw.zero.sockets]) ws.send('stop');
           await within(Promise.all(children.map(exited)), 30_000);
           for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill();
           await Promise.all(children.map(exited));
@@ -322,6 +326,18 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       },
     };
   };
+}
+
+/** One raw anchor's sockets (by client index) and the replies of its last exchange. */
+interface RawExchange {
+  sockets: WebSocket[];
+  replies: (Buffer | undefined)[];
+  received: number;
+  onAll: (() => void) | undefined;
+}
+
+function rawExchange(): RawExchange {
+  return { sockets: [], replies: [], received: 0, onAll: undefined };
 }
 
 let meanCache: Float64Array | undefined;
