@@ -34,7 +34,8 @@
  *    Case 7 is the same with every vector already in WASM memory (no staging).
  * 8. `field product 1e6, 45-bit HE field` (ms): a ⊙ b mod t, t the BFV
  *    plaintext prime of HE triples, through mpc's vector field (as beaver.ts,
- *    spdz.ts and hetriples.ts call it); the anchor is the BigInt loop it replaced.
+ *    spdz.ts and hetriples.ts call it); the anchors are the BigInt loop it
+ *    replaced and the kernel's JS twin (what runs without WebAssembly).
  * 9. `Fp61 product 1e6` (ms): Fp61.mul (argument checks included); the anchor
  *    is the BigInt loop it replaced.
  *
@@ -46,7 +47,7 @@ import { TrustedDealer, TripleShare, MpcParty, beaverCombine, beaverMask, recons
 import { Z64 } from '../src/core/ring.ts';
 import { Fp61 } from '../src/core/field.ts';
 import { seededRng } from '../src/core/random.ts';
-import { arenaAlloc } from '../src/core/wasm/loader.ts';
+import { arenaAlloc, fieldParams, jsKernels } from '../src/core/wasm/loader.ts';
 import { beaverCombine64 } from '../src/mpc/_z64.ts';
 import { vectorField } from '../src/mpc/_vfield.ts';
 import { generateIdentity, join, serve, webSocketTransport, type Party, type PartyServer } from '../src/net/index.ts';
@@ -440,11 +441,16 @@ const kernelCases: CaseFactory[] = [
       unit: 'ms',
       better: 'lower',
       ours: f.mul.bind(f, a, b, out),
-      anchors: { 'previous BigInt loop': previousBigIntMul.bind(null, p, a, b, prev) },
+      anchors: {
+        'previous BigInt loop': previousBigIntMul.bind(null, p, a, b, prev),
+        'JS twin (no WebAssembly)': jsKernels.fieldMul.bind(jsKernels, prev, a, b, fieldParams(p)),
+      },
       check: () => {
         f.mul(a, b, out);
         previousBigIntMul(p, a, b, prev);
         sameVector('HE field product', out, prev);
+        jsKernels.fieldMul(prev, a, b, fieldParams(p));
+        sameVector('HE field product, JS twin', out, prev);
       },
       notes: `a ⊙ b mod t, t = ${p} (HE_TRIPLE_PRIME), vectors in ordinary memory; ours: quotient estimated in doubles, one correction, on the fmul WASM kernel with staging`,
     };
