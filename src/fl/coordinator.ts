@@ -198,6 +198,13 @@ function fitResult(m: Received, r: number, like: Tensors, finite: boolean): { te
   return { tensors, examples, delta: h.delta === true };
 }
 
+/** values[i] / weight rounded to float32, for i < d, as one flat update (a loop: a closure per value runs several times slower). */
+function meanOf(values: Float64Array, weight: number, d: number): Float64Array {
+  const out = new Float64Array(d);
+  for (let i = 0; i < d; i++) out[i] = Math.fround(values[i] / weight);
+  return out;
+}
+
 function finiteTensors(t: Tensors): boolean {
   try {
     atensors(t, 'update');
@@ -351,6 +358,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       let noisySum: Float64Array | undefined;
       let noisyUnclipped: number | undefined;
       let secureReceipt: Receipt | undefined;
+      /** Secure or homomorphic aggregation: the survivors' weighted mean, each value rounded to float32 (one update of weight 1). */
+      let securedMean: Float64Array | undefined;
       /** Plain aggregation, streaming: Σ n_k Δ_k, Σ n_k and the number of updates in it. */
       let plainSum: { sum: Float64Array; examples: number; count: number } | undefined;
       if (aggregation === 'secagg' && runnable) {
@@ -369,9 +378,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
             if (strategy.adaptive) noisyUnclipped = res.values[d] / countScaleOf(options.secagg!);
             secureReceipt = res.privacy?.receipt;
           } else if (res.weight > 0) {
-            const mean = res.values.map((v) => v / res.weight);
-            // One "update" carrying the weighted mean: every mean-based strategy's Δ̄ is then exactly it.
-            updates.push({ delta: unflatten(mean, weights), examples: 1 });
+            // One "update" carrying the weighted mean (rounded to float32): every mean-based strategy's Δ̄ is then exactly it.
+            securedMean = meanOf(res.values, res.weight, d);
           } else secureSurvivors = 0;
         } catch (e) {
           if (isConfideError(e, 'E_BUDGET_EXCEEDED')) throw budgetStop(r, dp!.dataset, undefined, dp!.ledger, e);
@@ -387,9 +395,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
           dropped = sampled.filter((p) => !res.contributors.includes(p));
           const weight = res.sum[d];
           if (weight > 0) {
-            const mean = new Float64Array(d);
-            for (let i = 0; i < d; i++) mean[i] = res.sum[i] / weight;
-            updates.push({ delta: unflatten(mean, weights), examples: 1 });
+            securedMean = meanOf(res.sum, weight, d);
             secureSurvivors = res.contributors.length;
           }
         } catch (e) {
@@ -486,7 +492,14 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
         store?.save(run, r, weights, current.toJSON(), metrics);
       } else {
         let updated = false;
-        if (plainSum !== undefined) {
+        if (securedMean !== undefined && typeof current.aggregateSum !== 'function') updates.push({ delta: unflatten(securedMean, weights), examples: 1 });
+        if (securedMean !== undefined && typeof current.aggregateSum === 'function') {
+          // The sum of one update of weight 1 is that update: the same bits as aggregate(weights, [{ delta: mean, examples: 1 }]).
+          if (secureSurvivors >= minUpdates) {
+            weights = current.aggregateSum(weights, securedMean, 1);
+            updated = true;
+          }
+        } else if (plainSum !== undefined) {
           if (plainSum.count >= minUpdates) {
             weights = current.aggregateSum!(weights, plainSum.sum, plainSum.examples);
             updated = true;

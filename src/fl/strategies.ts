@@ -159,21 +159,19 @@ function weightedSum(global: Tensors, updates: unknown): { sum: Float64Array; ex
   return { sum, examples };
 }
 
-/** Checks a weighted sum handed to `aggregateSum`. */
+/** Checks the shape of a weighted sum handed to `aggregateSum` (its values are checked while the step is computed). */
 function asum(global: Tensors, sum: unknown, examples: unknown): number {
-  atensors(global, 'global');
   const n = parameterCountOf(global, Object.keys(global));
   if (!(sum instanceof Float64Array) || sum.length !== n)
     throw new ConfideError('E_BAD_INPUT', `"sum" expected a Float64Array of the model's ${n} parameters, got ${describe(sum)}`, { field: 'sum' });
-  const total = ainteger(examples, 'examples', 1);
-  let s = 0;
-  for (let i = 0; i < n; i++) s += sum[i] * 0;
-  if (s !== 0) {
-    let i = 0;
-    while (Number.isFinite(sum[i])) i++;
-    throw new ConfideError('E_BAD_INPUT', `"sum[${i}]" expected a finite number, got ${describe(sum[i])}`, { field: `sum[${i}]` });
-  }
-  return total;
+  return ainteger(examples, 'examples', 1);
+}
+
+/** Refuses a sum with a non-finite value, naming the first. */
+function nonFiniteSum(sum: Float64Array): never {
+  let i = 0;
+  while (Number.isFinite(sum[i])) i++;
+  throw new ConfideError('E_BAD_INPUT', `"sum[${i}]" expected a finite number, got ${describe(sum[i])}`, { field: `sum[${i}]` });
 }
 
 function parameterCountOf(t: Tensors, names: readonly string[]): number {
@@ -193,22 +191,31 @@ function applyStep(global: Tensors, names: readonly string[], step: Float64Array
  * x + η·(sum / total), rounded once to float32, tensor by tensor: FedAvg's
  * step without a float64 copy of the model or of the step. The same IEEE
  * operations per value as mean = sum/total, step = η·mean, x = g + step.
+ * Undefined when a value of the sum is not finite.
  */
-function fedAvgStep(global: Tensors, names: readonly string[], sum: Float64Array, total: number, eta: number): Tensors {
+function fedAvgStep(global: Tensors, names: readonly string[], sum: Float64Array, total: number, eta: number): Tensors | undefined {
   const out: Tensors = {};
   let off = 0;
   for (const name of names) {
     const g = global[name];
-    const x = new Float32Array(g.length);
-    meanStepInto(x, g, sum, off, total, eta);
+    // Not zero-filled: every value is written.
+    const x = new Float32Array(Buffer.allocUnsafeSlow(4 * g.length).buffer, 0, g.length);
+    if (!meanStepInto(x, g, sum, off, total, eta)) return undefined;
     out[name] = x;
     off += g.length;
   }
   return out;
 }
 
-function meanStepInto(x: Float32Array, g: Float32Array, sum: Float64Array, off: number, total: number, eta: number): void {
-  for (let i = 0; i < x.length; i++) x[i] = g[i] + eta * (sum[off + i] / total);
+/** One tensor of `fedAvgStep`; false when a value of the sum is not finite (x·0 is NaN then, and NaN sticks). */
+function meanStepInto(x: Float32Array, g: Float32Array, sum: Float64Array, off: number, total: number, eta: number): boolean {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = sum[off + i];
+    s += v * 0;
+    x[i] = g[i] + eta * (v / total);
+  }
+  return s === 0;
 }
 
 function numberOption(o: Record<string, unknown> | undefined, key: string, dflt: number, min: number, max: number, exclusiveMin: boolean): number {
@@ -248,27 +255,36 @@ class MeanStrategy implements Strategy {
   }
 
   aggregate(global: Tensors, updates: readonly ClientUpdate[]): Tensors {
+    // weightedSum checks the global model (finite values included) and every update.
     const { sum, examples } = weightedSum(global, updates);
     return this.#step(global, sum, examples);
   }
 
   aggregateSum(global: Tensors, sum: Float64Array, examples: number): Tensors {
+    atensors(global, 'global');
     return this.#step(global, sum, asum(global, sum, examples));
   }
 
-  /** The round's step from Σ n_k Δ_k (flat) and Σ n_k (both checked). */
+  /** The round's step from Σ n_k Δ_k (flat) and Σ n_k; the caller has checked the global model, this its shape against earlier rounds. */
   #step(global: Tensors, sum: Float64Array, total: number): Tensors {
     const names = Object.keys(global);
     const o = this.#options;
-    if (this.#like !== null) atensors(global, 'global', this.#like);
-    this.#like ??= global;
+    if (this.#like !== null) atensorShape(global, 'global', this.#like);
     if (this.name === 'fedavg' || this.name === 'fedprox') {
+      const out = fedAvgStep(global, names, sum, total, o.serverLearningRate) ?? nonFiniteSum(sum);
+      this.#like ??= global;
       this.#rounds++;
-      return fedAvgStep(global, names, sum, total, o.serverLearningRate);
+      return out;
     }
     // Δ̄ = Σ n_k Δ_k / Σ n_k (a new array: the sum is the caller's), then the step in the same array.
     const mean = new Float64Array(sum.length);
-    for (let i = 0; i < mean.length; i++) mean[i] = sum[i] / total;
+    let finite = 0;
+    for (let i = 0; i < mean.length; i++) {
+      finite += sum[i] * 0;
+      mean[i] = sum[i] / total;
+    }
+    if (finite !== 0) nonFiniteSum(sum);
+    this.#like ??= global;
     let step: Float64Array;
     if (this.name === 'fedavgm') {
       const v = (this.#v ??= new Float64Array(mean.length));
