@@ -726,6 +726,73 @@ export function fsub(outPtr: usize, aPtr: usize, bPtr: usize, len: u32, p: u64):
   return <u64>r;
 }
 
+// Two lanes at a time: i64x2.extmul_{low,high}_i32x4_u are 32x32 -> 64 products (pmuludq on
+// x64), so the four partial products of two u64 lanes take four instructions and two shuffles.
+
+/** mulp61 on both u64 lanes. */
+@inline function mulp61x2(a: v128, b: v128): v128 {
+  const P: u64 = 0x1fffffffffffffff;
+  let pv = i64x2.splat(<i64>P);
+  let A = i32x4.shuffle(a, a, 0, 2, 1, 3); // a0 of each lane, then a1
+  let B = i32x4.shuffle(b, b, 0, 2, 1, 3); // b0, then b1
+  let Bs = i32x4.shuffle(b, b, 1, 3, 0, 2); // b1, then b0
+  let p00 = i64x2.extmul_low_i32x4_u(A, B);
+  let p11 = i64x2.extmul_high_i32x4_u(A, B);
+  let mid = i64x2.add(i64x2.add(i64x2.extmul_low_i32x4_u(A, Bs), i64x2.extmul_high_i32x4_u(A, Bs)), i64x2.shr_u(p00, 32));
+  let hi = i64x2.add(p11, i64x2.shr_u(mid, 32));
+  let lo = v128.or(i64x2.shl(mid, 32), v128.and(p00, i64x2.splat(0xffffffff)));
+  let s = i64x2.add(i64x2.add(i64x2.shl(hi, 3), i64x2.shr_u(lo, 61)), v128.and(lo, pv));
+  s = i64x2.add(v128.and(s, pv), i64x2.shr_u(s, 61)); // <= p + 2 < 2^62: a signed compare is right
+  return i64x2.sub(s, v128.and(i64x2.ge_s(s, pv), pv));
+}
+
+const E52: i64 = 0x4330000000000000; // the bits of 2^52 as a double
+const TWO52: f64 = 4503599627370496.0;
+
+/** A u64 lane below 2^52 as a double, exactly: the bits of 2^52 + x, minus 2^52. */
+@inline function toF64x2(x: v128): v128 {
+  return f64x2.sub(v128.or(x, i64x2.splat(E52)), f64x2.splat(TWO52));
+}
+
+/** mulsmall on both u64 lanes (fb: b as doubles, computed once for a scalar b). */
+@inline function mulsmallx2(a: v128, b: v128, fb: v128, pv: v128, pinvV: v128): v128 {
+  let qf = f64x2.trunc(f64x2.mul(f64x2.mul(toF64x2(a), fb), pinvV));
+  // Back to integers: 0 <= q < 2^51, so 2^52 + q is exact and its low 52 bits are q.
+  let q = v128.and(f64x2.add(qf, f64x2.splat(TWO52)), i64x2.splat(0x000fffffffffffff));
+  let r = i64x2.sub(i64x2.mul(a, b), i64x2.mul(q, pv)); // in [-p, 2p)
+  r = i64x2.add(r, v128.and(i64x2.lt_s(r, i64x2.splat(0)), pv));
+  return i64x2.sub(r, v128.and(i64x2.ge_s(r, pv), pv));
+}
+
+/** Lanes (x0.lo, x1.lo, x0.hi, x1.hi): the layout the 32-bit products below take. */
+@inline function halves(x: v128): v128 {
+  return i32x4.shuffle(x, x, 0, 2, 1, 3);
+}
+/** Lanes (x0.hi, x1.hi, x0.lo, x1.lo). */
+@inline function halvesSwapped(x: v128): v128 {
+  return i32x4.shuffle(x, x, 1, 3, 0, 2);
+}
+
+/** montmul on both u64 lanes; B = halves(b), Bs = halvesSwapped(b), P and Ps the same of p. */
+@inline function montmulx2(a: v128, B: v128, Bs: v128, pv: v128, P: v128, Ps: v128, pinvV: v128): v128 {
+  let m32 = i64x2.splat(0xffffffff);
+  let A = halves(a);
+  let p00 = i64x2.extmul_low_i32x4_u(A, B), p11 = i64x2.extmul_high_i32x4_u(A, B);
+  let p01 = i64x2.extmul_low_i32x4_u(A, Bs), p10 = i64x2.extmul_high_i32x4_u(A, Bs);
+  let mid = i64x2.add(i64x2.add(i64x2.shr_u(p00, 32), v128.and(p01, m32)), v128.and(p10, m32));
+  let hi = i64x2.add(i64x2.add(i64x2.add(p11, i64x2.shr_u(p01, 32)), i64x2.shr_u(p10, 32)), i64x2.shr_u(mid, 32));
+  let lo = v128.or(i64x2.shl(mid, 32), v128.and(p00, m32));
+  let M = halves(i64x2.mul(lo, pinvV));
+  let q00 = i64x2.extmul_low_i32x4_u(M, P), q11 = i64x2.extmul_high_i32x4_u(M, P);
+  let q01 = i64x2.extmul_low_i32x4_u(M, Ps), q10 = i64x2.extmul_high_i32x4_u(M, Ps);
+  let qmid = i64x2.add(i64x2.add(i64x2.shr_u(q00, 32), v128.and(q01, m32)), v128.and(q10, m32));
+  let u = i64x2.add(i64x2.add(i64x2.add(q11, i64x2.shr_u(q01, 32)), i64x2.shr_u(q10, 32)), i64x2.shr_u(qmid, 32));
+  // hi < u unsigned: compare with the sign bits flipped.
+  let sign = i64x2.splat(0x8000000000000000);
+  let borrow = i64x2.lt_s(v128.xor(hi, sign), v128.xor(u, sign));
+  return i64x2.add(i64x2.sub(hi, u), v128.and(borrow, pv));
+}
+
 // Which product a field uses (FieldParams.kind in src/core/wasm/_kernels.ts).
 const FIELD_P61: i32 = 0;
 const FIELD_SMALL: i32 = 1;
@@ -739,12 +806,30 @@ const FIELD_MONT: i32 = 2;
 export function fmul(outPtr: usize, aPtr: usize, bPtr: usize, len: u32, kind: i32, p: u64, pinv: u64, r2: u64, pinvF: f64): void {
   let n = <usize>len << 3;
   if (kind == FIELD_P61) {
-    for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, mulp61(load<u64>(aPtr + i), load<u64>(bPtr + i)));
+    let vEnd = n & ~(<usize>15);
+    let i: usize = 0;
+    for (; i < vEnd; i += 16) v128.store(outPtr + i, mulp61x2(v128.load(aPtr + i), v128.load(bPtr + i)));
+    if (i < n) store<u64>(outPtr + i, mulp61(load<u64>(aPtr + i), load<u64>(bPtr + i)));
   } else if (kind == FIELD_SMALL) {
-    for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, mulsmall(load<u64>(aPtr + i), load<u64>(bPtr + i), p, pinvF));
+    let vEnd = n & ~(<usize>15);
+    let pv = i64x2.splat(<i64>p), pinvV = f64x2.splat(pinvF);
+    let i: usize = 0;
+    for (; i < vEnd; i += 16) {
+      let b = v128.load(bPtr + i);
+      v128.store(outPtr + i, mulsmallx2(v128.load(aPtr + i), b, toF64x2(b), pv, pinvV));
+    }
+    if (i < n) store<u64>(outPtr + i, mulsmall(load<u64>(aPtr + i), load<u64>(bPtr + i), p, pinvF));
   } else {
-    for (let i: usize = 0; i < n; i += 8)
-      store<u64>(outPtr + i, montmul(montmul(load<u64>(aPtr + i), load<u64>(bPtr + i), p, pinv), r2, p, pinv));
+    let vEnd = n & ~(<usize>15);
+    let pv = i64x2.splat(<i64>p), P = halves(pv), Ps = halvesSwapped(pv), pinvV = i64x2.splat(<i64>pinv);
+    let rv = i64x2.splat(<i64>r2), R = halves(rv), Rs = halvesSwapped(rv);
+    let i: usize = 0;
+    for (; i < vEnd; i += 16) {
+      let b = v128.load(bPtr + i);
+      let x = montmulx2(v128.load(aPtr + i), halves(b), halvesSwapped(b), pv, P, Ps, pinvV);
+      v128.store(outPtr + i, montmulx2(x, R, Rs, pv, P, Ps, pinvV));
+    }
+    if (i < n) store<u64>(outPtr + i, montmul(montmul(load<u64>(aPtr + i), load<u64>(bPtr + i), p, pinv), r2, p, pinv));
   }
 }
 
@@ -755,10 +840,24 @@ export function fmul(outPtr: usize, aPtr: usize, bPtr: usize, len: u32, kind: i3
 export function fmulk(outPtr: usize, aPtr: usize, len: u32, k: u64, kind: i32, p: u64, pinv: u64, pinvF: f64): void {
   let n = <usize>len << 3;
   if (kind == FIELD_P61) {
-    for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, mulp61(load<u64>(aPtr + i), k));
+    let vEnd = n & ~(<usize>15);
+    let kv = i64x2.splat(<i64>k);
+    let i: usize = 0;
+    for (; i < vEnd; i += 16) v128.store(outPtr + i, mulp61x2(v128.load(aPtr + i), kv));
+    if (i < n) store<u64>(outPtr + i, mulp61(load<u64>(aPtr + i), k));
   } else if (kind == FIELD_SMALL) {
-    for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, mulsmall(load<u64>(aPtr + i), k, p, pinvF));
+    let vEnd = n & ~(<usize>15);
+    let pv = i64x2.splat(<i64>p), pinvV = f64x2.splat(pinvF);
+    let kv = i64x2.splat(<i64>k), kf = f64x2.splat(<f64>k);
+    let i: usize = 0;
+    for (; i < vEnd; i += 16) v128.store(outPtr + i, mulsmallx2(v128.load(aPtr + i), kv, kf, pv, pinvV));
+    if (i < n) store<u64>(outPtr + i, mulsmall(load<u64>(aPtr + i), k, p, pinvF));
   } else {
-    for (let i: usize = 0; i < n; i += 8) store<u64>(outPtr + i, montmul(load<u64>(aPtr + i), k, p, pinv));
+    let vEnd = n & ~(<usize>15);
+    let pv = i64x2.splat(<i64>p), P = halves(pv), Ps = halvesSwapped(pv), pinvV = i64x2.splat(<i64>pinv);
+    let kv = i64x2.splat(<i64>k), K = halves(kv), Ks = halvesSwapped(kv);
+    let i: usize = 0;
+    for (; i < vEnd; i += 16) v128.store(outPtr + i, montmulx2(v128.load(aPtr + i), K, Ks, pv, P, Ps, pinvV));
+    if (i < n) store<u64>(outPtr + i, montmul(load<u64>(aPtr + i), k, p, pinv));
   }
 }
