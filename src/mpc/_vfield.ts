@@ -48,8 +48,10 @@ const fp61Field: VectorField = {
 /** The result vector: `o`, or a new one; every operand must have the length of `a`. */
 function outFor(a: BigUint64Array, b: BigUint64Array | undefined, o: BigUint64Array | undefined): BigUint64Array {
   const r = o ?? new BigUint64Array(a.length);
-  if ((b !== undefined && b.length !== a.length) || r.length !== a.length)
-    throw new ConfideError('E_BAD_INPUT', `field vectors of different lengths (${a.length}, ${b?.length ?? a.length}, ${r.length})`, { field: 'b' });
+  if (b !== undefined && b.length !== a.length)
+    throw new ConfideError('E_BAD_INPUT', `field vectors of different lengths (a: ${a.length}, b: ${b.length})`, { field: 'b' });
+  if (r.length !== a.length)
+    throw new ConfideError('E_BAD_INPUT', `field vectors of different lengths (a: ${a.length}, out: ${r.length})`, { field: 'out' });
   return r;
 }
 
