@@ -9,6 +9,7 @@
  */
 import { chachaBlocks, keyWords, nonceWords } from '../_chacha20.ts';
 import {
+  FIELD_P61,
   FIELD_SMALL,
   LAPLACE_DONE,
   LAPLACE_EXHAUSTED,
@@ -31,13 +32,12 @@ function words64(v: BigUint64Array): Uint32Array {
   return new Uint32Array(v.buffer, v.byteOffset, v.length * 2);
 }
 
-/** High 32 bits of the 64-bit product of two u32 values. */
+/** High 32 bits of the 64-bit product of two u32 values, from 16-bit halves (integer operations only). */
 function mulHi32(a: number, b: number): number {
   const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16;
-  const lo = a0 * b0;
-  const mid1 = a1 * b0 + (lo >>> 16);
-  const mid2 = a0 * b1 + (mid1 & 0xffff);
-  return (a1 * b1 + Math.floor(mid1 / 65536) + Math.floor(mid2 / 65536)) >>> 0;
+  const m1 = a1 * b0, m2 = a0 * b1; // < 2^32 each
+  const t = ((a0 * b0) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+  return a1 * b1 + (m1 >>> 16) + (m2 >>> 16) + (t >>> 16);
 }
 
 /**
@@ -126,6 +126,45 @@ function encodeTwin(
 }
 
 const TWO_25 = 33554432;
+const P61_HI = 0x1fffffff; // high word of 2^61 - 1; the low word is 0xffffffff
+
+/**
+ * a·b mod 2^61 − 1 on 32-bit words (b null: by the scalar k). The product's
+ * words w3..w0 come from the four 32×32 partial products with carries kept
+ * in doubles; with L its low 61 bits and H = ab >> 61 (both below 2^61),
+ * ab ≡ L + H, and L + H < 2^62 needs at most one subtraction of p.
+ */
+function mulP61Twin(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array | null, k: bigint): void {
+  const o = words64(out), x = words64(a), y = b === null ? null : words64(b);
+  const kl = Number(k & 0xffffffffn), kh = Number(k >> 32n);
+  for (let i = 0; i < o.length; i += 2) {
+    const al = x[i], ah = x[i + 1];
+    const bl = y === null ? kl : y[i], bh = y === null ? kh : y[i + 1];
+    const t1 = mulHi32(al, bl) + (Math.imul(al, bh) >>> 0) + (Math.imul(ah, bl) >>> 0);
+    const c1 = Math.floor(t1 / TWO_32);
+    const t2 = mulHi32(al, bh) + mulHi32(ah, bl) + (Math.imul(ah, bh) >>> 0) + c1;
+    const c2 = Math.floor(t2 / TWO_32);
+    const w0 = Math.imul(al, bl) >>> 0, w1 = t1 >>> 0, w2 = t2 >>> 0, w3 = mulHi32(ah, bh) + c2;
+    // L = (w1 & P61_HI) : w0; H = ab >> 61 = ((w3 << 3) | (w2 >>> 29)) : ((w2 << 3) | (w1 >>> 29)).
+    let lo = w0 + (((w2 << 3) | (w1 >>> 29)) >>> 0);
+    let hi = (w1 & P61_HI) + ((w3 << 3) | (w2 >>> 29));
+    if (lo >= TWO_32) {
+      lo -= TWO_32;
+      hi++;
+    }
+    if (hi > P61_HI || (hi === P61_HI && lo === 0xffffffff)) {
+      // - (2^61 - 1): + 1 on the low word, - 2^29 on the high word.
+      hi -= 0x20000000;
+      lo += 1;
+      if (lo === TWO_32) {
+        lo = 0;
+        hi++;
+      }
+    }
+    o[i] = lo;
+    o[i + 1] = hi;
+  }
+}
 
 /**
  * The field product. Every kernel kind returns the canonical residue, so the
@@ -135,12 +174,14 @@ const TWO_25 = 33554432;
  * below 2^51): r = (T2·2^25 + T1)·2^25 + T0 with T2 = a1·b1 − q1·p1,
  * T1 = a1·b0 + a0·b1 − q1·p0 − q0·p1, T0 = a0·b0 − q0·p0, each exact. As
  * r lies in [−p, 2p), T2·2^25 + T1 = (r − T0)/2^25 is an integer below 2^27
- * in magnitude, so that sum of two exact doubles is exact too. Other primes
+ * in magnitude, so that sum of two exact doubles is exact too. 2^61 − 1
+ * folds the 122-bit product on 32-bit words (`mulP61Twin`). Other primes
  * use BigInt (exact, many times slower than WASM; it runs only without
  * WebAssembly).
  */
 function fieldMulTwin(out: BigUint64Array, a: BigUint64Array, b: BigUint64Array | null, k: bigint, f: FieldParams): void {
   const p = f.p;
+  if (f.kind === FIELD_P61) return mulP61Twin(out, a, b, k);
   if (f.kind !== FIELD_SMALL) {
     if (b === null) for (let i = 0; i < out.length; i++) out[i] = (a[i] * k) % p;
     else for (let i = 0; i < out.length; i++) out[i] = (a[i] * b[i]) % p;
