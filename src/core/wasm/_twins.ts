@@ -5,7 +5,7 @@
  *
  * 64-bit vectors are handled as pairs of 32-bit words (little-endian lo, hi)
  * rather than through BigInt, which is an order of magnitude faster (products
- * mod a prime of 50 bits or more are the exception: BigInt).
+ * mod a prime of 50 to 64 bits other than 2^61 − 1 are the exception: BigInt).
  */
 import { chachaBlocks, keyWords, nonceWords } from '../_chacha20.ts';
 import {
