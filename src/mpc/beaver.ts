@@ -25,6 +25,7 @@ import { beaverCombine64, mul64, randomZ64, sub64, words } from './_z64.ts';
 import { shareAdditive } from './additive.ts';
 import { vectorField, type FieldLike, type VectorField } from './_vfield.ts';
 import { Fp61, PrimeField } from '../core/field.ts';
+import { arenaAlloc, wasmKernels, type ArenaVector } from '../core/wasm/loader.ts';
 
 /** One party's share of a vector of triples. */
 export class TripleShare {
@@ -264,6 +265,65 @@ export function shiftRight64(v: BigUint64Array, s: number, out: BigUint64Array):
   return out;
 }
 
+/**
+ * Triples a party has taken from its store for one Beaver product, read where
+ * the store keeps them: `views()` gives a, b, c afresh each time (a view
+ * into WASM memory goes stale when that memory grows), and the range is
+ * handed out once, like `take`.
+ */
+export interface HeldTriples {
+  readonly offset: number;
+  readonly length: number;
+  readonly field: FieldLike | undefined;
+  views(): { a: BigUint64Array; b: BigUint64Array; c: BigUint64Array };
+}
+
+let reserveImpl: (store: TripleStore, n: number) => HeldTriples;
+
+/** The next `n` triples of `store` for party.ts's Beaver product, in place (E_STATE when fewer remain). */
+export function reserveTriples(store: TripleStore, n: number): HeldTriples {
+  return reserveImpl(store, n);
+}
+
+const EMPTY = new BigUint64Array(0);
+/** Stores below this many triples stay in ordinary memory (the staged kernels cost little there). */
+export const HELD_MIN = 1024;
+/**
+ * At most this many bytes of triples live in WASM memory at once, over all
+ * stores of the process (WebAssembly memory has 4 GiB at most and never
+ * shrinks); stores beyond it stay in ordinary memory.
+ */
+export const HELD_BUDGET_BYTES = 2 ** 30;
+let heldBytes = 0;
+
+function releaseHeld(v: ArenaVector<BigUint64Array>): void {
+  if (v.freed) return;
+  heldBytes -= v.length * 8;
+  v.view.fill(0n);
+  v.free();
+}
+
+/** Returns the WASM memory of stores dropped without `dispose`. */
+const heldStores = new FinalizationRegistry<ArenaVector<BigUint64Array>>(releaseHeld);
+
+/** a ‖ b ‖ c copied into one arena vector, or undefined when the store stays in ordinary memory. */
+function holdInWasm(a: BigUint64Array, b: BigUint64Array, c: BigUint64Array): ArenaVector<BigUint64Array> | undefined {
+  const n = a.length, bytes = 3 * n * 8;
+  if (n < HELD_MIN || wasmKernels() === null || heldBytes + bytes > HELD_BUDGET_BYTES) return undefined;
+  let v: ArenaVector<BigUint64Array>;
+  try {
+    v = arenaAlloc(BigUint64Array, 3 * n);
+  } catch {
+    return undefined; // WASM memory cannot grow that far: ordinary memory serves.
+  }
+  heldBytes += bytes;
+  const view = v.view;
+  view.set(a, 0);
+  view.set(b, n);
+  view.set(c, 2 * n);
+  return v;
+}
+
 /** Stores without truncation pairs keep the v1 format, so older readers still load them. */
 const STORE_KIND = 'confide/mpc/triples/v1';
 /** v2: v1's header and payloads, then `pairs` ("fracBits:width:terms" per section, ';'-separated) and r, rHigh per section. */
@@ -289,13 +349,21 @@ export class TripleStore {
   readonly id: Uint8Array;
   readonly party: number;
   readonly parties: number;
-  readonly #a: BigUint64Array;
-  readonly #b: BigUint64Array;
-  readonly #c: BigUint64Array;
+  #a: BigUint64Array;
+  #b: BigUint64Array;
+  #c: BigUint64Array;
+  readonly #capacity: number;
+  /** a ‖ b ‖ c in WASM memory, when the store moved them there (see `inWasmMemory`). */
+  #held: ArenaVector<BigUint64Array> | undefined;
+  #disposed = false;
   readonly #pairs = new Map<number, PairSection>();
   /** The triples' prime field; undefined for Z_2^64. */
   readonly field: FieldLike | undefined;
   #next = 0;
+
+  static {
+    reserveImpl = (store, n) => store.#reserve(n);
+  }
 
   constructor(id: Uint8Array, party: number, parties: number, a: BigUint64Array, b: BigUint64Array, c: BigUint64Array, field?: FieldLike, pairs?: readonly TruncationPair[]) {
     this.id = abytes(id, 'id', 16);
@@ -313,6 +381,13 @@ export class TripleStore {
       f.check(c, 'c');
     }
     this.field = field;
+    this.#capacity = a.length;
+    this.#held = holdInWasm(a, b, c);
+    if (this.#held !== undefined) {
+      // The store's own copy lives in WASM memory; drop the given arrays.
+      this.#a = this.#b = this.#c = EMPTY;
+      heldStores.register(this, this.#held, this);
+    }
     if (pairs !== undefined) {
       if (!Array.isArray(pairs) || pairs.length > MAX_PAIR_SECTIONS)
         throw new ConfideError('E_BAD_INPUT', `"pairs" expected an array of at most ${MAX_PAIR_SECTIONS} TruncationPair`, { field: 'pairs' });
@@ -328,10 +403,73 @@ export class TripleStore {
     }
   }
   get capacity(): number {
-    return this.#a.length;
+    return this.#capacity;
   }
   get remaining(): number {
-    return this.#a.length - this.#next;
+    return this.#capacity - this.#next;
+  }
+  /**
+   * Whether the triples live in WASM memory (core's arena), where the Beaver
+   * kernels read them in place: stores of at least HELD_MIN triples do when
+   * the WASM kernels run and the stores held so far stay within
+   * HELD_BUDGET_BYTES; others stay in ordinary memory. Either way the results
+   * are the same.
+   */
+  get inWasmMemory(): boolean {
+    return this.#held !== undefined && !this.#disposed;
+  }
+
+  /**
+   * Wipes the triples and pairs and returns the store's WASM memory to the
+   * arena now; afterwards every use is E_STATE. A store that is dropped
+   * without `dispose` returns its WASM memory when it is garbage collected.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    if (this.#held !== undefined) {
+      heldStores.unregister(this);
+      releaseHeld(this.#held);
+      this.#held = undefined;
+    } else {
+      this.#a.fill(0n);
+      this.#b.fill(0n);
+      this.#c.fill(0n);
+    }
+    this.#a = this.#b = this.#c = EMPTY;
+    for (const sec of this.#pairs.values()) {
+      sec.r.fill(0n);
+      sec.rHigh.fill(0n);
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #live(): void {
+    if (this.#disposed) throw new ConfideError('E_STATE', 'the triple store has been disposed', { field: 'triples' });
+  }
+
+  /** a, b, c over [s, s + n), where they live now (views into WASM memory are re-made after it grows). */
+  #views(s: number, n: number): { a: BigUint64Array; b: BigUint64Array; c: BigUint64Array } {
+    this.#live();
+    if (this.#held === undefined) return { a: this.#a.subarray(s, s + n), b: this.#b.subarray(s, s + n), c: this.#c.subarray(s, s + n) };
+    const v = this.#held.view, cap = this.#capacity;
+    return { a: v.subarray(s, s + n), b: v.subarray(cap + s, cap + s + n), c: v.subarray(2 * cap + s, 2 * cap + s + n) };
+  }
+
+  /** Takes the next n triples for a Beaver product that reads them where they live (party.ts). */
+  #reserve(n: number): HeldTriples {
+    this.#live();
+    if (n > this.remaining)
+      throw new ConfideError('E_STATE', `the triple store has ${this.remaining} unused triples, ${n} requested; preprocess more`, {
+        field: 'n',
+        details: { remaining: this.remaining, requested: n },
+      });
+    const s = this.#next;
+    this.#next += n;
+    return { offset: s, length: n, field: this.field, views: () => this.#views(s, n) };
   }
   /** The position of the next unused triple. */
   get position(): number {
@@ -346,9 +484,13 @@ export class TripleStore {
         field: 'n',
         details: { remaining: this.remaining, requested: n },
       });
+    this.#live();
     const s = this.#next;
     this.#next += n;
-    return new TripleShare(this.#a.subarray(s, s + n), this.#b.subarray(s, s + n), this.#c.subarray(s, s + n), s, this.field);
+    const t = this.#views(s, n);
+    // Triples in WASM memory are copied out: a view there would go stale when memory grows or the store is disposed.
+    if (this.#held !== undefined) return new TripleShare(t.a.slice(), t.b.slice(), t.c.slice(), s, this.field);
+    return new TripleShare(t.a, t.b, t.c, s, this.field);
   }
 
   /** The `fracBits` for which this store holds truncation pairs (used up or not), ascending. */
@@ -367,6 +509,7 @@ export class TripleStore {
   takePairs(n: number, fracBits: number): TruncationPair {
     ainteger(n, 'n', 0, 2 ** 30);
     ainteger(fracBits, 'fracBits', 1, 62);
+    this.#live();
     const sec = this.#pairs.get(fracBits);
     const left = sec === undefined ? 0 : sec.r.length - sec.next;
     if (sec === undefined || n > left)
@@ -387,7 +530,8 @@ export class TripleStore {
   encode(): Uint8Array {
     const s = this.#next;
     const header: Record<string, string | number | Uint8Array> = { kind: STORE_KIND, id: this.id, party: this.party, parties: this.parties, offset: s, p: this.field === undefined ? '' : String(this.field.p) };
-    const payloads: BigUint64Array[] = [this.#a.slice(s), this.#b.slice(s), this.#c.slice(s)];
+    const t = this.#views(s, this.#capacity - s);
+    const payloads: BigUint64Array[] = [t.a, t.b, t.c];
     if (this.#pairs.size > 0) {
       header.kind = STORE_KIND_PAIRS;
       const sections: string[] = [];

@@ -35,7 +35,8 @@ import { addMask, expandSeed } from '../core/prg.ts';
 import type { Party, PartyId } from '../net/index.ts';
 import { Box, boxKeyPair } from './_box.ts';
 import { sub64, sum64 } from './_z64.ts';
-import { TripleStore, TruncationPair, beaverCombine, beaverMask, randomBelow2, shiftRight64 } from './beaver.ts';
+import { TripleShare, TripleStore, TruncationPair, beaverCombine, beaverMask, randomBelow2, reserveTriples, shiftRight64, type HeldTriples } from './beaver.ts';
+import { arenaAlloc, kernels } from '../core/wasm/loader.ts';
 import { TRUNCATION_SIGMA_HIDING, assertTruncationFits, truncateFinish, truncateMask, truncationShape } from './fixed.ts';
 import { shareAdditive } from './additive.ts';
 import { lagrangeAtZero, reconstructShamir, shareShamir, type ShamirShare } from './shamir.ts';
@@ -143,6 +144,17 @@ function roundAad(round: number, kind: string): Uint8Array {
   new DataView(out.buffer).setUint32(0, round, true);
   out.set(k, 4);
   return out;
+}
+
+/** The error a party raises when party 0 aborts an opening (its reason and details). */
+function abortError(m: Received): ConfideError {
+  let details: Record<string, unknown> | undefined;
+  try {
+    details = JSON.parse(String(m.header.details));
+  } catch {
+    details = undefined;
+  }
+  return new ConfideError('E_PROTOCOL', `party 0 aborted the opening: ${String(m.header.reason)}`, { field: 'parties', details });
 }
 
 export class MpcParty {
@@ -577,22 +589,89 @@ export class MpcParty {
     if (this.sharing === 'shamir') return this.#mulShamir(x, y);
     if (this.#triples === undefined) throw new ConfideError('E_STATE', 'multiplication needs a TripleStore ("triples" option)', { field: 'triples' });
     const n = x.length;
-    const t = this.#triples.take(n);
-    let de: BigUint64Array;
-    if (t.field === undefined) {
-      // d ‖ e in one vector: one payload, one pass at party 0 (beaverMask's checks are #pair's here).
-      t.consume();
-      de = new BigUint64Array(2 * n);
-      sub64(x.share, t.a, de.subarray(0, n));
-      sub64(y.share, t.b, de.subarray(n));
-    } else {
-      const m = beaverMask(x.share, y.share, t);
-      de = new BigUint64Array(2 * n);
-      de.set(m.d, 0);
-      de.set(m.e, n);
+    const t = reserveTriples(this.#triples, n);
+    const check = { store: Buffer.from(this.#triples.id).toString('hex'), offset: t.offset };
+    if (t.field === undefined) return new Shared(this.sharing, await this.#mulZ64(x.share, y.share, t, check));
+    // Fresh views for each step: the triples may live in WASM memory, which can grow during the round.
+    const share = () => { const v = t.views(); return new TripleShare(v.a, v.b, v.c, t.offset, t.field); };
+    const m = beaverMask(x.share, y.share, share());
+    const de = new BigUint64Array(2 * n);
+    de.set(m.d, 0);
+    de.set(m.e, n);
+    const [opened] = await this.#openRaw([de], 'mpc-beaver', check, true);
+    return new Shared(this.sharing, beaverCombine(opened.subarray(0, n), opened.subarray(n), share(), this.index === 0));
+  }
+
+  /**
+   * The Beaver round in Z_2^64 with its vectors in WASM memory (core's arena;
+   * ordinary memory on the JS backend): d ‖ e is formed there from x, y and
+   * the store's a, b (read in place when the store holds them there), sent
+   * from there, summed there at party 0, and combined with c, a, b by the
+   * beaver_z64 kernel without staging them. The same messages as `#openRaw`
+   * (one payload d ‖ e, unsealed: uniform to anyone without the triples),
+   * the same results.
+   */
+  async #mulZ64(x: BigUint64Array, y: BigUint64Array, t: HeldTriples, check: Record<string, string | number>): Promise<BigUint64Array> {
+    const n = x.length, k = kernels(), kind = 'mpc-beaver';
+    const round = this.#round++;
+    using de = arenaAlloc(BigUint64Array, 2 * n);
+    {
+      const v = de.view, tv = t.views();
+      v.set(x, 0);
+      v.set(y, n);
+      k.sub64(v.subarray(0, n), v.subarray(0, n), tv.a);
+      k.sub64(v.subarray(n), v.subarray(n), tv.b);
     }
-    const [opened] = await this.#openRaw([de], 'mpc-beaver', { store: Buffer.from(this.#triples.id).toString('hex'), offset: t.offset }, true);
-    return new Shared(this.sharing, beaverCombine(opened.subarray(0, n), opened.subarray(n), t, this.index === 0));
+    if (this.index !== 0) {
+      // net encodes the payload before send returns its promise, so the view cannot go stale under it.
+      await this.#sendSealed(0, round, kind, [de.view], check, true);
+      const m = (await this.#gather([0], round)).get(0);
+      if (m === undefined) this.#missing([0], `opening (${kind})`);
+      if (m!.header.kind === 'mpc-abort') throw abortError(m!);
+      const [opened] = this.#openSealed(0, round, `${kind}-result`, m!, [2 * n], true);
+      return this.#combine64(opened.subarray(0, n), opened.subarray(n), t);
+    }
+    const peers = this.#peers();
+    const got = await this.#gather(peers, round);
+    try {
+      this.#missing(peers.filter((j) => !got.has(j)), `opening (${kind})`);
+      const theirs = peers.map((j) => {
+        const m = got.get(j)!;
+        for (const [key, val] of Object.entries(check))
+          if (m.header[key] !== val)
+            throw new ConfideError('E_PROTOCOL', `party ${j} used ${key} ${describe(m.header[key])}, party 0 ${describe(val)}: triple stores out of step`, { field: key, details: { party: j } });
+        return this.#openSealed(j, round, kind, m, [2 * n], true)[0];
+      });
+      // Each share copied next to ours and added by the kernel (both in WASM memory).
+      using tmp = arenaAlloc(BigUint64Array, 2 * n);
+      for (const v of theirs) {
+        const sum = de.view, w = tmp.view;
+        w.set(v);
+        k.add64(sum, sum, w);
+      }
+    } catch (e) {
+      await this.#abort(peers.filter((j) => got.has(j)), round, e);
+      throw e;
+    }
+    const opened = de.view;
+    await Promise.all(peers.map((j) => this.#sendSealed(j, round, `${kind}-result`, [opened], {}, true)));
+    const v = de.view;
+    return this.#combine64(v.subarray(0, n), v.subarray(n), t);
+  }
+
+  /** z = c + d ⊙ b + e ⊙ a (+ d ⊙ e at party 0) on the beaver_z64 kernel, into ordinary memory. */
+  #combine64(d: BigUint64Array, e: BigUint64Array, t: HeldTriples): BigUint64Array {
+    const out = new BigUint64Array(t.length);
+    const tv = t.views();
+    kernels().beaver64(out, tv.c, d, e, tv.a, tv.b, this.index === 0);
+    return out;
+  }
+
+  /** Party 0 stops an opening: every peer that sent its share hears why. */
+  async #abort(peers: number[], round: number, e: unknown): Promise<void> {
+    const reason = e instanceof Error ? e.message : String(e);
+    const details = JSON.stringify((e as ConfideError).details ?? {});
+    await Promise.all(peers.map((j) => this.#net.send(this.parties[j], round, { header: { kind: 'mpc-abort', reason, details }, payloads: [] })));
   }
 
   /**
@@ -658,8 +737,7 @@ export class MpcParty {
       const got = await this.#gather([0], round);
       const m = got.get(0);
       if (m === undefined) this.#missing([0], `opening (${kind})`);
-      if (m!.header.kind === 'mpc-abort')
-        throw new ConfideError('E_PROTOCOL', `party 0 aborted the opening: ${String(m!.header.reason)}`, { field: 'parties', details: (() => { try { return JSON.parse(String(m!.header.details)); } catch { return undefined; } })() });
+      if (m!.header.kind === 'mpc-abort') throw abortError(m!);
       const r = this.#openSealed(0, round, `${kind}-result`, m!, lengths, plain);
       if (this.#vf !== undefined) r.forEach((v) => this.#fieldFrom(0, v));
       return r;
@@ -688,9 +766,7 @@ export class MpcParty {
         return out;
       });
     } catch (e) {
-      const reason = e instanceof Error ? e.message : String(e);
-      const details = JSON.stringify((e as ConfideError).details ?? {});
-      await Promise.all(peers.filter((j) => got.has(j)).map((j) => this.#net.send(this.parties[j], round, { header: { kind: 'mpc-abort', reason, details }, payloads: [] })));
+      await this.#abort(peers.filter((j) => got.has(j)), round, e);
       throw e;
     }
     await Promise.all(peers.map((j) => this.#sendSealed(j, round, `${kind}-result`, sums, {}, plain)));
