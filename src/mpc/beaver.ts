@@ -420,8 +420,9 @@ export class TripleStore {
   }
 
   /**
-   * Wipes the triples and pairs and returns the store's WASM memory to the
-   * arena now; afterwards every use is E_STATE. A store that is dropped
+   * Wipes the unused triples and pairs and returns the store's WASM memory to
+   * the arena now (what `take` and `takePairs` handed out stays valid);
+   * afterwards every use is E_STATE. A store that is dropped
    * without `dispose` returns its WASM memory when it is garbage collected.
    */
   dispose(): void {
@@ -432,14 +433,16 @@ export class TripleStore {
       releaseHeld(this.#held);
       this.#held = undefined;
     } else {
-      this.#a.fill(0n);
-      this.#b.fill(0n);
-      this.#c.fill(0n);
+      // Only what was never handed out: a TripleShare taken earlier shares this memory.
+      const s = this.#next;
+      this.#a.fill(0n, s);
+      this.#b.fill(0n, s);
+      this.#c.fill(0n, s);
     }
     this.#a = this.#b = this.#c = EMPTY;
     for (const sec of this.#pairs.values()) {
-      sec.r.fill(0n);
-      sec.rHigh.fill(0n);
+      sec.r.fill(0n, sec.next);
+      sec.rHigh.fill(0n, sec.next);
     }
   }
 

@@ -1,0 +1,226 @@
+/**
+ * Triple stores held in WASM memory (core's arena) and the Z_2^64 Beaver
+ * round that reads them in place: the same triples out of `take`, `encode`
+ * and `decode` as a store in ordinary memory, `dispose` returning the arena
+ * memory, products whose every party's share equals beaverMask/beaverCombine
+ * on the same triples bit for bit, bounded WASM memory over many products,
+ * WASM memory growing during a round, and stores out of step. Under
+ * CONFIDE_WASM=0 the same tests run with every store in ordinary memory.
+ */
+import { describe, expect, it } from 'vitest';
+import { PrimeField } from '../../src/core/field.ts';
+import { seededRng } from '../../src/core/random.ts';
+import { arenaAlloc, kernelInfo } from '../../src/core/wasm/loader.ts';
+import { MpcParty, Shared, TripleShare, TripleStore, TrustedDealer, beaverCombine, beaverMask, shareAdditive } from '../../src/mpc/index.ts';
+import { HELD_MIN } from '../../src/mpc/beaver.ts';
+import { vectorField } from '../../src/mpc/_vfield.ts';
+import { netSession, values } from './_helpers.ts';
+
+const wasm = kernelInfo().backend === 'wasm-simd';
+
+/** Runs `program` at n parties of an in-memory session, party i on stores[i]. */
+async function runParties<T>(n: number, program: (mpc: MpcParty, i: number) => Promise<T>, o: { stores: TripleStore[] }): Promise<{ results: PromiseSettledResult<T>[] }> {
+  const s = await netSession(n);
+  try {
+    const parties = s.nets.map((p) => p.id);
+    const results = await Promise.allSettled(
+      s.nets.map(async (net, i) => program(await MpcParty.start({ net, parties, triples: o.stores[i], timeoutMs: 20_000 }), i)),
+    );
+    return { results };
+  } finally {
+    await s.close();
+  }
+}
+const sumZ64 = (vs: BigUint64Array[]) => vs.reduce((acc, v) => acc.map((x, i) => BigInt.asUintN(64, x + v[i])));
+
+/** A store's unused triples, copied out with `take` from a decoded copy (so the store itself is not consumed). */
+function contents(store: TripleStore): TripleShare {
+  const copy = TripleStore.decode(store.encode());
+  const t = copy.take(copy.remaining);
+  copy.dispose();
+  return t;
+}
+
+describe('TripleStore in WASM memory', () => {
+  it('holds stores of at least HELD_MIN triples there when the WASM kernels run, smaller ones in ordinary memory', () => {
+    const dealer = new TrustedDealer(2, { rng: seededRng(1) });
+    const [big] = dealer.preprocess(HELD_MIN);
+    const [small] = dealer.preprocess(HELD_MIN - 1);
+    expect(big.inWasmMemory).toBe(wasm);
+    expect(small.inWasmMemory).toBe(false);
+    big.dispose();
+    small.dispose();
+  });
+
+  it('take, encode and decode give the triples it was built from, held or not', () => {
+    const rng = seededRng(2);
+    for (const n of [HELD_MIN - 1, HELD_MIN, 5000]) {
+      for (const field of [undefined, new PrimeField(35184371613697n)]) {
+        const f = field === undefined ? undefined : vectorField(field);
+        const a = f ? f.random(n, rng) : new BigUint64Array(rng.bytes(8 * n).buffer);
+        const b = f ? f.random(n, rng) : new BigUint64Array(rng.bytes(8 * n).buffer);
+        const c = f ? f.random(n, rng) : new BigUint64Array(rng.bytes(8 * n).buffer);
+        const [a0, b0, c0] = [a.slice(), b.slice(), c.slice()];
+        const store = new TripleStore(rng.bytes(16), 0, 2, a, b, c, field);
+        expect(store.inWasmMemory).toBe(wasm && n >= HELD_MIN);
+        // A held store owns its copy: changing the given arrays afterwards changes nothing.
+        if (store.inWasmMemory) a.fill(0n);
+        const k = Math.floor(n / 3);
+        const first = store.take(k);
+        expect(first.offset).toBe(0);
+        expect(first.field).toBe(field);
+        expect([first.a, first.b, first.c]).toEqual([a0.subarray(0, k), b0.subarray(0, k), c0.subarray(0, k)]);
+        const rest = contents(store);
+        expect([rest.a, rest.b, rest.c]).toEqual([a0.subarray(k), b0.subarray(k), c0.subarray(k)]);
+        const again = TripleStore.decode(store.encode());
+        expect(again.position).toBe(0);
+        expect(again.remaining).toBe(n - k);
+        expect(again.take(1).a[0]).toBe(a0[k]);
+        store.dispose();
+        again.dispose();
+      }
+    }
+  });
+
+  it('a taken TripleShare stays valid after WASM memory grows and after the store is disposed', () => {
+    const [store] = new TrustedDealer(2, { rng: seededRng(3) }).preprocess(4000);
+    const want = contents(store);
+    const t = store.take(4000);
+    const grow = arenaAlloc(BigUint64Array, 1 << 21); // 16 MiB: the arena grows past what was there
+    store.dispose();
+    expect([t.a, t.b, t.c]).toEqual([want.a, want.b, want.c]);
+    grow.free();
+  });
+
+  it('dispose returns the arena memory, and any later use is E_STATE', () => {
+    const before = kernelInfo().arenaBytes;
+    const stores = new TrustedDealer(3, { rng: seededRng(4) }).preprocess(10_000, { truncation: { fracBits: 8, count: 10 } });
+    if (wasm) expect(kernelInfo().arenaBytes - before).toBeGreaterThanOrEqual(3 * 3 * 10_000 * 8);
+    for (const s of stores) s.dispose();
+    expect(kernelInfo().arenaBytes).toBe(before);
+    const s = stores[0];
+    s.dispose(); // twice is fine
+    expect(s.inWasmMemory).toBe(false);
+    for (const use of [() => s.take(1), () => s.encode(), () => s.takePairs(1, 8)])
+      expect(use).toThrow(expect.objectContaining({ code: 'E_STATE' }));
+  });
+
+  it('`using` disposes a store', () => {
+    const before = kernelInfo().arenaBytes;
+    const [mine, other] = new TrustedDealer(2, { rng: seededRng(5) }).preprocess(3000);
+    {
+      using s = mine;
+      expect(s.remaining).toBe(3000);
+    }
+    expect(mine.inWasmMemory).toBe(false);
+    expect(() => mine.take(1)).toThrow(expect.objectContaining({ code: 'E_STATE' }));
+    // The other party's store is still live: only this one returned its memory.
+    expect(kernelInfo().arenaBytes - before).toBe(wasm ? 3 * 3000 * 8 : 0);
+    other.dispose();
+  });
+});
+
+describe('Beaver products on held triples', () => {
+  it("every party's share equals beaverMask and beaverCombine on the same triples, bit for bit", async () => {
+    const n = 3, len = 3000, rng = seededRng(6);
+    const dealer = new TrustedDealer(n, { rng });
+    const stores = dealer.preprocess(2 * len);
+    // What each party's store holds, copied before the session uses it.
+    const copies = stores.map(contents);
+    const x = new BigUint64Array(rng.bytes(8 * len).buffer), y = new BigUint64Array(rng.bytes(8 * len).buffer);
+    const xs = shareAdditive(x, n, { rng }), ys = shareAdditive(y, n, { rng });
+    const got = values(
+      (
+        await runParties(n, async (mpc, i) => {
+          const p = await mpc.mul(new Shared('additive', xs[i]), new Shared('additive', ys[i]));
+          const q = await mpc.mul(p, new Shared('additive', ys[i]));
+          return [p.share, q.share];
+        }, { stores })
+      ).results,
+    );
+    // The reference: the same algebra, party by party, on the copied triples.
+    const ref = (us: BigUint64Array[], vs: BigUint64Array[], from: number) => {
+      const t = copies.map((c) => new TripleShare(c.a.subarray(from, from + len), c.b.subarray(from, from + len), c.c.subarray(from, from + len)));
+      const m = us.map((u, i) => beaverMask(u, vs[i], t[i]));
+      const d = sumZ64(m.map((v) => v.d)), e = sumZ64(m.map((v) => v.e));
+      return t.map((ti, i) => beaverCombine(d, e, ti, i === 0));
+    };
+    const p = ref(xs, ys, 0);
+    const q = ref(p, ys, len);
+    for (let i = 0; i < n; i++) {
+      expect(got[i][0]).toEqual(p[i]);
+      expect(got[i][1]).toEqual(q[i]);
+    }
+    const open = sumZ64(got.map((g) => g[1]));
+    for (let k = 0; k < len; k += 97) expect(open[k]).toBe(BigInt.asUintN(64, x[k] * y[k] * y[k]));
+    for (const s of stores) s.dispose();
+  });
+
+  it('WASM memory stays bounded over many products, and the arena holds only the stores afterwards', async () => {
+    const n = 3, len = 20_000, muls = 40;
+    const stores = new TrustedDealer(n, { rng: seededRng(7) }).preprocess(muls * len);
+    const arenaWithStores = kernelInfo().arenaBytes;
+    const memory: number[] = [];
+    const out = values(
+      (
+        await runParties(n, async (mpc, i) => {
+          const x = await mpc.input(0, i === 0 ? BigUint64Array.from({ length: len }, (_, k) => BigInt(k)) : undefined, len);
+          let z: Shared = x;
+          for (let r = 0; r < muls; r++) {
+            z = await mpc.mul(x, x);
+            if (i === 0) memory.push(kernelInfo().memoryBytes);
+          }
+          return mpc.open(z);
+        }, { stores })
+      ).results,
+    );
+    for (let k = 0; k < len; k += 1111) expect(out[0][k]).toBe(BigInt(k * k));
+    // Each product takes 2·len words of scratch (4·len at party 0) and returns them: after the
+    // first few rounds the arena reuses what it freed and memory does not grow.
+    expect(memory.at(-1)).toBe(memory[4]);
+    // At most what it was (a store an earlier test dropped may have been collected meanwhile).
+    expect(kernelInfo().arenaBytes).toBeLessThanOrEqual(arenaWithStores);
+    for (const s of stores) s.dispose();
+  });
+
+  it('a product survives WASM memory growing while its round is open', async () => {
+    const n = 3, len = 50_000;
+    const stores = new TrustedDealer(n, { rng: seededRng(8) }).preprocess(len);
+    const grown: { free(): void }[] = [];
+    const before = kernelInfo().memoryBytes;
+    const out = values(
+      (
+        await runParties(n, async (mpc, i) => {
+          const x = await mpc.input(1, i === 1 ? BigUint64Array.from({ length: len }, (_, k) => BigInt(k % 1000)) : undefined, len);
+          const p = mpc.mul(x, x);
+          // Between sending d ‖ e and combining: another user of the arena grows WASM memory.
+          if (i === 2) setImmediate(() => grown.push(arenaAlloc(BigUint64Array, Math.min(2 ** 29, before / 8 + (1 << 20)))));
+          return mpc.open(await p);
+        }, { stores })
+      ).results,
+    );
+    if (wasm) expect(kernelInfo().memoryBytes).toBeGreaterThan(before);
+    for (let k = 0; k < len; k += 499) expect(out[2][k]).toBe(BigInt((k % 1000) ** 2));
+    grown.forEach((g) => g.free());
+    for (const s of stores) s.dispose();
+  });
+
+  it('stores out of step fail at every party with E_PROTOCOL, and the next product still works', async () => {
+    const n = 3, len = 2000;
+    const stores = new TrustedDealer(n, { rng: seededRng(9) }).preprocess(4 * len);
+    stores[1].take(1); // party 1 is one triple ahead
+    const r = (
+      await runParties(n, async (mpc, i) => {
+        const x = await mpc.input(0, i === 0 ? new BigUint64Array(len).fill(3n) : undefined, len);
+        return mpc.mul(x, x);
+      }, { stores })
+    ).results;
+    for (const s of r) {
+      expect(s.status).toBe('rejected');
+      expect((s as PromiseRejectedResult).reason.code).toBe('E_PROTOCOL');
+    }
+    expect(String((r[0] as PromiseRejectedResult).reason.message)).toMatch(/offset/);
+    expect(String((r[2] as PromiseRejectedResult).reason.message)).toMatch(/party 0 aborted/);
+    for (const s of stores) s.dispose();
+  });
+});
