@@ -38,6 +38,7 @@
 import { aoptions, ainteger, atyped } from '../core/assert.ts';
 import { ConfideError } from '../core/errors.ts';
 import { arng, systemRng, type Rng } from '../core/random.ts';
+import { fieldParams, kernels } from '../core/wasm/loader.ts';
 import { KIND_CIPHERTEXT, KIND_PUBLIC, decodeBlob, encodeBlob } from './_blob.ts';
 import { SealScope, free, sealCall } from './_seal.ts';
 import { acontext, engineOf, type HeContext } from './context.ts';
@@ -93,8 +94,9 @@ export function productFlooding(context: HeContext, sigma = 40): ProductFlooding
 function residueVector(ctx: HeContext, v: unknown, field: string): BigUint64Array {
   const a = atyped(v, field, BigUint64Array);
   const t = ctx.plainModulus;
-  for (let i = 0; i < a.length; i++)
-    if (a[i] >= t) throw new ConfideError('E_BAD_INPUT', `"${field}[${i}]" expected a residue below t = ${t}`, { field: `${field}[${i}]` });
+  // The first element not below t, by core's fieldCheck kernel (a BigInt comparison per element cost more than encoding).
+  const i = kernels().fieldCheck(a, fieldParams(t));
+  if (i >= 0) throw new ConfideError('E_BAD_INPUT', `"${field}[${i}]" expected a residue below t = ${t}`, { field: `${field}[${i}]` });
   return a;
 }
 
@@ -223,8 +225,10 @@ export class ResidueEncryptor implements Disposable {
  * first and, within it, prime by prime (RNS, coefficient form for BFV). The
  * tests check it: after flooding, decryption is still exact and SEAL's noise
  * budget drops to the headroom `productFlooding` predicts.
+ * Exported for its known-answer test against the BigInt loop it replaced
+ * (not part of he's index).
  */
-function floodC0(bytes: Uint8Array, n: number, q: readonly bigint[], f: number, rng: Rng): void {
+export function floodC0(bytes: Uint8Array, n: number, q: readonly bigint[], f: number, rng: Rng): void {
   const L = q.length;
   const tail = bytes.length - 2 * L * n * 8;
   if (tail < 16) throw new ConfideError('E_INTERNAL', 'unexpected SEAL ciphertext layout');
@@ -232,24 +236,43 @@ function floodC0(bytes: Uint8Array, n: number, q: readonly bigint[], f: number, 
   const c0 = new BigUint64Array(bytes.slice(tail, tail + L * n * 8).buffer);
   // X uniform in [0, 2^(f+1)) from ⌈(f+1)/64⌉ random words per coefficient; E = X − 2^f.
   const words = Math.ceil((f + 1) / 64);
-  const topBits = f + 1 - 64 * (words - 1);
-  const topMask = (1n << BigInt(topBits)) - 1n;
   const rnd = new BigUint64Array(words * n);
   rng.fill(new Uint8Array(rnd.buffer));
-  const shift = 1n << BigInt(f);
-  for (let j = 0; j < n; j++) {
-    let x = rnd[j * words + words - 1] & topMask;
-    for (let w = words - 2; w >= 0; w--) x = (x << 64n) | rnd[j * words + w];
-    const e = x - shift;
-    for (let k = 0; k < L; k++) {
-      const qk = q[k];
-      let v = (c0[k * n + j] + (e % qk)) % qk;
-      if (v < 0n) v += qk;
-      c0[k * n + j] = v;
+  // X in 32-bit limbs x_0 .. x_(2·words − 1) (the top word cut to f + 1 − 64(words − 1) bits):
+  // each limb is below every q_k, so X mod q_k = Σ x_i · (2^(32i) mod q_k) runs on core's
+  // field kernels, and c0 + E mod q_k = c0 + (X mod q_k) − (2^f mod q_k), the same residue
+  // as reducing the signed E itself.
+  const r32 = new Uint32Array(rnd.buffer);
+  const limbs: BigUint64Array[] = [];
+  for (let i = 0; i < 2 * words; i++) {
+    const bits = Math.max(0, Math.min(32, f + 1 - 32 * i));
+    if (bits === 0) break;
+    const mask = bits === 32 ? 0xffffffff : 2 ** bits - 1;
+    const limb = new BigUint64Array(n);
+    const l32 = new Uint32Array(limb.buffer);
+    for (let j = 0; j < n; j++) l32[2 * j] = (r32[2 * words * j + i] & mask) >>> 0;
+    limbs.push(limb);
+  }
+  const k = kernels();
+  const acc = new BigUint64Array(n), term = new BigUint64Array(n), shift = new BigUint64Array(n);
+  for (let kq = 0; kq < L; kq++) {
+    const qk = q[kq], fp = fieldParams(qk);
+    acc.set(limbs[0]);
+    for (let i = 1; i < limbs.length; i++) {
+      k.fieldMulScalar(term, limbs[i], (1n << BigInt(32 * i)) % qk, fp);
+      k.fieldAdd(acc, acc, term, fp);
     }
+    shift.fill((1n << BigInt(f)) % qk);
+    k.fieldSub(acc, acc, shift, fp);
+    const c = c0.subarray(kq * n, (kq + 1) * n);
+    k.fieldAdd(c, c, acc, fp);
   }
   bytes.set(new Uint8Array(c0.buffer), tail);
   rnd.fill(0n);
+  r32.fill(0);
+  for (const l of limbs) l.fill(0n);
+  acc.fill(0n);
+  term.fill(0n);
 }
 
 /** A fresh BFV key pair on residues: encrypts, decrypts, and publishes its public key. */

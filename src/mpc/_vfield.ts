@@ -55,6 +55,40 @@ function outFor(a: BigUint64Array, b: BigUint64Array | undefined, o: BigUint64Ar
   return r;
 }
 
+/**
+ * n uniform elements of [0, p), p < 2^64: `rng.uniformBigInt(p)` element by
+ * element, the same words drawn in the same order and the same rejections
+ * (so the same vector from the same generator), compared and stored as
+ * 32-bit words instead of BigInts.
+ */
+function uniformBelow(n: number, p: bigint, rng: Rng): BigUint64Array {
+  const r = new BigUint64Array(n);
+  const z = new Uint32Array(r.buffer);
+  const bitLen = (p - 1n).toString(2).length;
+  const wide = bitLen > 32;
+  const topShift = 32 - (wide ? bitLen - 32 : bitLen); // uniformBigInt's top word keeps the high bitLen mod 32 bits
+  const pHi = Number(p >> 32n), pLo = Number(p & 0xffffffffn);
+  for (let i = 0; i < n; i++) {
+    for (;;) {
+      const hi = rng.nextU32() >>> topShift;
+      if (!wide) {
+        if (hi < pLo || pHi > 0) {
+          z[2 * i] = hi;
+          break;
+        }
+        continue;
+      }
+      const lo = rng.nextU32();
+      if (hi < pHi || (hi === pHi && lo < pLo)) {
+        z[2 * i] = lo;
+        z[2 * i + 1] = hi;
+        break;
+      }
+    }
+  }
+  return r;
+}
+
 /** A PrimeField below 2^64 on the field kernels (elements canonical in [0, p)). */
 function kernelField(f: PrimeField): VectorField {
   const p = f.p;
@@ -84,9 +118,7 @@ function kernelField(f: PrimeField): VectorField {
       return r;
     },
     random(n, rng) {
-      const r = new BigUint64Array(n);
-      for (let i = 0; i < n; i++) r[i] = rng.uniformBigInt(p);
-      return r;
+      return uniformBelow(n, p, rng);
     },
     check(v, field) {
       const a = atyped(v, field, BigUint64Array);
