@@ -40,7 +40,8 @@
  *    is the BigInt loop it replaced.
  *
  * Run with `npm run bench -- mpc`; `BENCH_MPC_CASES=kernels` runs cases 6 to 9
- * only (no sessions, no peers) and writes bench/results/mpc-kernels.json.
+ * only (no sessions, no peers) and writes bench/results/mpc-kernels.json;
+ * `BENCH_MPC_CASES=triples` runs cases 4 and 5 only (bench/results/mpc-triples.json).
  */
 import { createServer } from 'node:http';
 import { TrustedDealer, TripleShare, MpcParty, beaverCombine, beaverMask, reconstructAdditive, shareAdditive, mulZ64, heTriples, HE_TRIPLE_FIELD, HE_TRIPLE_PARAMS, type Shared } from '../src/mpc/index.ts';
@@ -90,6 +91,8 @@ async function oursSession(triples = 0): Promise<{ mpc: MpcParty[]; close(): Pro
     async close() {
       await Promise.all(nets.map((p) => p.close()));
       await server.close();
+      // The stores hold their triples in WASM memory: give it back to the arena.
+      stores?.forEach((s) => s.dispose());
     },
   };
 }
@@ -292,7 +295,7 @@ const cases: CaseFactory[] = [
       runs: BEAVER_RUNS,
       ours: () => Promise.all(ours.mpc.map((m, i) => m.mul(shares[i] as Shared, shares[i] as Shared))),
       anchors: { 'same algebra, no transport': localRun },
-      notes: '3 parties, shared vectors of 10^6, triples preprocessed (TrustedDealer store); ours: one round, d and e shares to party 0 and the opened d, e back, over WebSocket; the product stays shared (not opened)',
+      notes: '3 parties, shared vectors of 10^6, triples preprocessed (TrustedDealer store, held in WASM memory); ours: one round, d and e shares to party 0 and the opened d, e back, over WebSocket; the product stays shared (not opened); the anchor keeps its vectors in ordinary memory',
       dispose: () => closing.push(ours.close()),
     };
   },
@@ -476,5 +479,6 @@ const kernelCases: CaseFactory[] = [
 ];
 
 if (process.env.BENCH_MPC_CASES === 'kernels') await runSuite('mpc-kernels', kernelCases);
+else if (process.env.BENCH_MPC_CASES === 'triples') await runSuite('mpc-triples', [cases[3], cases[4]]);
 else await runSuite('mpc', [...cases, ...kernelCases], { peers: { 'jiff-mpc': '1.0.0' } });
 process.exit(process.exitCode ?? 0);

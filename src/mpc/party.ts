@@ -35,8 +35,8 @@ import { addMask, expandSeed } from '../core/prg.ts';
 import type { Party, PartyId } from '../net/index.ts';
 import { Box, boxKeyPair } from './_box.ts';
 import { sub64, sum64 } from './_z64.ts';
-import { TripleShare, TripleStore, TruncationPair, beaverCombine, beaverMask, randomBelow2, reserveTriples, shiftRight64, type HeldTriples } from './beaver.ts';
-import { arenaAlloc, kernels } from '../core/wasm/loader.ts';
+import { TripleStore, TruncationPair, randomBelow2, reserveTriples, shiftRight64, type HeldTriples } from './beaver.ts';
+import { arenaAlloc, fieldParams, kernels, type ArenaVector, type FieldParams } from '../core/wasm/loader.ts';
 import { TRUNCATION_SIGMA_HIDING, assertTruncationFits, truncateFinish, truncateMask, truncationShape } from './fixed.ts';
 import { shareAdditive } from './additive.ts';
 import { lagrangeAtZero, reconstructShamir, shareShamir, type ShamirShare } from './shamir.ts';
@@ -165,6 +165,8 @@ export class MpcParty {
   /** The prime field of `field` and `shamir` sessions (Fp61 for Shamir); undefined for Z_2^64. */
   readonly field: FieldLike | undefined;
   readonly #vf: VectorField | undefined;
+  /** The field's kernel parameters (field and Shamir sessions). */
+  readonly #fp: FieldParams | undefined;
   readonly #net: Party;
   readonly #timeoutMs: number;
   readonly #rng: Rng;
@@ -182,6 +184,7 @@ export class MpcParty {
     this.sharing = o.sharing;
     this.field = o.field;
     this.#vf = o.field === undefined ? undefined : vectorField(o.field);
+    this.#fp = o.field === undefined ? undefined : fieldParams(o.field.p);
     this.threshold = o.threshold;
     this.#timeoutMs = o.timeoutMs;
     this.#round = o.firstRound;
@@ -588,39 +591,42 @@ export class MpcParty {
     const [x, y] = this.#pair(a, b);
     if (this.sharing === 'shamir') return this.#mulShamir(x, y);
     if (this.#triples === undefined) throw new ConfideError('E_STATE', 'multiplication needs a TripleStore ("triples" option)', { field: 'triples' });
-    const n = x.length;
-    const t = reserveTriples(this.#triples, n);
+    const t = reserveTriples(this.#triples, x.length);
     const check = { store: Buffer.from(this.#triples.id).toString('hex'), offset: t.offset };
-    if (t.field === undefined) return new Shared(this.sharing, await this.#mulZ64(x.share, y.share, t, check));
-    // Fresh views for each step: the triples may live in WASM memory, which can grow during the round.
-    const share = () => { const v = t.views(); return new TripleShare(v.a, v.b, v.c, t.offset, t.field); };
-    const m = beaverMask(x.share, y.share, share());
-    const de = new BigUint64Array(2 * n);
-    de.set(m.d, 0);
-    de.set(m.e, n);
-    const [opened] = await this.#openRaw([de], 'mpc-beaver', check, true);
-    return new Shared(this.sharing, beaverCombine(opened.subarray(0, n), opened.subarray(n), share(), this.index === 0));
+    return new Shared(this.sharing, await this.#beaver(x.share, y.share, t, check));
   }
 
   /**
-   * The Beaver round in Z_2^64 with its vectors in WASM memory (core's arena;
-   * ordinary memory on the JS backend): d ‖ e is formed there from x, y and
-   * the store's a, b (read in place when the store holds them there), sent
-   * from there, summed there at party 0, and combined with c, a, b by the
-   * beaver_z64 kernel without staging them. The same messages as `#openRaw`
-   * (one payload d ‖ e, unsealed: uniform to anyone without the triples),
-   * the same results.
+   * The Beaver round with its vectors in WASM memory (core's arena; ordinary
+   * memory on the JS backend): d ‖ e is formed there from x, y and the
+   * store's a, b (read in place when the store holds them there), sent from
+   * there, summed there at party 0, and combined there with c, a, b (the
+   * beaver_z64 kernel in Z_2^64, field products and sums mod p), so no
+   * kernel stages an operand. The messages are `#openRaw`'s (one payload
+   * d ‖ e, unsealed: uniform to anyone without the triples) and the results
+   * those of beaverMask and beaverCombine.
    */
-  async #mulZ64(x: BigUint64Array, y: BigUint64Array, t: HeldTriples, check: Record<string, string | number>): Promise<BigUint64Array> {
+  async #beaver(x: BigUint64Array, y: BigUint64Array, t: HeldTriples, check: Record<string, string | number>): Promise<BigUint64Array> {
     const n = x.length, k = kernels(), kind = 'mpc-beaver';
+    const fp = this.#fp;
     const round = this.#round++;
     using de = arenaAlloc(BigUint64Array, 2 * n);
     {
-      const v = de.view, tv = t.views();
-      v.set(x, 0);
-      v.set(y, n);
-      k.sub64(v.subarray(0, n), v.subarray(0, n), tv.a);
-      k.sub64(v.subarray(n), v.subarray(n), tv.b);
+      const v = de.view, tv = t.views(), d = v.subarray(0, n), e = v.subarray(n);
+      d.set(x);
+      e.set(y);
+      if (fp === undefined) {
+        k.sub64(d, d, tv.a);
+        k.sub64(e, e, tv.b);
+      } else {
+        // beaverMask's checks: the shares must be field elements.
+        for (const [w, name] of [[d, 'x'], [e, 'y']] as const) {
+          const i = k.fieldCheck(w, fp);
+          if (i >= 0) throw new ConfideError('E_BAD_INPUT', `"${name}[${i}]" expected an element below ${fp.p}`, { field: `${name}[${i}]` });
+        }
+        k.fieldSub(d, d, tv.a, fp);
+        k.fieldSub(e, e, tv.b, fp);
+      }
     }
     if (this.index !== 0) {
       // net encodes the payload before send returns its promise, so the view cannot go stale under it.
@@ -629,7 +635,10 @@ export class MpcParty {
       if (m === undefined) this.#missing([0], `opening (${kind})`);
       if (m!.header.kind === 'mpc-abort') throw abortError(m!);
       const [opened] = this.#openSealed(0, round, `${kind}-result`, m!, [2 * n], true);
-      return this.#combine64(opened.subarray(0, n), opened.subarray(n), t);
+      if (fp !== undefined) this.#fieldFrom(0, opened);
+      // Our share of d ‖ e has gone out: its place takes the opened d ‖ e.
+      de.view.set(opened);
+      return this.#combine(de, t);
     }
     const peers = this.#peers();
     const got = await this.#gather(peers, round);
@@ -640,14 +649,16 @@ export class MpcParty {
         for (const [key, val] of Object.entries(check))
           if (m.header[key] !== val)
             throw new ConfideError('E_PROTOCOL', `party ${j} used ${key} ${describe(m.header[key])}, party 0 ${describe(val)}: triple stores out of step`, { field: key, details: { party: j } });
-        return this.#openSealed(j, round, kind, m, [2 * n], true)[0];
+        const v = this.#openSealed(j, round, kind, m, [2 * n], true)[0];
+        return fp === undefined ? v : this.#fieldFrom(j, v);
       });
       // Each share copied next to ours and added by the kernel (both in WASM memory).
       using tmp = arenaAlloc(BigUint64Array, 2 * n);
       for (const v of theirs) {
         const sum = de.view, w = tmp.view;
         w.set(v);
-        k.add64(sum, sum, w);
+        if (fp === undefined) k.add64(sum, sum, w);
+        else k.fieldAdd(sum, sum, w, fp);
       }
     } catch (e) {
       await this.#abort(peers.filter((j) => got.has(j)), round, e);
@@ -655,16 +666,33 @@ export class MpcParty {
     }
     const opened = de.view;
     await Promise.all(peers.map((j) => this.#sendSealed(j, round, `${kind}-result`, [opened], {}, true)));
-    const v = de.view;
-    return this.#combine64(v.subarray(0, n), v.subarray(n), t);
+    return this.#combine(de, t);
   }
 
-  /** z = c + d ⊙ b + e ⊙ a (+ d ⊙ e at party 0) on the beaver_z64 kernel, into ordinary memory. */
-  #combine64(d: BigUint64Array, e: BigUint64Array, t: HeldTriples): BigUint64Array {
-    const out = new BigUint64Array(t.length);
-    const tv = t.views();
-    kernels().beaver64(out, tv.c, d, e, tv.a, tv.b, this.index === 0);
-    return out;
+  /**
+   * This party's share of x ⊙ y from the opened d ‖ e (in `de`), into
+   * ordinary memory: z = c + d ⊙ b + e ⊙ a, plus d ⊙ e at party 0.
+   */
+  #combine(de: ArenaVector<BigUint64Array>, t: HeldTriples): BigUint64Array {
+    const n = t.length, k = kernels(), fp = this.#fp, first = this.index === 0;
+    if (fp === undefined) {
+      const out = new BigUint64Array(n);
+      const v = de.view, tv = t.views();
+      k.beaver64(out, tv.c, v.subarray(0, n), v.subarray(n), tv.a, tv.b, first);
+      return out;
+    }
+    using zt = arenaAlloc(BigUint64Array, 2 * n);
+    const w = zt.view, z = w.subarray(0, n), tmp = w.subarray(n);
+    const v = de.view, d = v.subarray(0, n), e = v.subarray(n), tv = t.views();
+    k.fieldMul(z, d, tv.b, fp);
+    k.fieldMul(tmp, e, tv.a, fp);
+    k.fieldAdd(z, z, tmp, fp);
+    k.fieldAdd(z, z, tv.c, fp);
+    if (first) {
+      k.fieldMul(tmp, d, e, fp);
+      k.fieldAdd(z, z, tmp, fp);
+    }
+    return z.slice();
   }
 
   /** Party 0 stops an opening: every peer that sent its share hears why. */
@@ -716,9 +744,8 @@ export class MpcParty {
 
   /** A field vector from party j: E_PROTOCOL unless every element is below p. */
   #fieldFrom(j: number, v: BigUint64Array): BigUint64Array {
-    const p = this.field!.p;
-    for (let i = 0; i < v.length; i++)
-      if (v[i] >= p) throw new ConfideError('E_PROTOCOL', `party ${j} sent a value that is not a field element`, { field: 'share', details: { party: j } });
+    if (kernels().fieldCheck(v, this.#fp!) >= 0)
+      throw new ConfideError('E_PROTOCOL', `party ${j} sent a value that is not a field element`, { field: 'share', details: { party: j } });
     return v;
   }
 

@@ -8,23 +8,23 @@
  * CONFIDE_WASM=0 the same tests run with every store in ordinary memory.
  */
 import { describe, expect, it } from 'vitest';
-import { PrimeField } from '../../src/core/field.ts';
+import { Fp61, PrimeField } from '../../src/core/field.ts';
 import { seededRng } from '../../src/core/random.ts';
 import { arenaAlloc, kernelInfo } from '../../src/core/wasm/loader.ts';
-import { MpcParty, Shared, TripleShare, TripleStore, TrustedDealer, beaverCombine, beaverMask, shareAdditive } from '../../src/mpc/index.ts';
+import { HE_TRIPLE_FIELD, MpcParty, Shared, TripleShare, TripleStore, TrustedDealer, beaverCombine, beaverMask, shareAdditive } from '../../src/mpc/index.ts';
 import { HELD_MIN } from '../../src/mpc/beaver.ts';
-import { vectorField } from '../../src/mpc/_vfield.ts';
+import { vectorField, type FieldLike } from '../../src/mpc/_vfield.ts';
 import { netSession, values } from './_helpers.ts';
 
 const wasm = kernelInfo().backend === 'wasm-simd';
 
 /** Runs `program` at n parties of an in-memory session, party i on stores[i]. */
-async function runParties<T>(n: number, program: (mpc: MpcParty, i: number) => Promise<T>, o: { stores: TripleStore[] }): Promise<{ results: PromiseSettledResult<T>[] }> {
+async function runParties<T>(n: number, program: (mpc: MpcParty, i: number) => Promise<T>, o: { stores: TripleStore[]; field?: FieldLike }): Promise<{ results: PromiseSettledResult<T>[] }> {
   const s = await netSession(n);
   try {
     const parties = s.nets.map((p) => p.id);
     const results = await Promise.allSettled(
-      s.nets.map(async (net, i) => program(await MpcParty.start({ net, parties, triples: o.stores[i], timeoutMs: 20_000 }), i)),
+      s.nets.map(async (net, i) => program(await MpcParty.start({ net, parties, triples: o.stores[i], timeoutMs: 20_000, ...(o.field ? { sharing: 'field' as const, field: o.field } : {}) }), i)),
     );
     return { results };
   } finally {
@@ -121,38 +121,56 @@ describe('TripleStore in WASM memory', () => {
 });
 
 describe('Beaver products on held triples', () => {
-  it("every party's share equals beaverMask and beaverCombine on the same triples, bit for bit", async () => {
-    const n = 3, len = 3000, rng = seededRng(6);
-    const dealer = new TrustedDealer(n, { rng });
-    const stores = dealer.preprocess(2 * len);
-    // What each party's store holds, copied before the session uses it.
-    const copies = stores.map(contents);
-    const x = new BigUint64Array(rng.bytes(8 * len).buffer), y = new BigUint64Array(rng.bytes(8 * len).buffer);
-    const xs = shareAdditive(x, n, { rng }), ys = shareAdditive(y, n, { rng });
-    const got = values(
-      (
-        await runParties(n, async (mpc, i) => {
-          const p = await mpc.mul(new Shared('additive', xs[i]), new Shared('additive', ys[i]));
-          const q = await mpc.mul(p, new Shared('additive', ys[i]));
-          return [p.share, q.share];
-        }, { stores })
-      ).results,
-    );
-    // The reference: the same algebra, party by party, on the copied triples.
-    const ref = (us: BigUint64Array[], vs: BigUint64Array[], from: number) => {
-      const t = copies.map((c) => new TripleShare(c.a.subarray(from, from + len), c.b.subarray(from, from + len), c.c.subarray(from, from + len)));
-      const m = us.map((u, i) => beaverMask(u, vs[i], t[i]));
-      const d = sumZ64(m.map((v) => v.d)), e = sumZ64(m.map((v) => v.e));
-      return t.map((ti, i) => beaverCombine(d, e, ti, i === 0));
-    };
-    const p = ref(xs, ys, 0);
-    const q = ref(p, ys, len);
-    for (let i = 0; i < n; i++) {
-      expect(got[i][0]).toEqual(p[i]);
-      expect(got[i][1]).toEqual(q[i]);
-    }
-    const open = sumZ64(got.map((g) => g[1]));
-    for (let k = 0; k < len; k += 97) expect(open[k]).toBe(BigInt.asUintN(64, x[k] * y[k] * y[k]));
+  for (const [label, field] of [['Z_2^64', undefined], ['the HE field', HE_TRIPLE_FIELD], ['Fp61', Fp61]] as const) {
+    it(`every party's share equals beaverMask and beaverCombine on the same triples, bit for bit (${label})`, async () => {
+      const n = 3, len = 3000, rng = seededRng(6);
+      const dealer = new TrustedDealer(n, { rng, field });
+      const stores = dealer.preprocess(2 * len);
+      expect(stores[0].inWasmMemory).toBe(wasm);
+      // What each party's store holds, copied before the session uses it.
+      const copies = stores.map(contents);
+      const p = field?.p;
+      const draw = () => (field ? vectorField(field).random(len, rng) : new BigUint64Array(rng.bytes(8 * len).buffer));
+      const x = draw(), y = draw();
+      const sharing = field === undefined ? 'additive' : 'field';
+      const xs = shareAdditive(x, n, { rng, domain: field }), ys = shareAdditive(y, n, { rng, domain: field });
+      const got = values(
+        (
+          await runParties(n, async (mpc, i) => {
+            const u = await mpc.mul(new Shared(sharing, xs[i]), new Shared(sharing, ys[i]));
+            const w = await mpc.mul(u, new Shared(sharing, ys[i]));
+            return [u.share, w.share];
+          }, { stores, field })
+        ).results,
+      );
+      // The reference: the same algebra, party by party, on the copied triples.
+      const add = (vs: BigUint64Array[]) => (p === undefined ? sumZ64(vs) : vs.reduce((acc, v) => acc.map((q, i) => (q + v[i]) % p)));
+      const ref = (us: BigUint64Array[], vs: BigUint64Array[], from: number) => {
+        const t = copies.map((c) => new TripleShare(c.a.subarray(from, from + len), c.b.subarray(from, from + len), c.c.subarray(from, from + len), 0, field));
+        const m = us.map((u, i) => beaverMask(u, vs[i], t[i]));
+        const d = add(m.map((v) => v.d)), e = add(m.map((v) => v.e));
+        return t.map((ti, i) => beaverCombine(d, e, ti, i === 0));
+      };
+      const u = ref(xs, ys, 0);
+      const w = ref(u, ys, len);
+      for (let i = 0; i < n; i++) {
+        expect(got[i][0]).toEqual(u[i]);
+        expect(got[i][1]).toEqual(w[i]);
+      }
+      const open = add(got.map((g) => g[1]));
+      const mod = p ?? 1n << 64n;
+      for (let k = 0; k < len; k += 97) expect(open[k]).toBe((((x[k] * y[k]) % mod) * y[k]) % mod);
+      for (const s of stores) s.dispose();
+    });
+  }
+
+  it('a field share that is not a field element is refused before anything is sent (E_BAD_INPUT)', async () => {
+    const n = 2, len = 2000;
+    const stores = new TrustedDealer(n, { rng: seededRng(10), field: HE_TRIPLE_FIELD }).preprocess(len);
+    const r = (
+      await runParties(n, async (mpc) => mpc.mul(new Shared('field', new BigUint64Array(len).fill(HE_TRIPLE_FIELD.p)), new Shared('field', new BigUint64Array(len))), { stores, field: HE_TRIPLE_FIELD })
+    ).results;
+    for (const s of r) expect((s as PromiseRejectedResult).reason).toMatchObject({ code: 'E_BAD_INPUT', field: 'x[0]' });
     for (const s of stores) s.dispose();
   });
 
