@@ -164,6 +164,17 @@ describe('Beaver products on held triples', () => {
     });
   }
 
+  it('empty vectors multiply to empty vectors and take no triple', async () => {
+    for (const field of [undefined, HE_TRIPLE_FIELD]) {
+      const stores = new TrustedDealer(2, { rng: seededRng(12), field }).preprocess(HELD_MIN);
+      const sharing = field === undefined ? 'additive' : 'field';
+      const got = values((await runParties(2, async (mpc) => (await mpc.mul(new Shared(sharing, new BigUint64Array(0)), new Shared(sharing, new BigUint64Array(0)))).share, { stores, field })).results);
+      expect(got).toEqual([new BigUint64Array(0), new BigUint64Array(0)]);
+      expect(stores.map((s) => s.remaining)).toEqual([HELD_MIN, HELD_MIN]);
+      for (const s of stores) s.dispose();
+    }
+  });
+
   it('a field share that is not a field element is refused before anything is sent (E_BAD_INPUT)', async () => {
     const n = 2, len = 2000;
     const stores = new TrustedDealer(n, { rng: seededRng(10), field: HE_TRIPLE_FIELD }).preprocess(len);
