@@ -279,10 +279,21 @@ export interface HeldTriples {
 }
 
 let reserveImpl: (store: TripleStore, n: number) => HeldTriples;
+let holdImpl: (store: TripleStore) => void;
 
 /** The next `n` triples of `store` for party.ts's Beaver product, in place (E_STATE when fewer remain). */
 export function reserveTriples(store: TripleStore, n: number): HeldTriples {
   return reserveImpl(store, n);
+}
+
+/**
+ * Moves the store's unused triples into WASM memory when it is worth it (at
+ * least HELD_MIN of them, the WASM kernels running, within
+ * HELD_BUDGET_BYTES): MpcParty.start does it for the store of a session, so
+ * stores that are only dealt, written and read stay out of WASM memory.
+ */
+export function holdTriples(store: TripleStore): void {
+  holdImpl(store);
 }
 
 const EMPTY = new BigUint64Array(0);
@@ -293,7 +304,7 @@ export const HELD_MIN = 1024;
  * stores of the process (WebAssembly memory has 4 GiB at most and never
  * shrinks); stores beyond it stay in ordinary memory.
  */
-export const HELD_BUDGET_BYTES = 2 ** 30;
+export const HELD_BUDGET_BYTES = 2 ** 29;
 let heldBytes = 0;
 
 function releaseHeld(v: ArenaVector<BigUint64Array>): void {
@@ -306,7 +317,7 @@ function releaseHeld(v: ArenaVector<BigUint64Array>): void {
 /** Returns the WASM memory of stores dropped without `dispose`. */
 const heldStores = new FinalizationRegistry<ArenaVector<BigUint64Array>>(releaseHeld);
 
-/** a ‖ b ‖ c copied into one arena vector, or undefined when the store stays in ordinary memory. */
+/** a ‖ b ‖ c copied into one arena vector, or undefined when they stay in ordinary memory. */
 function holdInWasm(a: BigUint64Array, b: BigUint64Array, c: BigUint64Array): ArenaVector<BigUint64Array> | undefined {
   const n = a.length, bytes = 3 * n * 8;
   if (n < HELD_MIN || wasmKernels() === null || heldBytes + bytes > HELD_BUDGET_BYTES) return undefined;
@@ -353,8 +364,11 @@ export class TripleStore {
   #b: BigUint64Array;
   #c: BigUint64Array;
   readonly #capacity: number;
-  /** a ‖ b ‖ c in WASM memory, when the store moved them there (see `inWasmMemory`). */
+  /** The unused a ‖ b ‖ c at the time the store moved them into WASM memory (see `inWasmMemory`). */
   #held: ArenaVector<BigUint64Array> | undefined;
+  /** The store position of the first triple in `#held`, and how many it holds. */
+  #heldFrom = 0;
+  #heldLength = 0;
   #disposed = false;
   readonly #pairs = new Map<number, PairSection>();
   /** The triples' prime field; undefined for Z_2^64. */
@@ -363,6 +377,7 @@ export class TripleStore {
 
   static {
     reserveImpl = (store, n) => store.#reserve(n);
+    holdImpl = (store) => store.#hold();
   }
 
   constructor(id: Uint8Array, party: number, parties: number, a: BigUint64Array, b: BigUint64Array, c: BigUint64Array, field?: FieldLike, pairs?: readonly TruncationPair[]) {
@@ -382,12 +397,6 @@ export class TripleStore {
     }
     this.field = field;
     this.#capacity = a.length;
-    this.#held = holdInWasm(a, b, c);
-    if (this.#held !== undefined) {
-      // The store's own copy lives in WASM memory; drop the given arrays.
-      this.#a = this.#b = this.#c = EMPTY;
-      heldStores.register(this, this.#held, this);
-    }
     if (pairs !== undefined) {
       if (!Array.isArray(pairs) || pairs.length > MAX_PAIR_SECTIONS)
         throw new ConfideError('E_BAD_INPUT', `"pairs" expected an array of at most ${MAX_PAIR_SECTIONS} TruncationPair`, { field: 'pairs' });
@@ -409,11 +418,11 @@ export class TripleStore {
     return this.#capacity - this.#next;
   }
   /**
-   * Whether the triples live in WASM memory (core's arena), where the Beaver
-   * kernels read them in place: stores of at least HELD_MIN triples do when
-   * the WASM kernels run and the stores held so far stay within
-   * HELD_BUDGET_BYTES; others stay in ordinary memory. Either way the results
-   * are the same.
+   * Whether the unused triples live in WASM memory (core's arena), where the
+   * Beaver kernels read them in place. A session (`MpcParty.start`) moves
+   * its store there when at least HELD_MIN triples remain, the WASM kernels
+   * run and the stores held so far stay within HELD_BUDGET_BYTES; other
+   * stores stay in ordinary memory. Either way the results are the same.
    */
   get inWasmMemory(): boolean {
     return this.#held !== undefined && !this.#disposed;
@@ -458,8 +467,25 @@ export class TripleStore {
   #views(s: number, n: number): { a: BigUint64Array; b: BigUint64Array; c: BigUint64Array } {
     this.#live();
     if (this.#held === undefined) return { a: this.#a.subarray(s, s + n), b: this.#b.subarray(s, s + n), c: this.#c.subarray(s, s + n) };
-    const v = this.#held.view, cap = this.#capacity;
-    return { a: v.subarray(s, s + n), b: v.subarray(cap + s, cap + s + n), c: v.subarray(2 * cap + s, 2 * cap + s + n) };
+    const v = this.#held.view, m = this.#heldLength, i = s - this.#heldFrom;
+    return { a: v.subarray(i, i + n), b: v.subarray(m + i, m + i + n), c: v.subarray(2 * m + i, 2 * m + i + n) };
+  }
+
+  /** Moves the unused triples into WASM memory (holdTriples); the ordinary copies of them are wiped. */
+  #hold(): void {
+    if (this.#held !== undefined || this.#disposed) return;
+    const s = this.#next;
+    const held = holdInWasm(this.#a.subarray(s), this.#b.subarray(s), this.#c.subarray(s));
+    if (held === undefined) return;
+    this.#held = held;
+    this.#heldFrom = s;
+    this.#heldLength = this.#capacity - s;
+    // Taken TripleShares keep their own references to the arrays; the unused part now lives in WASM memory only.
+    this.#a.fill(0n, s);
+    this.#b.fill(0n, s);
+    this.#c.fill(0n, s);
+    this.#a = this.#b = this.#c = EMPTY;
+    heldStores.register(this, held, this);
   }
 
   /** Takes the next n triples for a Beaver product that reads them where they live (party.ts). */

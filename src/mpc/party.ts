@@ -35,7 +35,7 @@ import { addMask, expandSeed } from '../core/prg.ts';
 import type { Party, PartyId } from '../net/index.ts';
 import { Box, boxKeyPair } from './_box.ts';
 import { sub64, sum64 } from './_z64.ts';
-import { TripleStore, TruncationPair, randomBelow2, reserveTriples, shiftRight64, type HeldTriples } from './beaver.ts';
+import { TripleStore, TruncationPair, holdTriples, randomBelow2, reserveTriples, shiftRight64, type HeldTriples } from './beaver.ts';
 import { arenaAlloc, fieldParams, kernels, type ArenaVector, type FieldParams } from '../core/wasm/loader.ts';
 import { TRUNCATION_SIGMA_HIDING, assertTruncationFits, truncateFinish, truncateMask, truncationShape } from './fixed.ts';
 import { shareAdditive } from './additive.ts';
@@ -234,6 +234,8 @@ export class MpcParty {
         throw new ConfideError('E_BAD_INPUT', `"triples" are over ${options.triples.field === undefined ? 'Z_2^64' : `F_${options.triples.field.p}`}, the session over ${field === undefined ? 'Z_2^64' : `F_${field.p}`}`, { field: 'triples' });
       if (options.triples.parties !== n || parties[options.triples.party] !== net.id)
         throw new ConfideError('E_BAD_INPUT', `"triples" belong to party ${options.triples.party} of ${options.triples.parties}, not to this party`, { field: 'triples' });
+      // The session's products read the triples in WASM memory (when that is worth it: see TripleStore.inWasmMemory).
+      holdTriples(options.triples);
     }
     const session = astring(options.session ?? 'confide-mpc', 'session', 256);
     const p = new MpcParty({

@@ -12,7 +12,7 @@ import { Fp61, PrimeField } from '../../src/core/field.ts';
 import { seededRng } from '../../src/core/random.ts';
 import { arenaAlloc, kernelInfo } from '../../src/core/wasm/loader.ts';
 import { HE_TRIPLE_FIELD, MpcParty, Shared, TripleShare, TripleStore, TrustedDealer, beaverCombine, beaverMask, shareAdditive } from '../../src/mpc/index.ts';
-import { HELD_MIN } from '../../src/mpc/beaver.ts';
+import { HELD_MIN, holdTriples } from '../../src/mpc/beaver.ts';
 import { vectorField, type FieldLike } from '../../src/mpc/_vfield.ts';
 import { netSession, values } from './_helpers.ts';
 
@@ -42,14 +42,18 @@ function contents(store: TripleStore): TripleShare {
 }
 
 describe('TripleStore in WASM memory', () => {
-  it('holds stores of at least HELD_MIN triples there when the WASM kernels run, smaller ones in ordinary memory', () => {
+  it('a session moves its store there when HELD_MIN triples remain and the WASM kernels run; dealt stores stay out', async () => {
     const dealer = new TrustedDealer(2, { rng: seededRng(1) });
-    const [big] = dealer.preprocess(HELD_MIN);
-    const [small] = dealer.preprocess(HELD_MIN - 1);
-    expect(big.inWasmMemory).toBe(wasm);
-    expect(small.inWasmMemory).toBe(false);
-    big.dispose();
-    small.dispose();
+    const big = dealer.preprocess(HELD_MIN + 5);
+    const small = dealer.preprocess(HELD_MIN + 5);
+    small[0].take(6);
+    small[1].take(6);
+    expect([...big, ...small].map((s) => s.inWasmMemory)).toEqual([false, false, false, false]);
+    await runParties(2, async () => undefined, { stores: big });
+    await runParties(2, async () => undefined, { stores: small });
+    expect(big.map((s) => s.inWasmMemory)).toEqual([wasm, wasm]);
+    expect(small.map((s) => s.inWasmMemory)).toEqual([false, false]);
+    for (const s of [...big, ...small]) s.dispose();
   });
 
   it('take, encode and decode give the triples it was built from, held or not', () => {
@@ -62,14 +66,21 @@ describe('TripleStore in WASM memory', () => {
         const c = f ? f.random(n, rng) : new BigUint64Array(rng.bytes(8 * n).buffer);
         const [a0, b0, c0] = [a.slice(), b.slice(), c.slice()];
         const store = new TripleStore(rng.bytes(16), 0, 2, a, b, c, field);
-        expect(store.inWasmMemory).toBe(wasm && n >= HELD_MIN);
-        // A held store owns its copy: changing the given arrays afterwards changes nothing.
-        if (store.inWasmMemory) a.fill(0n);
-        const k = Math.floor(n / 3);
-        const first = store.take(k);
-        expect(first.offset).toBe(0);
+        // Some taken before the store moves, some after: the positions carry on.
+        const k0 = n === 5000 ? 100 : 0, k = Math.floor(n / 3);
+        const before = store.take(k0);
+        holdTriples(store);
+        expect(store.inWasmMemory).toBe(wasm && n - k0 >= HELD_MIN);
+        // A held store owns its copy of the unused triples (and wiped them where they were given).
+        if (store.inWasmMemory) {
+          expect(a.subarray(k0).every((v) => v === 0n)).toBe(true);
+          a.fill(1n, k0);
+        }
+        expect([before.a, before.b, before.c]).toEqual([a0.subarray(0, k0), b0.subarray(0, k0), c0.subarray(0, k0)]);
+        const first = store.take(k - k0);
+        expect(first.offset).toBe(k0);
         expect(first.field).toBe(field);
-        expect([first.a, first.b, first.c]).toEqual([a0.subarray(0, k), b0.subarray(0, k), c0.subarray(0, k)]);
+        expect([first.a, first.b, first.c]).toEqual([a0.subarray(k0, k), b0.subarray(k0, k), c0.subarray(k0, k)]);
         const rest = contents(store);
         expect([rest.a, rest.b, rest.c]).toEqual([a0.subarray(k), b0.subarray(k), c0.subarray(k)]);
         const again = TripleStore.decode(store.encode());
@@ -85,6 +96,7 @@ describe('TripleStore in WASM memory', () => {
   it('a taken TripleShare stays valid after WASM memory grows and after the store is disposed', () => {
     const [store] = new TrustedDealer(2, { rng: seededRng(3) }).preprocess(4000);
     const want = contents(store);
+    holdTriples(store);
     const t = store.take(4000);
     const grow = arenaAlloc(BigUint64Array, 1 << 21); // 16 MiB: the arena grows past what was there
     store.dispose();
@@ -95,6 +107,7 @@ describe('TripleStore in WASM memory', () => {
   it('dispose returns the arena memory, and any later use is E_STATE', () => {
     const before = kernelInfo().arenaBytes;
     const stores = new TrustedDealer(3, { rng: seededRng(4) }).preprocess(10_000, { truncation: { fracBits: 8, count: 10 } });
+    stores.forEach(holdTriples);
     if (wasm) expect(kernelInfo().arenaBytes - before).toBeGreaterThanOrEqual(3 * 3 * 10_000 * 8);
     for (const s of stores) s.dispose();
     expect(kernelInfo().arenaBytes).toBe(before);
@@ -108,6 +121,8 @@ describe('TripleStore in WASM memory', () => {
   it('`using` disposes a store', () => {
     const before = kernelInfo().arenaBytes;
     const [mine, other] = new TrustedDealer(2, { rng: seededRng(5) }).preprocess(3000);
+    holdTriples(mine);
+    holdTriples(other);
     {
       using s = mine;
       expect(s.remaining).toBe(3000);
@@ -126,7 +141,6 @@ describe('Beaver products on held triples', () => {
       const n = 3, len = 3000, rng = seededRng(6);
       const dealer = new TrustedDealer(n, { rng, field });
       const stores = dealer.preprocess(2 * len);
-      expect(stores[0].inWasmMemory).toBe(wasm);
       // What each party's store holds, copied before the session uses it.
       const copies = stores.map(contents);
       const p = field?.p;
@@ -157,6 +171,7 @@ describe('Beaver products on held triples', () => {
         expect(got[i][0]).toEqual(u[i]);
         expect(got[i][1]).toEqual(w[i]);
       }
+      expect(stores.map((s) => s.inWasmMemory)).toEqual([wasm, wasm, wasm]);
       const open = add(got.map((g) => g[1]));
       const mod = p ?? 1n << 64n;
       for (let k = 0; k < len; k += 97) expect(open[k]).toBe((((x[k] * y[k]) % mod) * y[k]) % mod);
@@ -188,6 +203,7 @@ describe('Beaver products on held triples', () => {
   it('WASM memory stays bounded over many products, and the arena holds only the stores afterwards', async () => {
     const n = 3, len = 20_000, muls = 40;
     const stores = new TrustedDealer(n, { rng: seededRng(7) }).preprocess(muls * len);
+    stores.forEach(holdTriples); // as the sessions will: the baseline then includes the stores
     const arenaWithStores = kernelInfo().arenaBytes;
     const memory: number[] = [];
     const out = values(
