@@ -304,7 +304,7 @@ export const HELD_MIN = 1024;
  * stores of the process (WebAssembly memory has 4 GiB at most and never
  * shrinks); stores beyond it stay in ordinary memory.
  */
-export const HELD_BUDGET_BYTES = 2 ** 29;
+export const HELD_BUDGET_BYTES = 2 ** 30;
 let heldBytes = 0;
 
 function releaseHeld(v: ArenaVector<BigUint64Array>): void {

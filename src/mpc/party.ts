@@ -618,8 +618,19 @@ export class MpcParty {
       d.set(x);
       e.set(y);
       if (fp === undefined) {
-        k.sub64(d, d, tv.a);
-        k.sub64(e, e, tv.b);
+        if (k.backend === 'js' || tv.a.buffer === v.buffer) {
+          k.sub64(d, d, tv.a);
+          k.sub64(e, e, tv.b);
+        } else {
+          // A store in ordinary memory (too small, or beyond the budget): its a and b come
+          // into WASM memory too, since the subtraction's JS twin costs several copies.
+          using ab = arenaAlloc(BigUint64Array, 2 * n);
+          const w = ab.view, u = de.view, tu = t.views();
+          w.set(tu.a, 0);
+          w.set(tu.b, n);
+          k.sub64(u.subarray(0, n), u.subarray(0, n), w.subarray(0, n));
+          k.sub64(u.subarray(n), u.subarray(n), w.subarray(n));
+        }
       } else {
         // beaverMask's checks: the shares must be field elements.
         for (const [w, name] of [[d, 'x'], [e, 'y']] as const) {
