@@ -354,7 +354,9 @@ interface PairSection {
  * `fracBits`. `take(n)` and `takePairs(n, fracBits)` hand out the next n,
  * each exactly once; the store id and offset travel with the online messages
  * so that parties using different stores or positions fail with E_PROTOCOL
- * instead of computing garbage.
+ * instead of computing garbage. A session started on the store moves its
+ * unused triples into WASM memory (`inWasmMemory`), where the Beaver kernels
+ * read them without copies; `dispose()` returns that memory.
  */
 export class TripleStore {
   readonly id: Uint8Array;
