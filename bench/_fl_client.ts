@@ -23,7 +23,8 @@ import { WebSocket } from 'ws';
 import type { Tensors } from '../src/fl/index.ts';
 import type { SecAggConfig } from '../src/secagg/index.ts';
 
-export const CLIENTS = 10;
+/** Client processes (BENCH_FL_CLIENTS overrides it, for profiling one client alone). */
+export const CLIENTS = Number(process.env.BENCH_FL_CLIENTS ?? 10);
 /** 2^20 float32 parameters (4 MiB), one tensor: the size the issue names (BENCH_FL_PARAMS overrides it, for debugging only). */
 export const PARAMS = Number(process.env.BENCH_FL_PARAMS ?? 1 << 20);
 
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
   // Two bare sockets: frames masked as ws masks by default, and with the all-zero mask as confide's transport sends
   // on loopback (like for like). Each answers every binary message (the model) with the update's bytes.
   const bytes = new Uint8Array(delta.buffer);
+  // BENCH_FL_MARK=1: a line on stdout after each exchange, to tell them apart in --trace-gc output (BENCH_FL_CHILD_LOG).
+  const mark = process.env.BENCH_FL_MARK === '1';
   const sockets = await Promise.all(
     (['masked', 'zero'] as const).map(async (kind) => {
       const ws = new WebSocket(rawAddress, { perMessageDeflate: false, maxPayload: 64 << 20, ...(kind === 'zero' ? { generateMask: (mask: Buffer) => void mask.fill(0) } : {}) });
@@ -89,7 +92,10 @@ async function main(): Promise<void> {
             if (!isBinary && msg.toString() === 'stop') {
               ws.close();
               resolve();
-            } else ws.send(bytes, { binary: true });
+            } else {
+              ws.send(bytes, { binary: true });
+              if (mark) process.stdout.write(`mark raw ${kind}\n`);
+            }
           });
           // The bench maps sockets to clients by this hello, to check the bytes it receives.
           ws.send(`client ${index} ${kind}`);
@@ -107,7 +113,7 @@ async function main(): Promise<void> {
     fit: () => (process.env.BENCH_FL_SILENT === String(index) ? new Promise<never>(() => {}) : { delta: update, examples: 1 }),
     ...(aggregation === 'secagg' ? { secagg: SECAGG } : {}),
     ...(aggregation === 'he' ? { he: { decryptor: decryptorId } } : {}),
-    ...(process.env.BENCH_FL_DEBUG ? { onRound: (e: unknown) => process.stderr.write(`[client ${index}] ${JSON.stringify(e)}\n`) } : {}),
+    ...(process.env.BENCH_FL_DEBUG ? { onRound: (e: unknown) => process.stderr.write(`[client ${index}] ${JSON.stringify(e)}\n`) } : mark ? { onRound: () => void process.stdout.write('mark ours\n') } : {}),
   });
   try {
     await serving;

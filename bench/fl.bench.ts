@@ -43,11 +43,11 @@
  * BENCH_FL_DEBUG=1 (progress and link events on stderr), BENCH_FL_PARAMS
  * (another model size), BENCH_FL_DEADLINE_MS, BENCH_FL_SILENT=i (client i never
  * answers: exercises the lost-update path), BENCH_FL_CHILD_ARGS (node flags for
- * the client processes, e.g. --cpu-prof).
+ * the client processes, e.g. --cpu-prof), BENCH_FL_CHILD_LOG (a directory for what the clients print, e.g. with --trace-gc), BENCH_FL_CLIENTS (another number of clients, e.g. 1 to profile a client alone; CPU per round of the clients and of this process is in the notes).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -70,6 +70,50 @@ const CLIENT_SCRIPT = new URL('./_fl_client.ts', import.meta.url).pathname;
 const CHILD_ARGS = process.env.BENCH_FL_CHILD_ARGS?.split(' ').filter(Boolean) ?? [];
 
 type Aggregation = 'plain' | 'secagg' | 'he';
+
+/** CPU time (ms, all threads, user + system) of a process from /proc (Linux; 10 ms ticks), NaN elsewhere. */
+function procCpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU per call of a runner: the client processes' (read from /proc) and this
+ * process's (the coordinator for ours, the bare server for the anchors),
+ * summed over the calls after the first; reported in the case's notes.
+ */
+function cpuMeter(children: () => readonly ChildProcess[]) {
+  const acc = new Map<string, { calls: number; clients: number; self: number }>();
+  return {
+    wrap(name: string, fn: () => Promise<void>): () => Promise<void> {
+      let first = true;
+      return async () => {
+        const pids = children().map((c) => c.pid);
+        const c0 = pids.reduce<number>((s, p) => s + procCpuMs(p), 0);
+        const s0 = process.cpuUsage();
+        await fn();
+        const s1 = process.cpuUsage(s0);
+        const c1 = pids.reduce<number>((s, p) => s + procCpuMs(p), 0);
+        if (first) return void (first = false);
+        const a = acc.get(name) ?? { calls: 0, clients: 0, self: 0 };
+        a.calls++;
+        a.clients += c1 - c0;
+        a.self += (s1.user + s1.system) / 1000;
+        acc.set(name, a);
+      };
+    },
+    summary(): string {
+      const parts = [...acc].map(([name, a]) => `${name} ${(a.clients / a.calls).toFixed(0)} + ${(a.self / a.calls).toFixed(0)}`);
+      return parts.length ? `CPU ms per round, clients together + coordinator (or bare server): ${parts.join('; ')}` : '';
+    },
+  };
+}
 
 /** The mean of the clients' updates, computed exactly (float64) once: what every round must add. */
 function expectedMean(): Float64Array {
@@ -152,7 +196,7 @@ async function heKeys() {
 
 function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFactory {
   return async (): Promise<CaseSpec> => {
-    const name = `round 10 clients ${PARAMS === 1 << 20 ? "1M" : PARAMS} params, ${aggregation}`;
+    const name = `round ${CLIENTS} clients ${PARAMS === 1 << 20 ? "1M" : PARAMS} params, ${aggregation}`;
     // HE: keys sized for sums of 10 vectors within ±1 (the updates are within ±0.08, the weight is 1).
     const he = aggregation === 'he' ? await heKeys() : undefined;
     const notes = `ms per round (sample all 10, send the 4 MiB model, collect, FedAvg); clients' fit is trivial (returns a fixed update, 1 example), so this measures the round machinery, not training; ${
@@ -209,6 +253,8 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
     );
     if (he) children.push(spawn(process.execPath, [...CHILD_ARGS, CLIENT_SCRIPT, 'decryptor', server.address, token.toString('hex'), he.seedHex, he.dir], { stdio: ['ignore', 'pipe', 'inherit'] }));
     await Promise.all(children.map((c) => waitLine(c, 'ready')));
+    // BENCH_FL_CHILD_LOG=DIR keeps what each client prints after "ready" (e.g. --trace-gc lines) in DIR/client-<i>.log.
+    if (process.env.BENCH_FL_CHILD_LOG) children.forEach((c, i) => c.stdout!.on('data', (d: Buffer) => appendFileSync(join(process.env.BENCH_FL_CHILD_LOG!, `client-${i}.log`), d)));
     debug('processes ready');
     while (raw.masked.sockets.filter(Boolean).length < CLIENTS || raw.zero.sockets.filter(Boolean).length < CLIENTS) await new Promise((r) => setTimeout(r, 5));
     await server.waitForParties(children.length, { timeoutMs: 120_000 });
@@ -289,13 +335,14 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       })
       .find((e) => e !== undefined);
 
+    const cpu = cpuMeter(() => children);
     return {
       name,
       unit: 'ms',
       better: 'lower',
       runs,
-      ours: why ? { unavailable: why } : round,
-      anchors: { 'raw transfer': rawRound.bind(null, raw.masked), 'raw transfer, zero mask': rawRound.bind(null, raw.zero) },
+      ours: why ? { unavailable: why } : cpu.wrap('ours', round),
+      anchors: { 'raw transfer': cpu.wrap('raw', rawRound.bind(null, raw.masked)), 'raw transfer, zero mask': cpu.wrap('raw zero mask', rawRound.bind(null, raw.zero)) },
       check() {
         if (state.error) throw new Error(state.error);
         if (state.checked < 1) throw new Error('no aggregate was checked');
@@ -303,7 +350,11 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
         if (bad) throw new Error(`round ${bad.round}: ${bad.aggregated} of ${CLIENTS} updates aggregated`);
         if (rawError) throw new Error(`raw transfer: ${rawError}`);
       },
-      notes: linkEvents.length && !why ? `${notes}; ${linkEvents.length} links were lost and resumed during the case` : notes,
+      // Read after the timed rounds, so the CPU figures are in.
+      get notes() {
+        const cpuNote = cpu.summary();
+        return `${linkEvents.length && !why ? `${notes}; ${linkEvents.length} links were lost and resumed during the case` : notes}${cpuNote ? `; ${cpuNote}` : ''}`;
+      },
       dispose() {
         teardown = (async () => {
           // An abandoned coordinator waits at the gate: closing the server ends it.

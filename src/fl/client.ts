@@ -205,7 +205,9 @@ export async function runClient(options: ClientOptions): Promise<ClientSummary> 
         await party.send(party.serverId, 2 * round - 1, {
           header: { kind: 'fit-result', round, names: names.join('\n'), examples: r.examples, delta: r.delta !== undefined, ...(typeof r.loss === 'number' && Number.isFinite(r.loss) ? { loss: r.loss } : {}) },
           payloads: names.map((n) => out[n]),
-        });
+          // Lent, not copied into the frame: `out` is fit's result, which nothing here changes, and the next fit
+          // comes only with the next instruction, after the coordinator has this update (or closed its round).
+        }, { lend: true });
         fitted++;
         options.onRound?.({ kind: 'fit', round });
         continue;

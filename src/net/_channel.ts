@@ -5,7 +5,12 @@
  * violation as its reason; the owner decides what that means for the party.
  */
 import { isConfideError } from '../core/errors.ts';
-import { CHUNK_BYTES, FRAME_HEADER_BYTES, Reassembler, frameHeadroomed, framePieces, maxChunkData, type Headroomed } from './_frame.ts';
+import { CHUNK_BYTES, FRAME_HEADER_BYTES, Reassembler, frameGathered, frameHeadroomed, framePieces, maxChunkData, type Headroomed } from './_frame.ts';
+
+/** A message as parts after FRAME_HEADER_BYTES of room in the first (see frameGathered); the caller hands the first part over. */
+export interface GatheredParts {
+  readonly gathered: readonly Uint8Array[];
+}
 import type { Link } from './transport.ts';
 
 /** How long a farewell message may take before the link is cut anyway. */
@@ -74,13 +79,14 @@ export class Channel {
   /**
    * Queues one message; resolves when its last chunk has been accepted by the
    * link (under backpressure). Messages go out in call order, never interleaved.
-   * A `Headroomed` message is framed in its own buffer (the caller hands it over).
+   * A `Headroomed` message is framed in its own buffer (the caller hands it over),
+   * a `GatheredParts` one in the room of its first part.
    */
-  send(type: number, parts: Uint8Array | readonly Uint8Array[] | Headroomed): Promise<void> {
+  send(type: number, parts: Uint8Array | readonly Uint8Array[] | Headroomed | GatheredParts): Promise<void> {
     return this.#enqueue(type, parts, false);
   }
 
-  #enqueue(type: number, parts: Uint8Array | readonly Uint8Array[] | Headroomed, closing: boolean): Promise<void> {
+  #enqueue(type: number, parts: Uint8Array | readonly Uint8Array[] | Headroomed | GatheredParts, closing: boolean): Promise<void> {
     const no = this.#nextMessageNo;
     this.#nextMessageNo = (no + 1) >>> 0;
     const run = async () => {
@@ -91,7 +97,9 @@ export class Channel {
           ? framePieces(type, no, [parts], this.#chunkBytes)
           : 'headroom' in parts
             ? frameHeadroomed(type, no, parts, this.#chunkBytes)
-            : framePieces(type, no, parts, this.#chunkBytes);
+            : 'gathered' in parts
+              ? frameGathered(type, no, parts.gathered, this.#chunkBytes)
+              : framePieces(type, no, parts, this.#chunkBytes);
       for (const f of frames) {
         if (this.#linkClosed) return;
         for (const p of f) this.bytesOut += p.length;

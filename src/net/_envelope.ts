@@ -145,6 +145,82 @@ export function sealMacHeadroomed(keys: SessionKeys, f: EnvelopeFields, message:
 }
 
 /**
+ * An envelope as a list of parts whose concatenation is the message after
+ * FRAME_HEADER_BYTES of room at the start of the first part (the room takes
+ * the first frame header): the envelope header and the codec's header and
+ * payload table, then each payload's own bytes (not copied), with the
+ * codec's zero padding between them.
+ */
+export interface Gathered {
+  readonly gathered: readonly Uint8Array[];
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+const ZEROS = new Uint8Array(8);
+
+/** An empty typed array of the same kind as `p` (a Buffer counts as a Uint8Array, as the codec reads it). */
+function emptyLike(p: ArrayBufferView): ArrayBufferView {
+  const kind = (p as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag];
+  const C = (globalThis as unknown as Record<string, new (n: number) => ArrayBufferView>)[kind];
+  return new C(0);
+}
+
+/**
+ * `sealMacHeadroomed` without copying the payloads: the same bytes on the
+ * wire, as parts (`Gathered`), and the same tag, computed over the parts in
+ * order. The codec's header and table come from encoding the message with
+ * empty payloads of the same kinds, then writing in the real lengths (its
+ * format, src/core/codec.ts: total length at byte 12, the table after the
+ * header, each entry's byte length at +4, every payload 8-aligned). The
+ * payloads' bytes are read when the frame is written, and again if it is
+ * resent after a reconnection. Undefined when the message has no payloads
+ * or the host is big-endian (the codec swaps bytes there): seal it with
+ * `sealMacHeadroomed` then.
+ */
+export function sealMacGathered(keys: SessionKeys, f: EnvelopeFields, message: Message, bodyBytes: number): Gathered | undefined {
+  const payloads = message.payloads as readonly ArrayBufferView[];
+  if (!LITTLE_ENDIAN || payloads.length === 0) return undefined;
+  const shell = encodeMessage({ header: message.header, payloads: payloads.map(emptyLike) as Message['payloads'] });
+  const room = FRAME_HEADER_BYTES + ENVELOPE_HEADER_BYTES;
+  const head = new Uint8Array(room + shell.length);
+  head.fill(0, 0, FRAME_HEADER_BYTES);
+  writeHeader(head, FRAME_HEADER_BYTES, KIND_MAC, f);
+  head.set(shell, room);
+  const dv = new DataView(head.buffer, room, shell.length);
+  dv.setUint32(12, bodyBytes, true);
+  const table = 16 + dv.getUint32(4, true);
+  const parts: Uint8Array[] = [head];
+  let pos = shell.length;
+  for (let i = 0; i < payloads.length; i++) {
+    const p = payloads[i];
+    if (i > 0 && pos % 8 !== 0) {
+      parts.push(ZEROS.subarray(0, 8 - (pos % 8)));
+      pos += 8 - (pos % 8);
+    }
+    dv.setUint32(table + 8 * i + 4, p.byteLength, true);
+    if (p.byteLength > 0) parts.push(new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
+    pos += p.byteLength;
+  }
+  if (pos !== bodyBytes) throw new ConfideError('E_BAD_INPUT', '"message" changed while it was being sent', { field: 'message' });
+  const aad = [head.subarray(FRAME_HEADER_BYTES + FIELDS_AT), ...parts.slice(1)];
+  head.set(macTag(keys.send, keys.sendDirection, f.seq, aad), FRAME_HEADER_BYTES);
+  return { gathered: parts };
+}
+
+/** The bytes of a gathered envelope in one buffer, room included (a resend's copy). */
+export function joinGathered(g: Gathered): Headroomed {
+  let n = 0;
+  for (const p of g.gathered) n += p.length;
+  const buf = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+  let at = 0;
+  for (const p of g.gathered) {
+    buf.set(p, at);
+    at += p.length;
+  }
+  return { headroom: buf };
+}
+
+/**
  * A copy of a sealed `sealMacHeadroomed` envelope, tagged for a new link (same
  * fields and sequence number, the new link's key): how a party resends, after
  * a reconnection, what the server never received. Keys are fresh per link, so

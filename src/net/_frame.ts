@@ -126,6 +126,21 @@ export function frameHeadroomed(type: number, messageNo: number, m: Headroomed, 
 }
 
 /**
+ * Frames of a message given as parts after FRAME_HEADER_BYTES of room at the
+ * start of the first part (`gathered[0]`). A one-frame message is the parts
+ * themselves, its header written into the room, so a backend that writes a
+ * frame's pieces one after another sends it without a copy; a longer one is
+ * cut like framePieces.
+ */
+export function frameGathered(type: number, messageNo: number, gathered: readonly Uint8Array[], chunkBytes = CHUNK_BYTES): Uint8Array[][] {
+  let total = -FRAME_HEADER_BYTES;
+  for (const p of gathered) total += p.length;
+  if (chunkCount(total, chunkBytes) > 1) return framePieces(type, messageNo, [gathered[0].subarray(FRAME_HEADER_BYTES), ...gathered.slice(1)], chunkBytes);
+  writeHeader(gathered[0], type, messageNo, 0, total);
+  return [[...gathered]];
+}
+
+/**
  * Cuts one message, given as parts whose concatenation is the message, into
  * frames. Each frame is a list of pieces (a fresh 16-byte header, then views
  * of the parts) whose concatenation is the frame on the wire: nothing is

@@ -18,8 +18,11 @@ import {
   KIND_MAC,
   parseEnvelope,
   prepareBody,
+  joinGathered,
   retagMacHeadroomed,
+  sealMacGathered,
   sealMacHeadroomed,
+  type Gathered,
   sealSigned,
   verifyEnvelope,
   verifyMacEnvelope,
@@ -85,7 +88,7 @@ interface Sent {
   to: PartyId;
   round: number;
   bytes: number;
-  env: Headroomed | Uint8Array[] | undefined;
+  env: Headroomed | Gathered | Uint8Array[] | undefined;
 }
 
 /** Most sent envelopes remembered (their numbers, for reporting a loss) beyond those whose bytes are kept. */
@@ -166,10 +169,20 @@ export class Party {
    * end). Resolves once it is handed to the link under backpressure; while
    * the party is reconnecting it waits for the link. Rejects with E_STATE
    * once the party is closed or dropped.
+   *
+   * With `{ lend: true }`, a message to the server goes out from its
+   * payloads where they are instead of a copy (the same bytes and tag): the
+   * payloads are read while the message is written to the link, and again if
+   * it is resent after a reconnection (until the server acknowledges it, at
+   * its next heartbeat), so the caller must not change them meanwhile. For
+   * large payloads that the caller keeps unchanged anyway (a model update);
+   * not for memory that is reused at once (e.g. a WASM scratch buffer).
    */
-  async send(to: PartyId, round: number, message: Message): Promise<void> {
+  async send(to: PartyId, round: number, message: Message, options?: { lend?: boolean }): Promise<void> {
     const key = partyKey(aparty(to, 'to'));
     around(round);
+    const lend = aoptions(options, 'options', ['lend'])?.lend;
+    if (lend !== undefined && typeof lend !== 'boolean') throw new ConfideError('E_BAD_INPUT', `"options.lend" expected a boolean, got ${describe(lend)}`, { field: 'options.lend' });
     const toServer = to === this.serverId;
     // Validates the message (E_BAD_INPUT); a relayed one is encoded (and hashed) now, once.
     const prepared = toServer ? undefined : prepareBody(message);
@@ -184,7 +197,10 @@ export class Party {
     // Numbered, sealed and queued on the link in one step: sequence numbers go
     // out in order, and a MAC'd envelope always carries the key of the link it travels on.
     const fields = { round, sessionId: this.#hello!.sessionId, from: this.#identity.publicKey, to: key, seq: ++this.#seq };
-    const env = prepared === undefined ? sealMacHeadroomed(this.#keys, fields, message, bodyBytes) : sealSigned(this.#identity, fields, prepared);
+    const env =
+      prepared !== undefined
+        ? sealSigned(this.#identity, fields, prepared)
+        : ((lend === true ? sealMacGathered(this.#keys, fields, message, bodyBytes) : undefined) ?? sealMacHeadroomed(this.#keys, fields, message, bodyBytes));
     this.#remember({ seq: fields.seq, to, round, bytes: ENVELOPE_HEADER_BYTES + bodyBytes, env });
     this.#emit({ type: 'bytes', direction: 'out', party: to, bytes: wireBytes(ENVELOPE_HEADER_BYTES + bodyBytes) });
     // A link lost before the server has it loses nothing: the envelope is kept and resent after the
@@ -230,7 +246,9 @@ export class Party {
         continue;
       }
       // The copy is kept in its place: it is what the next reconnection would re-tag.
-      if ('headroom' in s.env) s.env = retagMacHeadroomed(keys, s.seq, s.env);
+      // A lent (gathered) envelope is copied now, from what its payloads hold.
+      if ('gathered' in s.env) s.env = retagMacHeadroomed(keys, s.seq, joinGathered(s.env));
+      else if ('headroom' in s.env) s.env = retagMacHeadroomed(keys, s.seq, s.env);
       void ch.send(FRAME_ENVELOPE, s.env);
     }
     this.#sent = this.#sent.filter((s) => s.env !== undefined);

@@ -32,7 +32,7 @@ const OPTION_KEYS = ['host', 'port', 'tls', 'ca'];
 const MAX_WS_PAYLOAD = FRAME_HEADER_BYTES + maxChunkData(CHUNK_BYTES);
 /** How long a closing socket may take before it is cut. */
 const CLOSE_GRACE_MS = 2000;
-/** Pieces shorter than this are joined before they go out; longer ones travel as their own WebSocket fragment. */
+/** Pieces shorter than this are joined before they go out; longer ones are written as they are. */
 const JOIN_BELOW_BYTES = 64 * 1024;
 
 /**
@@ -58,6 +58,64 @@ function maskingNeeded(address: string): boolean {
 
 const zeroMask = (mask: Uint8Array) => void mask.fill(0);
 
+/** The parts of a `ws` socket that a gathered write uses (ws is pinned exactly; `gatheredWritable` checks them). */
+interface WsInternals {
+  _sender?: {
+    _state?: number;
+    _queue?: unknown[];
+    _firstFragment?: boolean;
+    _socket?: { cork(): void; uncork(): void; write(b: Uint8Array, cb?: (err?: Error | null) => void): boolean };
+  };
+}
+
+/**
+ * The socket under `ws`, when a frame may be written to it directly: the
+ * sender is idle (no compression or blob read in progress, nothing queued,
+ * not inside a fragmented message), so bytes written now follow everything
+ * `ws` has written and nothing it writes later can come between them.
+ */
+function gatheredWritable(ws: WebSocket) {
+  const s = (ws as unknown as WsInternals)._sender;
+  const sock = s?._socket;
+  if (s === undefined || sock === undefined || typeof sock.write !== 'function' || typeof sock.cork !== 'function') return undefined;
+  if (s._state !== 0 || (s._queue !== undefined && s._queue.length !== 0) || s._firstFragment !== true) return undefined;
+  return sock;
+}
+
+/**
+ * The header of one final binary WebSocket frame of `n` payload bytes (RFC
+ * 6455, section 5.2): unmasked from the server, flagged masked with the
+ * all-zero key from a client that may skip masking (the key XORs nothing, so
+ * the payload goes out as it is).
+ */
+export function wsFrameHeader(n: number, zeroMasked: boolean): Uint8Array {
+  const lengthBytes = n < 126 ? 0 : n < 65536 ? 2 : 8;
+  const h = new Uint8Array(2 + lengthBytes + (zeroMasked ? 4 : 0));
+  h[0] = 0x82; // FIN, opcode 2 (binary)
+  h[1] = (zeroMasked ? 0x80 : 0) | (lengthBytes === 0 ? n : lengthBytes === 2 ? 126 : 127);
+  const dv = new DataView(h.buffer);
+  if (lengthBytes === 2) dv.setUint16(2, n);
+  else if (lengthBytes === 8) dv.setBigUint64(2, BigInt(n));
+  // A masked frame's 4-byte key follows the length; here it is zero (already).
+  return h;
+}
+
+/** Pieces with runs of small ones (under JOIN_BELOW_BYTES) joined, `first` (if any) before them all. */
+function grouped(pieces: readonly Uint8Array[], first?: Uint8Array): Uint8Array[] {
+  const groups: Uint8Array[] = [];
+  let small: Uint8Array[] = first === undefined ? [] : [first];
+  for (const p of pieces) {
+    if (p.length < JOIN_BELOW_BYTES) small.push(p);
+    else {
+      if (small.length > 0) groups.push(small.length === 1 ? small[0] : concatPieces(small));
+      small = [];
+      groups.push(p);
+    }
+  }
+  if (small.length > 0) groups.push(small.length === 1 ? small[0] : concatPieces(small));
+  return groups;
+}
+
 function apem(v: unknown, field: string): string | Buffer {
   if (typeof v === 'string' && v.length > 0) return v;
   if (isBytes(v) && v.length > 0) return Buffer.from(v.buffer, v.byteOffset, v.length);
@@ -79,13 +137,16 @@ class WsLink implements Link {
   #outstanding = 0;
   #waiters: (() => void)[] = [];
   #closed = false;
-  /** Server side: send a frame's pieces as WebSocket fragments (the client joins them) instead of joining them here. */
-  readonly #fragment: boolean;
+  /** The server's end of the socket (its frames are not masked). */
+  readonly #server: boolean;
+  /** A client's end that masks with the all-zero key (loopback, TLS). */
+  readonly #zeroMask: boolean;
 
-  constructor(ws: WebSocket, remote: string, fragment: boolean) {
+  constructor(ws: WebSocket, remote: string, server: boolean, zeroMask = false) {
     this.#ws = ws;
     this.remote = remote;
-    this.#fragment = fragment;
+    this.#server = server;
+    this.#zeroMask = zeroMask;
     ws.on('message', (data: RawData, isBinary: boolean) => {
       const frame = isBinary ? toBytes(data) : undefined;
       if (frame === undefined) {
@@ -127,26 +188,24 @@ class WsLink implements Link {
       this.#outstanding -= n;
       if (this.#outstanding < HIGH_WATER_BYTES) this.#release();
     };
-    // One frame is one WebSocket message. Joining the pieces costs the sender a
-    // copy; sending them as fragments costs the receiver one (ws joins
-    // fragments after reading them). The server is the side to spare: it sends
-    // to (and receives from) many parties, so a party joins its own pieces
-    // and the server sends fragments (a broadcast's body is then never copied
-    // per recipient). Small pieces (frame and envelope headers) are joined
-    // into one fragment.
-    if (!this.#fragment || pieces.length === 1) this.#ws.send(pieces.length === 1 ? pieces[0] : concatPieces(pieces), { binary: true }, done);
+    // One frame is one WebSocket message. A frame of several pieces (a
+    // broadcast's shared body behind its per-recipient headers; a gathered
+    // envelope) goes out as one WebSocket frame whose header this writes,
+    // straight to the socket: neither side copies it (ws would join the
+    // pieces at the sender to send one frame, or at the receiver to join
+    // fragments). A client masking with a random key (ws:// to another host)
+    // must copy anyway, so it joins the pieces and lets ws mask them.
+    const sock = pieces.length > 1 && (this.#server || this.#zeroMask) ? gatheredWritable(this.#ws) : undefined;
+    if (sock !== undefined) {
+      const groups = grouped(pieces, wsFrameHeader(n, !this.#server));
+      const last = groups.length - 1;
+      sock.cork();
+      for (let i = 0; i <= last; i++) sock.write(groups[i], i === last ? () => done() : undefined);
+      sock.uncork();
+    } else if (pieces.length === 1 || !this.#server) this.#ws.send(pieces.length === 1 ? pieces[0] : concatPieces(pieces), { binary: true }, done);
     else {
-      const groups: Uint8Array[] = [];
-      let small: Uint8Array[] = [];
-      for (const p of pieces) {
-        if (p.length < JOIN_BELOW_BYTES) small.push(p);
-        else {
-          if (small.length > 0) groups.push(small.length === 1 ? small[0] : concatPieces(small));
-          small = [];
-          groups.push(p);
-        }
-      }
-      if (small.length > 0) groups.push(small.length === 1 ? small[0] : concatPieces(small));
+      // The sender is busy (it never is with compression off): fragments, each piece once, which the receiver joins.
+      const groups = grouped(pieces);
       const last = groups.length - 1;
       // ws calls each fragment's callback in order; the last one means the whole frame is handed over.
       for (let i = 0; i <= last; i++) this.#ws.send(groups[i], { binary: true, fin: i === last }, i === last ? done : undefined);
@@ -246,9 +305,10 @@ export function webSocketTransport(options?: WebSocketOptions): Transport {
       if (!/^wss?:\/\//.test(address))
         return Promise.reject(new ConfideError('E_BAD_INPUT', `"address" expected a ws:// or wss:// URL, got ${describe(address)}`, { field: 'address' }));
       return new Promise<Link>((resolve, reject) => {
-        const ws = new WebSocket(address, { maxPayload: MAX_WS_PAYLOAD, perMessageDeflate: false, ...(ca ? { ca } : {}), ...(maskingNeeded(address) ? {} : { generateMask: zeroMask }) });
+        const masked = maskingNeeded(address);
+        const ws = new WebSocket(address, { maxPayload: MAX_WS_PAYLOAD, perMessageDeflate: false, ...(ca ? { ca } : {}), ...(masked ? {} : { generateMask: zeroMask }) });
         // Attach the link at once so that no message between 'open' and the caller's handlers is lost.
-        const link = new WsLink(ws, address, false);
+        const link = new WsLink(ws, address, false, !masked);
         const onError = (e: Error) => {
           ws.off('open', onOpen);
           reject(new ConfideError('E_IO', `net: cannot connect to ${address}: ${e.message}`, { field: 'address', cause: e }));

@@ -111,6 +111,29 @@ describe('messages sent before a lost link', () => {
     await s.close();
   });
 
+  it('lent messages ({ lend: true }: payloads not copied) are resent too, re-tagged for the new link', async () => {
+    const lossy = lossyTransport((await import('../../src/net/index.ts')).memoryTransport());
+    const s = await session(1, { transport: lossy });
+    const [a] = s.parties;
+    lossy.swallow = true;
+    const big = new Uint8Array(5 << 20).fill(7); // two chunks
+    const small = new Float32Array(1000).fill(0.5); // one frame
+    await a.send(a.serverId, 1, { header: { n: 1 }, payloads: [big] }, { lend: true });
+    await a.send(a.serverId, 1, { header: { n: 2 }, payloads: [small, Uint8Array.of(1)] }, { lend: true });
+    lossy.swallow = false;
+    s.transport.links[0].close('cable pulled');
+    await eventually(() => of(s.partyEvents[0], 'join').some((e) => e.resumed));
+    const one = await s.server.receive(1, { timeoutMs: 5000 });
+    expect(one.header.n).toBe(1);
+    expect(one.payloads[0]).toEqual(big);
+    const two = await s.server.receive(1, { timeoutMs: 5000 });
+    expect(two.header.n).toBe(2);
+    expect(two.payloads[0]).toEqual(small);
+    expect(of(s.serverEvents, 'drop')).toEqual([]);
+    expect(of(s.serverEvents, 'reject')).toEqual([]);
+    await s.close();
+  });
+
   it('from the server too: what the party never received is resent after it reconnects, once', async () => {
     const lossy = lossyTransport((await import('../../src/net/index.ts')).memoryTransport());
     const s = await session(2, { transport: lossy });
