@@ -37,6 +37,12 @@ export interface ClientOptions {
   identity: Identity;
   serverId?: PartyId;
   token?: Uint8Array;
+  /**
+   * Local training. `weights` are views of the received message (checked
+   * finite; fit may write to them). In plain rounds the returned tensors are
+   * sent as they are, not copied: leave them unchanged until fit is called
+   * again (they may be read until then, e.g. to resend after a lost link).
+   */
   fit: (weights: Tensors, config: FitConfig & { round: number }) => ClientFitResult | Promise<ClientFitResult>;
   evaluate?: (weights: Tensors, config: { round: number }) => ClientEvaluateResult | Promise<ClientEvaluateResult>;
   /** Longest wait for the coordinator's next instruction (default 600,000 ms). */
