@@ -215,7 +215,8 @@ function roundCase(aggregation: Aggregation, mean: () => Float64Array): CaseFact
       token,
       on: (e) => {
         // Lost links are counted: a resumed link can lose a message in flight, which spoils a round.
-        if (e.type === 'disconnect' || e.type === 'drop') linkEvents.push(`${e.type}: ${e.reason}`);
+        // A client leaving at the case's teardown ("left: ...") is not a lost link.
+        if (e.type === 'disconnect' || (e.type === 'drop' && !e.reason.startsWith('left:'))) linkEvents.push(`${e.type}: ${e.reason}`);
         if (e.type !== 'bytes') debug(JSON.stringify(e));
       },
     });
