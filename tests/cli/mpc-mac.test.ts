@@ -7,42 +7,25 @@
  * (E_STATE), with no result printed and the files unchanged; bad flag
  * combinations are refused before any connection.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
+import { MPC_CLI, startParty } from '../mpc/_cli_party.ts';
 import { mpcCommand } from '../../src/cli/_mpc.ts';
 import { isConfideError } from '../../src/core/errors.ts';
 import { seededRng } from '../../src/core/random.ts';
 import { AuthStore, spdzPreprocessing } from '../../src/mpc/index.ts';
 
-const cli = join(import.meta.dirname, '../mpc/fixtures/cli.ts');
 
-function start(args: string[]) {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const rl = createInterface({ input: child.stdout });
-  const listen = new Promise<string>((resolve) => {
-    rl.on('line', (l) => {
-      const o = JSON.parse(l) as Record<string, unknown>;
-      lines.push(o);
-      if (o.type === 'listen') resolve(String(o.address));
-    });
-  });
-  const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
-  return { lines, listen, exit, stderr: () => stderr };
-}
 
 /** Three parties, party 0 hosting the relay; returns each party's output lines and exit code. */
 async function runThree(dir: string, stat: string, token: string) {
   const args = (i: number, first: string) => ['run', '--mac', '--party', String(i), '--parties', `${first},p1:0,p2:0`, '--input', join(dir, `p${i}.csv`), '--stat', stat, '--token', token, '--triples', join(dir, `auth-${i}.bin`), '--timeout-ms', '20000', '--json'];
-  const p0 = start(args(0, '127.0.0.1:0'));
+  const p0 = startParty(args(0, '127.0.0.1:0'));
   const hostPort = (await p0.listen).replace(/^wss?:\/\//, '');
-  const p1 = start(args(1, hostPort)), p2 = start(args(2, hostPort));
+  const p1 = startParty(args(1, hostPort)), p2 = startParty(args(2, hostPort));
   const codes = await Promise.all([p0.exit, p1.exit, p2.exit]);
   return { parties: [p0, p1, p2], codes };
 }
@@ -71,7 +54,7 @@ describe('confide mpc run --mac, 3 processes', () => {
     expect(need.masks).toEqual([53, 9, 53]);
     const dir = mkdtempSync(join(tmpdir(), 'confide-mpc-mac-'));
     files(dir);
-    const deal = spawnSync(process.execPath, [cli, 'deal', '--mac', '--parties', '3', '--count', '50', '--masks', '60', '--out', dir], { encoding: 'utf8' });
+    const deal = spawnSync(process.execPath, [MPC_CLI, 'deal', '--mac', '--parties', '3', '--count', '50', '--masks', '60', '--out', dir], { encoding: 'utf8' });
     expect(deal.status, deal.stderr).toBe(0);
     expect(JSON.parse(deal.stdout)).toMatchObject({ type: 'dealt', mac: true, count: 50, masks: 60 });
 
@@ -105,7 +88,7 @@ describe('confide mpc run --mac, 3 processes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'confide-mpc-mac-short-'));
     files(dir);
     // Enough triples, one mask fewer than parties 0 and 2 need.
-    const deal = spawnSync(process.execPath, [cli, 'deal', '--mac', '--parties', '3', '--count', '40', '--masks', String(need.dealer.masks - 1), '--out', dir], { encoding: 'utf8' });
+    const deal = spawnSync(process.execPath, [MPC_CLI, 'deal', '--mac', '--parties', '3', '--count', '40', '--masks', String(need.dealer.masks - 1), '--out', dir], { encoding: 'utf8' });
     expect(deal.status, deal.stderr).toBe(0);
     const { parties, codes } = await runThree(dir, stat, 'e5'.repeat(16));
     expect(codes).toEqual([1, 1, 1]);
@@ -124,7 +107,7 @@ describe('confide mpc run --mac, 3 processes', () => {
   it('refuses --mac with shamir, with he triples, without a store, or with another party\'s store, before any connection', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'confide-mpc-mac-flags-'));
     files(dir);
-    expect(spawnSync(process.execPath, [cli, 'deal', '--mac', '--parties', '3', '--count', '1', '--out', dir]).status).toBe(0);
+    expect(spawnSync(process.execPath, [MPC_CLI, 'deal', '--mac', '--parties', '3', '--count', '1', '--out', dir]).status).toBe(0);
     const code = (p: Promise<unknown>) => p.then(() => 'ok', (e) => (isConfideError(e) ? e.code : String(e)));
     const base = ['run', '--mac', '--party', '1', '--parties', '127.0.0.1:1,b:0,c:0', '--input', join(dir, 'p1.csv'), '--stat', 'mean:age', '--token', 'ab'.repeat(16)];
     expect(await code(mpcCommand([...base, '--sharing', 'shamir', '--triples', join(dir, 'auth-1.bin')]))).toBe('E_BAD_INPUT');

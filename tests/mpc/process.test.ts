@@ -6,33 +6,16 @@
  * from a dealer's store). Results match plaintext; the stores shrink by the
  * triples used.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
+import { MPC_CLI, startParty } from './_cli_party.ts';
 import { TripleStore } from '../../src/mpc/index.ts';
 import { seededRng } from '../../src/core/random.ts';
 
-const cli = join(import.meta.dirname, 'fixtures/cli.ts');
 
-function start(args: string[]) {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const rl = createInterface({ input: child.stdout });
-  const listen = new Promise<string>((resolve) => {
-    rl.on('line', (l) => {
-      const o = JSON.parse(l) as Record<string, unknown>;
-      lines.push(o);
-      if (o.type === 'listen') resolve(String(o.address));
-    });
-  });
-  const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
-  return { lines, listen, exit, stderr: () => stderr, kill: () => child.kill('SIGKILL') };
-}
 
 describe('confide mpc run, 3 processes', () => {
   it('joint mean, variance and cross-party correlation from separate CSV files match plaintext', async () => {
@@ -47,16 +30,16 @@ describe('confide mpc run, 3 processes', () => {
     writeFileSync(join(dir, 'p0.csv'), `age,x\n${age0.map((a, i) => `${a},${x[i]}`).join('\n')}\n`);
     writeFileSync(join(dir, 'p1.csv'), `age\n${age1.join('\n')}\n`);
     writeFileSync(join(dir, 'p2.csv'), `y\n${y.join('\n')}\n`);
-    const deal = spawnSync(process.execPath, [cli, 'deal', '--parties', '3', '--count', '100', '--out', dir], { encoding: 'utf8' });
+    const deal = spawnSync(process.execPath, [MPC_CLI, 'deal', '--parties', '3', '--count', '100', '--out', dir], { encoding: 'utf8' });
     expect(deal.status, deal.stderr).toBe(0);
 
     const token = 'a1'.repeat(16);
     const stat = 'mean:age,variance:age,corr:x:y';
     const common = (i: number, first: string) => ['run', '--party', String(i), '--parties', `${first},p1:0,p2:0`, '--input', join(dir, `p${i}.csv`), '--stat', stat, '--token', token, '--triples', join(dir, `triples-${i}.bin`), '--timeout-ms', '30000', '--json'];
-    const p0 = start(common(0, '127.0.0.1:0'));
+    const p0 = startParty(common(0, '127.0.0.1:0'));
     const address = await p0.listen;
     const hostPort = address.replace(/^wss?:\/\//, '');
-    const p1 = start(common(1, hostPort)), p2 = start(common(2, hostPort));
+    const p1 = startParty(common(1, hostPort)), p2 = startParty(common(2, hostPort));
     const codes = await Promise.all([p0.exit, p1.exit, p2.exit]);
     expect(codes, [p0.stderr(), p1.stderr(), p2.stderr()].join('\n')).toEqual([0, 0, 0]);
 
@@ -93,9 +76,9 @@ describe('confide mpc run --triples he, 3 processes', () => {
     const token = 'c3'.repeat(16);
     // The BFV field is 45 bits: bound, fracBits and maxRows small enough for sums below 2^43.
     const common = (i: number, first: string) => ['run', '--party', String(i), '--parties', `${first},p1:0,p2:0`, '--input', join(dir, `p${i}.csv`), '--stat', 'corr:x:y,sum:z', '--token', token, '--triples', 'he', '--bound', '100', '--frac-bits', '8', '--max-rows', '1000', '--timeout-ms', '30000', '--json'];
-    const p0 = start(common(0, '127.0.0.1:0'));
+    const p0 = startParty(common(0, '127.0.0.1:0'));
     const hostPort = (await p0.listen).replace(/^wss?:\/\//, '');
-    const p1 = start(common(1, hostPort)), p2 = start(common(2, hostPort));
+    const p1 = startParty(common(1, hostPort)), p2 = startParty(common(2, hostPort));
     const codes = await Promise.all([p0.exit, p1.exit, p2.exit]);
     expect(codes, [p0.stderr(), p1.stderr(), p2.stderr()].join('\n')).toEqual([0, 0, 0]);
     const mx = x.reduce((s, v) => s + v, 0) / rows, my = y.reduce((s, v) => s + v, 0) / rows;
@@ -117,9 +100,9 @@ describe('confide mpc run --sharing shamir, 5 processes', () => {
     rows.forEach((r, p) => writeFileSync(join(dir, `p${p}.csv`), `v\n${r.join('\n')}\n`));
     const token = 'b2'.repeat(16);
     const args = (i: number, first: string) => ['run', '--party', String(i), '--parties', `${first},b:0,c:0,d:0,e:0`, '--input', join(dir, `p${i}.csv`), '--stat', 'mean:v,sum:v', '--token', token, '--sharing', 'shamir', '--timeout-ms', '4000', '--json'];
-    const p0 = start(args(0, '127.0.0.1:0'));
+    const p0 = startParty(args(0, '127.0.0.1:0'));
     const hostPort = (await p0.listen).replace(/^wss?:\/\//, '');
-    const others = [1, 2, 3, 4].map((i) => start(args(i, hostPort)));
+    const others = [1, 2, 3, 4].map((i) => startParty(args(i, hostPort)));
     const victim = others[2]; // party 3
     // Kill party 3 once its session is up, as the input round begins.
     let exited = false;
